@@ -1,0 +1,53 @@
+#pragma once
+// Per-SA, per-direction crypto context: keys expanded once at SA install.
+// Standard layout with no pointers, so it can live in shared memory (the SA tables
+// of espgw-dp) and be read by any worker of any process. Immutable once built.
+
+#include <intel-ipsec-mb.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "crypto/algorithm.hpp"
+
+namespace espgw::crypto {
+
+inline constexpr size_t kMaxEncKeyBytes = 32;
+inline constexpr size_t kMaxAuthKeyBytes = 64;  // HMAC-SHA-512 key (RFC 4868)
+inline constexpr size_t kMaxIcvBytes = 32;      // HMAC-SHA-512-256
+inline constexpr size_t kSaltBytes = 4;
+
+struct alignas(64) Session {
+    // --- ipsec-mb precomputed material (what the engine reads per packet) ---
+    union alignas(64) {
+        gcm_key_data gcm;  ///< AES-GCM / GMAC expanded keys and GHASH tables
+        struct {
+            alignas(16) uint8_t enc[16 * 15];  ///< AES expanded encryption keys (CBC, IV gen)
+            alignas(16) uint8_t dec[16 * 15];  ///< AES expanded decryption keys (CBC)
+        } aes;
+    } mb;
+    alignas(16) uint8_t hmac_ipad[64];  ///< HMAC inner hash state after key^ipad block
+    alignas(16) uint8_t hmac_opad[64];  ///< HMAC outer hash state after key^opad block
+
+    // --- raw material (OpenSSL engine, ChaCha20 key) ---
+    uint8_t enc_key[kMaxEncKeyBytes];
+    uint8_t auth_key[kMaxAuthKeyBytes];
+    uint8_t salt[kSaltBytes];
+
+    Suite suite;
+    SuiteInfo info;
+};
+
+/// Builds `out` for `suite`. `enc_keymat` is the ESP encryption keying material as
+/// IKEv2 derives it (RFC 4106/4543/7634: key followed by the 4-byte salt for
+/// AEAD/GMAC suites); `auth_key` is the HMAC key (empty for AEAD). On failure returns
+/// false, leaves `out` wiped and puts the reason (never key bytes) in `*err`.
+/// Control path only: may allocate; safe from any thread.
+bool session_init(Session& out, Suite suite, std::span<const uint8_t> enc_keymat,
+                  std::span<const uint8_t> auth_key, std::string* err);
+
+/// Zeroes every byte of `s` (keys, expanded keys, HMAC states).
+void session_wipe(Session& s) noexcept;
+
+}  // namespace espgw::crypto
