@@ -1,0 +1,238 @@
+// espgw-dp configuration parser: valid files load into the right values, every kind
+// of mistake is refused with the key path and the problem.
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <string>
+
+#include "dataplane/dp/config.hpp"
+
+using namespace espgw;
+using namespace espgw::dp;
+
+namespace {
+
+const std::string kPorts = R"(
+[[port]]
+name = "out"
+role = "outside"
+device = "net_af_packet0,iface=veth0"
+addresses = ["192.0.2.1/24", "2001:db8::1/64"]
+mtu = 1500
+
+[[port]]
+name = "in"
+role = "inside"
+device = "net_af_packet1,iface=veth1"
+addresses = ["10.1.0.1/24"]
+)";
+
+const std::string kSa = R"(
+[[sa]]
+id = 1
+spi = 0x1001
+direction = "out"
+suite = "aes128gcm16"
+keymat = "0x000102030405060708090a0b0c0d0e0f10111213"
+tunnel_src = "192.0.2.1"
+tunnel_dst = "192.0.2.2"
+)";
+
+std::string error_of(const std::string& text) {
+    try {
+        parse_config(text);
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "(accepted)";
+}
+
+}  // namespace
+
+TEST_CASE("a complete config parses into the documented values") {
+    Config c = parse_config(R"(
+[dataplane]
+workers = 1
+burst = 64
+idle_backoff = false
+)" + kPorts + kSa + R"(
+[[sa]]
+id = 2
+spi = 0x2002
+direction = "in"
+suite = "aes128-sha256"
+keymat = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+udp_encap = true
+esn = true
+tunnel_src = "192.0.2.2"
+tunnel_dst = "192.0.2.1"
+replay_window = 128
+
+[[route]]
+prefix = "10.2.0.0/16"
+via = "10.1.0.254"
+port = "in"
+
+[[neighbor]]
+address = "10.1.0.254"
+mac = "02:00:00:00:00:fe"
+port = "in"
+
+[[policy]]
+priority = 20
+dst = "10.99.0.0/16"
+action = "discard"
+
+[[policy]]
+priority = 10
+src = "10.1.0.0/24"
+dst = "10.99.0.0/16"
+proto = "udp"
+dst_port = "1000-2000"
+action = "protect"
+sa = 1
+)");
+    CHECK(c.dataplane.burst == 64);
+    CHECK_FALSE(c.dataplane.idle_backoff);
+    REQUIRE(c.ports.size() == 2);
+    CHECK(c.ports[0].role == PortRole::outside);
+    CHECK_FALSE(c.ports[0].is_pci);
+    REQUIRE(c.ports[0].addresses.size() == 2);
+    CHECK(c.ports[0].addresses[1].addr.family == 6);
+    CHECK(c.ports[0].addresses[1].len == 64);
+    CHECK(c.ports[1].mtu == 1500);
+    REQUIRE(c.sas.size() == 2);
+    CHECK(c.sas[0].sa.spi == 0x1001);
+    CHECK(c.sas[0].sa.suite.cipher == crypto::Cipher::aes_gcm_128);
+    CHECK(c.sas[0].enc_keymat.size() == 20);
+    CHECK(c.sas[0].auth_key.empty());
+    CHECK(c.sas[1].sa.suite.integ == crypto::Integ::hmac_sha256_128);
+    CHECK(c.sas[1].enc_keymat.size() == 16);
+    CHECK(c.sas[1].auth_key.size() == 32);
+    CHECK(c.sas[1].sa.esn);
+    CHECK(c.sas[1].sa.udp_encap);
+    CHECK(c.sas[1].sa.replay_window == 128);
+    REQUIRE(c.routes.size() == 1);
+    CHECK(c.routes[0].port == 1);
+    REQUIRE(c.routes[0].via);
+    REQUIRE(c.neighbors.size() == 1);
+    CHECK(c.neighbors[0].mac[5] == 0xfe);
+    REQUIRE(c.policies.size() == 2);
+    CHECK(c.policies[0].priority == 10);  // sorted: first match by priority
+    CHECK(c.policies[0].action == PolicyAction::protect);
+    CHECK(c.policies[0].sa_index == 0);
+    CHECK(c.policies[0].proto == 17);
+    CHECK(c.policies[0].dst_port_lo == 1000);
+    CHECK(c.policies[0].dst_port_hi == 2000);
+    CHECK(c.policies[1].src.len == 0);
+    CHECK(c.policies[1].src.addr.family == 4);
+}
+
+TEST_CASE("an out-of-range MTU is refused naming the port index and the range") {
+    std::string t = kPorts;
+    t.replace(t.find("mtu = 1500"), 10, "mtu = 99999");
+    CHECK(error_of(t) == "port[0].mtu: 99999 is out of range 576..9216");
+    std::string t2 = kPorts + "mtu = 100\n";
+    CHECK(error_of(t2) == "port[1].mtu: 100 is out of range 576..9216");
+}
+
+TEST_CASE("unknown keys are refused (typos do not silently fall back to defaults)") {
+    CHECK(error_of("[dataplane]\nbrust = 3\n" + kPorts) == "dataplane.brust: unknown key");
+    CHECK(error_of(kPorts + "mut = 1400\n") == "port[1].mut: unknown key");
+}
+
+TEST_CASE("wrong value types name the expected type") {
+    CHECK(error_of("[dataplane]\nburst = \"32\"\n" + kPorts) ==
+          "dataplane.burst: expected an integer, got a string");
+    CHECK(error_of("[dataplane]\nidle_backoff = 1\n" + kPorts) ==
+          "dataplane.idle_backoff: expected true or false, got an integer");
+}
+
+TEST_CASE("TOML syntax errors carry the line") {
+    std::string e = error_of("[dataplane\nburst = 1\n");
+    CHECK(e.rfind("line 1:", 0) == 0);
+}
+
+TEST_CASE("ports: required keys, roles, devices, addresses, names") {
+    CHECK(error_of("") == "port: at least one [[port]] is required");
+    CHECK(error_of("[[port]]\nname = \"a\"\nrole = \"outside\"\n") == "port[0].device: missing (required)");
+    CHECK(error_of("[[port]]\nname = \"a\"\nrole = \"edge\"\ndevice = \"net_null0\"\n") ==
+          "port[0].role: \"edge\" is not one of outside, inside");
+    CHECK(error_of("[[port]]\nname = \"a\"\nrole = \"outside\"\ndevice = \"eth0\"\n") ==
+          "port[0].device: \"eth0\" is neither a PCI address nor a net_* vdev");
+    CHECK(error_of("[[port]]\nname = \"a\"\nrole = \"outside\"\ndevice = \"net_null0\"\naddresses = [\"10.0.0.1/33\"]\n") ==
+          "port[0].addresses[0]: \"10.0.0.1/33\" is not an address/prefix-length");
+    CHECK(error_of("[[port]]\nname = \"a\"\nrole = \"inside\"\ndevice = \"net_null0\"\n") ==
+          "port: no port has role = \"outside\"");
+    CHECK(error_of(kPorts + "[[port]]\nname = \"in\"\nrole = \"inside\"\ndevice = \"net_null0\"\n") ==
+          "port[2].name: \"in\" is used by another port");
+    Config c = parse_config("[[port]]\nname = \"a\"\nrole = \"outside\"\ndevice = \"0000:03:00.0\"\n");
+    CHECK(c.ports[0].is_pci);
+}
+
+TEST_CASE("routes and neighbours must name an existing port and a matching family") {
+    CHECK(error_of(kPorts + "[[route]]\nprefix = \"10.0.0.0/8\"\nport = \"lan\"\n") ==
+          "route[0].port: no [[port]] is named \"lan\"");
+    CHECK(error_of(kPorts + "[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"fe80::1\"\nport = \"in\"\n") ==
+          "route[0].via: address family differs from the prefix's");
+    CHECK(error_of(kPorts + "[[neighbor]]\naddress = \"10.1.0.9\"\nmac = \"02:00:00\"\nport = \"in\"\n") ==
+          "neighbor[0].mac: \"02:00:00\" is not a MAC address");
+}
+
+TEST_CASE("SAs: suite names, key lengths, SPI range, replay window, duplicates") {
+    std::string bad_suite = kSa;
+    bad_suite.replace(bad_suite.find("aes128gcm16"), 11, "aes128gcm8");
+    CHECK(error_of(kPorts + bad_suite).rfind("sa[0].suite: \"aes128gcm8\" is not one of aes128gcm16,", 0) == 0);
+
+    std::string short_key = kSa;
+    short_key.replace(short_key.find("10111213"), 8, "1011");
+    CHECK(error_of(kPorts + short_key) ==
+          "sa[0].keymat: 18 bytes, suite aes128gcm16 needs 20 (20 cipher incl. 4-byte salt + 0 integrity)");
+
+    std::string bad_hex = kSa;
+    bad_hex.replace(bad_hex.find("0x0001"), 6, "0x00zz");
+    CHECK(error_of(kPorts + bad_hex) == "sa[0].keymat: not a hex string (digits 0-9a-f, optional 0x prefix)");
+
+    std::string low_spi = kSa;
+    low_spi.replace(low_spi.find("0x1001"), 6, "255");
+    CHECK(error_of(kPorts + low_spi) == "sa[0].spi: 255 is out of range 256..4294967295");
+
+    CHECK(error_of(kPorts + kSa + "replay_window = 32\n") == "sa[0].replay_window: 32 must be 0 (off) or 64..4096");
+    CHECK(error_of(kPorts + kSa + kSa) == "sa[1].id: 1 is used by another [[sa]]");
+
+    std::string no_dst = kSa;
+    no_dst.erase(no_dst.find("tunnel_dst"));
+    CHECK(error_of(kPorts + no_dst) == "sa[0].tunnel_dst: missing (required)");
+}
+
+TEST_CASE("policies: protect needs an existing outbound SA, ports need tcp/udp") {
+    CHECK(error_of(kPorts + kSa + "[[policy]]\ndst = \"10.9.0.0/16\"\naction = \"protect\"\nsa = 7\n") ==
+          "policy[0].sa: no [[sa]] has id 7");
+    CHECK(error_of(kPorts + kSa + "[[policy]]\ndst = \"10.9.0.0/16\"\naction = \"protect\"\n") ==
+          "policy[0].sa: missing (required)");
+    CHECK(error_of(kPorts + "[[policy]]\ndst = \"10.9.0.0/16\"\ndst_port = 80\naction = \"bypass\"\n") ==
+          "policy[0].proto: ports need proto = \"tcp\" or \"udp\"");
+    CHECK(error_of(kPorts + "[[policy]]\nsrc = \"10.0.0.0/8\"\ndst = \"::/0\"\naction = \"bypass\"\n") ==
+          "policy[0].dst: address family differs from src's");
+    CHECK(error_of(kPorts + "[[policy]]\ndst = \"10.0.0.0/8\"\naction = \"drop\"\n") ==
+          "policy[0].action: \"drop\" is not one of protect, bypass, discard");
+}
+
+TEST_CASE("prefix containment follows the prefix length") {
+    auto p = parse_prefix("10.1.128.0/17");
+    REQUIRE(p);
+    CHECK(p->contains(*net::IpAddr::parse("10.1.200.3")));
+    CHECK_FALSE(p->contains(*net::IpAddr::parse("10.1.100.3")));
+    CHECK_FALSE(p->contains(*net::IpAddr::parse("::1")));
+    auto any = parse_prefix("0.0.0.0/0");
+    CHECK(any->contains(*net::IpAddr::parse("8.8.8.8")));
+}
+
+TEST_CASE("the shipped example configs parse") {
+    for (const char* f : {"config/espgw-dp.example.toml"}) {
+        INFO(f);
+        std::string path = std::string(ESPGW_SOURCE_ROOT) + "/" + f;
+        CHECK_NOTHROW(load_config(path));
+    }
+}
