@@ -461,11 +461,16 @@ def scapy_encrypt(sa, inner, seq, iv=None):
     if out.haslayer(UDP):
         # scapy 2.5 freezes the UDP length at 8 (it rebuilds the IPv4 header before
         # adding the ESP payload) and always writes checksum 0.
-        cls = IP if out.version == 4 else IPv6
-        out = cls(raw(out))
-        out[UDP].len = None
-        out[UDP].chksum = 0 if out.version == 4 else None
-        out = cls(raw(out))
+        # RFC 3948 §2.1 / RFC 8200 §8.1: rebuild the UDP header.
+        l3 = raw(out)
+        v4 = out.version == 4
+        off = (l3[0] & 15) * 4 if v4 else 40
+        hdr = (IP if v4 else IPv6)(l3[:off])
+        if v4:
+            del hdr.len, hdr.chksum
+        else:
+            del hdr.plen
+        return raw(hdr / UDP(sport=4500, dport=4500, chksum=0 if v4 else None) / Raw(l3[off + 8:]))
     return raw(out)
 
 
@@ -517,11 +522,11 @@ def inner_packets(case, rng):
             ip = IP(src=src, dst=dst, tos=tos, id=rng.getrandbits(16), ttl=rng.choice([64, 17]),
                     flags="DF" if rng.random() < 0.5 else 0)
             l4 = ICMP(type=8, id=rng.getrandbits(16), seq=i) if echo else \
-                UDP(sport=rng.randint(1024, 65535), dport=53)
+                UDP(sport=rng.randint(40000, 49999), dport=9999)
         else:
             ip = IPv6(src=src, dst=dst, tc=tos, fl=rng.getrandbits(20), hlim=rng.choice([64, 17]))
             l4 = ICMPv6EchoRequest(id=rng.getrandbits(16), seq=i) if echo else \
-                UDP(sport=rng.randint(1024, 65535), dport=53)
+                UDP(sport=rng.randint(40000, 49999), dport=9999)
         pkts.append(raw(ip / l4 / Raw(data)))
     return pkts
 
