@@ -61,7 +61,7 @@ inline std::vector<uint8_t> ipv4_udp(uint32_t payload_len, uint8_t tos = 0, bool
     net::store_be16(&p[22], 2222);
     net::store_be16(&p[24], static_cast<uint16_t>(8 + payload_len));
     auto pl = payload(payload_len, seed);
-    std::memcpy(&p[28], pl.data(), payload_len);
+    if (payload_len) std::memcpy(&p[28], pl.data(), payload_len);
     uint16_t c = net::l4_checksum(4, &p[12], &p[16], net::kProtoUdp, &p[20], 8 + payload_len);
     net::store_be16(&p[26], c ? c : 0xffff);
     return p;
@@ -83,7 +83,7 @@ inline std::vector<uint8_t> ipv6_udp(uint32_t payload_len, uint8_t tc = 0, uint8
     net::store_be16(&p[42], 2222);
     net::store_be16(&p[44], static_cast<uint16_t>(8 + payload_len));
     auto pl = payload(payload_len, seed);
-    std::memcpy(&p[48], pl.data(), payload_len);
+    if (payload_len) std::memcpy(&p[48], pl.data(), payload_len);
     uint16_t c = net::l4_checksum(6, &p[8], &p[24], net::kProtoUdp, &p[40], 8 + payload_len);
     net::store_be16(&p[46], c ? c : 0xffff);
     return p;

@@ -51,7 +51,10 @@ TEST_CASE("inbound: a flipped bit anywhere in the ESP part is icv_mismatch (ever
                 auto t = wire;
                 t[i] ^= 0x01;
                 const DropReason r = receive(mb, p, t);
-                REQUIRE(r == DropReason::icv_mismatch);
+                if (i < 28)  // sequence number: seq 0 or a replay, else the ICV
+                    REQUIRE((r == DropReason::icv_mismatch || r == DropReason::seq_zero));
+                else
+                    REQUIRE(r == DropReason::icv_mismatch);
             }
             CHECK(receive(mb, p, wire) == DropReason::none);  // the window did not move on failures
             CHECK(receive(mb, p, wire) == DropReason::replay_duplicate);

@@ -201,7 +201,7 @@ TEST_CASE("outbound UDP encap: ports, length, checksum 0 over IPv4, valid checks
                                                        net::kProtoUdp + (b.pkt.len - l3))) == 0);
         }
         esp::Classification cls;
-        REQUIRE(esp::classify(b.pkt.data, b.pkt.len, cls) == DropReason::none);
+        REQUIRE(esp::classify(b.pkt.data, b.pkt.len, cls, 31337) == DropReason::none);
         CHECK(cls.kind == esp::PacketKind::esp_in_udp);
         CHECK(cls.spi == c.spi);
     }
