@@ -1,0 +1,196 @@
+// Outbound: SPD → protect / bypass / discard; PMTU; pre-fragmentation; encrypt burst.
+#include "dataplane/dp/outbound.hpp"
+
+#include <rte_mbuf.h>
+
+#include <span>
+
+#include "dataplane/dp/dataplane.hpp"
+#include "dataplane/dp/frag.hpp"
+#include "dataplane/dp/icmp.hpp"
+#include "dataplane/dp/output.hpp"
+#include "dataplane/dp/sa.hpp"
+#include "dataplane/dp/worker.hpp"
+#include "dataplane/net/checksum.hpp"
+
+namespace espgw::dp {
+
+namespace {
+
+struct EncryptBatch {
+    uint32_t n = 0;
+    rte_mbuf* pkts[kMaxBurst];
+    OutboundRef refs[kMaxBurst];
+    esp::PacketBuf bufs[kMaxBurst];
+};
+
+inline esp::PacketBuf buf_of(rte_mbuf* m) noexcept {
+    return {rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m), rte_pktmbuf_tailroom(m)};
+}
+
+/// Points the mbuf at what the transform left in `b`.
+inline void sync_mbuf(rte_mbuf* m, const esp::PacketBuf& b) noexcept {
+    m->data_off = static_cast<uint16_t>(b.data - static_cast<uint8_t*>(m->buf_addr));
+    m->data_len = static_cast<uint16_t>(b.len);
+    m->pkt_len = b.len;
+}
+
+void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
+    uint32_t k = 0;
+    rte_mbuf* pkts[kMaxBurst];
+    OutboundRef refs[kMaxBurst];
+    uint32_t slot_of[kMaxBurst];
+    for (uint32_t i = 0; i < b.n; ++i) {
+        esp::PacketBuf& pb = b.bufs[i];
+        pb = buf_of(b.pkts[i]);
+        esp::DropReason r = esp::outbound_prepare(*b.refs[i].sa, *b.refs[i].st, pb, w.ops[k], w.scratch[k]);
+        if (r != esp::DropReason::none) [[unlikely]] {
+            w.drop(b.pkts[i], r);
+            continue;
+        }
+        pkts[k] = b.pkts[i];
+        refs[k] = b.refs[i];
+        slot_of[k] = i;
+        ++k;
+    }
+    b.n = 0;
+    if (k == 0) return;
+    w.engine->encrypt(std::span<crypto::Op>(w.ops, k));
+    for (uint32_t j = 0; j < k; ++j) {
+        esp::PacketBuf& pb = b.bufs[slot_of[j]];
+        uint32_t inner_len = pkts[j]->data_len;
+        esp::DropReason r = esp::outbound_finish(*refs[j].sa, pb, w.ops[j].status, w.scratch[j]);
+        if (r != esp::DropReason::none) [[unlikely]] {
+            w.drop(pkts[j], r);
+            continue;
+        }
+        sync_mbuf(pkts[j], pb);
+        w.sa->charge_outbound(refs[j], inner_len);
+        cnt_add(w.counters.path.outbound_packets);
+        cnt_add(w.counters.path.outbound_bytes, inner_len);
+        output_ip(w, pkts[j]);
+    }
+}
+
+void batch_add(Worker& w, EncryptBatch& b, rte_mbuf* m, const OutboundRef& ref) noexcept {
+    b.pkts[b.n] = m;
+    b.refs[b.n] = ref;
+    if (++b.n == kMaxBurst) encrypt_flush(w, b);
+}
+
+/// Largest inner packet that still fits `mtu` once encrypted with `sa`
+/// (RFC 4303 §2.4: payload + 2 padded to the block size, plus header, IV, ICV).
+uint32_t max_inner_bytes(const esp::OutboundSa& sa, uint32_t mtu) noexcept {
+    uint32_t fixed = sa.outer_hdr_bytes + 8u + sa.iv_bytes + sa.icv_bytes;
+    if (mtu <= fixed + sa.block_bytes) return 0;
+    return ((mtu - fixed) / sa.block_bytes) * sa.block_bytes - 2;
+}
+
+/// MTU of the port the outer packet leaves by.
+uint32_t outer_mtu(Worker& w, const esp::OutboundSa& sa) noexcept {
+    if (sa.mode == esp::Mode::tunnel) {
+        const NextHop* nh = (sa.flags & esp::kSaOuterV6) ? w.dp.routes.lookup6(sa.hdr_template + 24)
+                                                          : w.dp.routes.lookup4(sa.hdr_template + 16);
+        if (nh) return w.dp.ports[nh->port].mtu;
+    }
+    return w.dp.ports[w.dp.outside_port].mtu;
+}
+
+}  // namespace
+
+bool forward_ttl(uint8_t* ip) noexcept {
+    if ((ip[0] >> 4) == 4) {
+        if (ip[8] <= 1) return false;
+        uint16_t old = net::load_be16(ip + 8);
+        --ip[8];
+        net::store_be16(ip + 10, net::csum_update16(net::load_be16(ip + 10), old, net::load_be16(ip + 8)));
+        return true;
+    }
+    if (ip[7] <= 1) return false;
+    --ip[7];
+    return true;
+}
+
+void selectors_of(const uint8_t* ip, const esp::Classification& cls, Selectors& s) noexcept {
+    s.family = cls.ip_version;
+    s.src = cls.ip_version == 4 ? ip + 12 : ip + 8;
+    s.dst = cls.ip_version == 4 ? ip + 16 : ip + 24;
+    s.proto = cls.l4_proto;
+    s.src_port = s.dst_port = 0;
+    if ((s.proto == net::kProtoTcp || s.proto == net::kProtoUdp) && cls.ip_len >= cls.l4_off + 4u) {
+        s.src_port = net::load_be16(ip + cls.l4_off);
+        s.dst_port = net::load_be16(ip + cls.l4_off + 2);
+    }
+}
+
+void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Classification* cls,
+                    uint32_t n) noexcept {
+    EncryptBatch batch;
+    for (uint32_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        if (m->data_len > cls[i].ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - cls[i].ip_len));
+        auto* ip = rte_pktmbuf_mtod(m, uint8_t*);
+        Selectors sel;
+        selectors_of(ip, cls[i], sel);
+        OutboundRef ref;
+        SpdAction act = w.sa->spd(sel, ref);
+        if (act == SpdAction::discard || act == SpdAction::no_match) {  // RFC 4301 §5.1: no match = discard
+            w.drop(m, DpDrop::policy_discard);
+            continue;
+        }
+        if (!forward_ttl(ip)) [[unlikely]] {
+            w.drop(m, DpDrop::ttl_exceeded);
+            continue;
+        }
+        if (act == SpdAction::bypass) {
+            cnt_add(w.counters.path.bypass_packets);
+            output_ip(w, m);
+            continue;
+        }
+        if (!ref.sa) [[unlikely]] {
+            w.drop(m, DpDrop::no_sa);
+            continue;
+        }
+        uint32_t max_inner = max_inner_bytes(*ref.sa, outer_mtu(w, *ref.sa));
+        if (m->data_len > max_inner) [[unlikely]] {
+            bool df = cls[i].ip_version == 6 || (net::load_be16(ip + 6) & net::kIpv4FlagDf);
+            if (df) {
+                // RFC 4301 §8.2.1 / RFC 1191: tell the sender the MTU inside the tunnel.
+                icmp_too_big(w, in_port, m, max_inner);
+                continue;
+            }
+            rte_mbuf* frags[16];
+            uint32_t nf = fragment_ipv4(w, m, max_inner, frags, 16);
+            if (nf == 0) {
+                cnt_add(w.counters.dp_drop[static_cast<uint32_t>(DpDrop::frag_failed)]);
+                continue;
+            }
+            for (uint32_t f = 0; f < nf; ++f) batch_add(w, batch, frags[f], ref);
+            continue;
+        }
+        batch_add(w, batch, m, ref);
+    }
+    if (batch.n) encrypt_flush(w, batch);
+}
+
+void outside_cleartext(Worker& w, rte_mbuf* m, const esp::Classification& cls) noexcept {
+    if (m->data_len > cls.ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - cls.ip_len));
+    auto* ip = rte_pktmbuf_mtod(m, uint8_t*);
+    Selectors sel;
+    selectors_of(ip, cls, sel);
+    std::swap(sel.src, sel.dst);
+    std::swap(sel.src_port, sel.dst_port);
+    OutboundRef ref;
+    if (w.sa->spd(sel, ref) != SpdAction::bypass) {
+        w.drop(m, DpDrop::cleartext_from_outside);
+        return;
+    }
+    if (!forward_ttl(ip)) [[unlikely]] {
+        w.drop(m, DpDrop::ttl_exceeded);
+        return;
+    }
+    cnt_add(w.counters.path.bypass_packets);
+    output_ip(w, m);
+}
+
+}  // namespace espgw::dp

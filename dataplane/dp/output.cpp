@@ -1,0 +1,85 @@
+// Output: route → neighbour → Ethernet → TX buffer.
+#include "dataplane/dp/output.hpp"
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <cstring>
+
+#include "dataplane/dp/dataplane.hpp"
+#include "dataplane/dp/worker.hpp"
+
+namespace espgw::dp {
+
+void output_eth(Worker& w, rte_mbuf* m, uint16_t port, const MacAddr& dst, uint16_t ether_type) noexcept {
+    auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEtherHdrBytes));
+    if (!eth) [[unlikely]] {
+        w.drop(m, DpDrop::no_mbuf);
+        return;
+    }
+    std::memcpy(eth, dst.data(), 6);
+    std::memcpy(eth + 6, w.dp.ports[port].mac.data(), 6);
+    net::store_be16(eth + 12, ether_type);
+    TxBuffer& tb = w.tx[port];
+    tb.pkts[tb.count++] = m;
+    if (tb.count == kMaxBurst) tx_flush(w);
+}
+
+void output_ip_via(Worker& w, rte_mbuf* m, uint16_t port, uint8_t family, const uint8_t* next_hop) noexcept {
+    if (m->pkt_len > w.dp.ports[port].mtu) [[unlikely]] {
+        w.drop(m, DpDrop::too_big_for_port);
+        return;
+    }
+    MacAddr mac;
+    if (!w.dp.neighbors.lookup(port, family, next_hop, mac)) [[unlikely]] {
+        w.pending.hold(w, port, family, next_hop, m);
+        return;
+    }
+    output_eth(w, m, port, mac, family == 4 ? kEtherIpv4 : kEtherIpv6);
+}
+
+void output_ip(Worker& w, rte_mbuf* m) noexcept {
+    const auto* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+    const NextHop* nh;
+    uint8_t family;
+    const uint8_t* dst;
+    if ((ip[0] >> 4) == 4) {
+        family = 4;
+        dst = ip + 16;
+        nh = w.dp.routes.lookup4(dst);
+    } else {
+        family = 6;
+        dst = ip + 24;
+        nh = w.dp.routes.lookup6(dst);
+    }
+    if (!nh) [[unlikely]] {
+        w.drop(m, DpDrop::no_route);
+        return;
+    }
+    output_ip_via(w, m, nh->port, family, Routes::neighbor_addr(*nh, dst));
+}
+
+void tx_flush(Worker& w) noexcept {
+    for (uint32_t p = 0; p < w.dp.nb_ports; ++p) {
+        TxBuffer& tb = w.tx[p];
+        if (tb.count == 0) continue;
+        PortCounters& pc = w.counters.port[p];
+        uint64_t bytes = 0;
+        for (uint32_t i = 0; i < tb.count; ++i) bytes += tb.pkts[i]->pkt_len;
+        uint16_t sent = rte_eth_tx_burst(w.dp.ports[p].port_id, static_cast<uint16_t>(w.index), tb.pkts,
+                                         static_cast<uint16_t>(tb.count));
+        for (uint32_t i = sent; i < tb.count; ++i) {
+            bytes -= tb.pkts[i]->pkt_len;
+            rte_pktmbuf_free(tb.pkts[i]);
+        }
+        cnt_add(pc.tx_packets, sent);
+        cnt_add(pc.tx_bytes, bytes);
+        if (sent < tb.count) [[unlikely]] {
+            cnt_add(pc.tx_dropped, tb.count - sent);
+            cnt_add(w.counters.dp_drop[static_cast<uint32_t>(DpDrop::tx_full)], tb.count - sent);
+        }
+        tb.count = 0;
+    }
+}
+
+}  // namespace espgw::dp

@@ -1,0 +1,81 @@
+#pragma once
+// The worker's door to the shared SA and SPD tables (dataplane/tables): SPI → inbound
+// SA, SPD first match → action + outbound SA, per-SA mutable state of the SAs this
+// worker owns, and the RCU quiescent report. A thin per-worker adapter over the tables
+// reader API; no table lives here. Owning worker only, lock-free, no allocation.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "dataplane/esp/esp.hpp"
+
+namespace espgw::dp {
+
+struct Dataplane;
+
+/// What the SPD says about a cleartext packet (RFC 4301 §4.4.1).
+enum class SpdAction : uint8_t { protect, bypass, discard, no_match };
+
+/// An SA as one burst sees it. Valid until the worker's next quiescent().
+struct InboundRef {
+    const esp::InboundSa* sa = nullptr;
+    esp::InboundState* st = nullptr;
+    uint32_t id = 0;  ///< table id, for counters
+};
+struct OutboundRef {
+    const esp::OutboundSa* sa = nullptr;
+    esp::OutboundState* st = nullptr;
+    uint32_t id = 0;
+};
+
+/// Packet selectors for the SPD (addresses network order, ports host order).
+struct Selectors {
+    uint8_t family = 4;
+    const uint8_t* src = nullptr;
+    const uint8_t* dst = nullptr;
+    uint8_t proto = 0;
+    uint16_t src_port = 0;
+    uint16_t dst_port = 0;
+};
+
+class SaReader {
+public:
+    /// Registers worker `index` as a reader of the tables. Main lcore, before launch.
+    SaReader(Dataplane& dp, uint32_t worker_index);
+    ~SaReader();
+    SaReader(const SaReader&) = delete;
+    SaReader& operator=(const SaReader&) = delete;
+
+    /// Inbound SA for `spi` (host order). False when unknown or hard-expired.
+    bool inbound(uint32_t spi, InboundRef& out) noexcept;
+    /// First matching SPD entry; for protect, the outbound SA in `sa`.
+    SpdAction spd(const Selectors& s, OutboundRef& sa) noexcept;
+    /// Charges `bytes` to an SA's lifetime after a successful transform; raises the
+    /// soft/hard expiry events the tables define.
+    void charge_inbound(const InboundRef& r, uint32_t bytes) noexcept;
+    void charge_outbound(const OutboundRef& r, uint32_t bytes) noexcept;
+    /// RCU quiescent state: no reference from before this call is used after it.
+    void quiescent() noexcept;
+    /// Leaves the RCU reader set (a stopping worker must not hold writers up).
+    void offline() noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// Process-wide: creates/attaches the shared tables and installs the static SAs and
+/// policies of the config. Main lcore, after EAL init. Throws std::runtime_error
+/// naming the SA on a refused install.
+struct SaBinding {
+    explicit SaBinding(Dataplane& dp);
+    ~SaBinding();
+    /// JSON array of the installed SAs with their counters (no key material).
+    /// Stats thread; reads counters relaxed.
+    std::string stats_json() const;
+    struct Impl;
+    std::unique_ptr<Impl> impl;
+};
+
+}  // namespace espgw::dp

@@ -1,0 +1,74 @@
+#pragma once
+// One worker per worker lcore: its RX queues, its TX queue index on every port, its
+// counters, crypto engine, reassembly table and neighbour pending queue. Everything
+// here is written by the owning worker only (counters are also read by stats).
+
+#include <cstdint>
+#include <memory>
+
+#include <rte_ip_frag.h>
+
+#include "crypto/engine_mb.hpp"
+#include "dataplane/dp/counters.hpp"
+#include "dataplane/dp/idle.hpp"
+#include "dataplane/dp/neighbor.hpp"
+#include "dataplane/esp/esp.hpp"
+
+struct rte_mbuf;
+
+namespace espgw::dp {
+
+struct Dataplane;
+struct SaReader;
+
+inline constexpr uint32_t kMaxBurst = 256;
+inline constexpr uint32_t kMaxRxQueuesPerWorker = 32;
+
+struct RxQueueRef {
+    uint16_t port = 0;   ///< index into Dataplane::ports
+    uint16_t queue = 0;
+};
+
+struct TxBuffer {
+    uint32_t count = 0;
+    rte_mbuf* pkts[kMaxBurst] = {};
+};
+
+struct alignas(64) Worker {
+    Worker(Dataplane& d, uint32_t idx, unsigned lc);
+    ~Worker();
+
+    Dataplane& dp;
+    uint32_t index;        ///< 0..workers-1; also the TX queue on every port
+    unsigned lcore;
+    uint32_t burst;
+    uint32_t nb_rxq = 0;
+    RxQueueRef rxq[kMaxRxQueuesPerWorker];
+    WorkerCounters counters;
+    TxBuffer tx[kMaxPorts];
+    PendingQueue pending;
+    IdleBackoff idle;
+    std::unique_ptr<crypto::MbEngine> engine;
+    std::unique_ptr<SaReader> sa;  ///< this worker's view of the shared SA/SPD tables
+    rte_ip_frag_tbl* frag_tbl = nullptr;
+    rte_ip_frag_death_row death_row{};
+    uint64_t tsc_hz = 0;
+    uint64_t now_tsc = 0;  ///< TSC at the start of this iteration
+    uint64_t next_service_tsc = 0;
+    // Crypto burst scratch (ops point into scratch: never moved between prepare and finish).
+    crypto::Op ops[kMaxBurst];
+    esp::PacketScratch scratch[kMaxBurst];
+
+    /// Counts a dataplane drop and frees `m`.
+    void drop(rte_mbuf* m, DpDrop why) noexcept;
+    /// Counts an ESP transform drop and frees `m`.
+    void drop(rte_mbuf* m, esp::DropReason why) noexcept;
+};
+
+/// The worker loop (rte_eal_remote_launch entry point, arg = Worker*): until
+/// Dataplane::stop, polls its RX queues, runs classify → inbound/outbound/local →
+/// output, flushes TX, reports an RCU quiescent state once per iteration, and backs
+/// off when idle. Returns 0.
+int worker_main(void* arg);
+
+}  // namespace espgw::dp
