@@ -31,7 +31,8 @@ espgw's code):
 
 Also: encrypt-only cases (reflector --mode encrypt: plaintext in, ESP out), echo
 cases (--mode echo: ICMP echo request in, echo reply out, as the kernel-XFRM test
-uses), negative cases (tampered ICV, replay, each dropped with its reason while later
+uses), ECN (outer CE over an ECT inner marks the inner CE, RFC 6040 §4.2), negative
+cases (tampered ICV, replay, each dropped with its reason while later
 packets still pass), the non-ESN sequence limit (seq_overflow), and the OpenSSL engine.
 
 Prints one "TESTCASE PASS|FAIL name[: reason]" line per case; exits 1 if any failed.
@@ -234,6 +235,10 @@ def build_matrix():
     cases.append(Case("gcm128", "tunnel-4in4", kind="echo"))
     cases.append(Case("cbc128-sha256", "transport-6", udp=True, kind="echo"))
     cases.append(Case("chacha20poly1305", "tunnel-6in4", esn=True, kind="echo"))
+    # RFC 6040 §4.2 decapsulation: outer CE over ECT inner marks the inner CE.
+    cases.append(Case("gcm128", "tunnel-4in4", kind="ecn"))
+    cases.append(Case("gcm128", "tunnel-4in6", kind="ecn"))
+    cases.append(Case("cbc128-sha256", "tunnel-6in4", udp=True, kind="ecn"))
     # Drops: tampered ICV/ciphertext, replay; later packets still pass.
     for s in ("gcm128", "cbc128-sha256", "gmac128"):
         cases.append(Case(s, "tunnel-4in4", esn=True, kind="neg"))
@@ -373,7 +378,7 @@ class Reflector:
         self.counters = {}
         self.case = case
         args = ["ip", "netns", "exec", NS_GW, binary, "--iface", IF_GW,
-                "--mode", {"neg": "reflect", "seqlimit": "reflect"}.get(case.kind, case.kind),
+                "--mode", {"neg": "reflect", "seqlimit": "reflect", "ecn": "reflect"}.get(case.kind, case.kind),
                 "--engine", case.engine,
                 "--out", sa_spec(case, keys, outbound=True)]
         if case.kind != "encrypt":
@@ -517,6 +522,8 @@ def inner_packets(case, rng):
     for i in range(case.npkts):
         data = bytes(rng.getrandbits(8) for _ in range(sizes[i % len(sizes)]))
         tos = rng.choice([0, 0xb8, 0x28 | 2, 0x01, 0x03])  # DSCP and ECN variety
+        if case.kind == "ecn":
+            tos = rng.choice([0x02, 0xba, 0x01, 0x29])   # ECT(0) / ECT(1) only
         echo = case.kind == "echo" or i % 2 == 0
         if fam == 4:
             ip = IP(src=src, dst=dst, tos=tos, id=rng.getrandbits(16), ttl=rng.choice([64, 17]),
@@ -545,6 +552,18 @@ def echo_reply(inner):
     return raw(q)
 
 
+def ce_marked(inner):
+    """`inner` with its ECN field set to CE (RFC 6040 §4.2 decapsulation result)."""
+    if inner[0] >> 4 == 4:
+        p = IP(inner)
+        p.tos |= 3
+        p.chksum = None
+    else:
+        p = IPv6(inner)
+        p.tc |= 3
+    return raw(p)
+
+
 def expected_outer(case, inner, reply):
     """Tunnel mode: the outer header espgw should write for `inner`, with the IPv4 ID
     (the implementation's choice) taken from espgw's `reply`."""
@@ -565,8 +584,9 @@ def run_case(case, binary, wire, stats):
                 bytes(rng.getrandbits(8) for _ in range(alen))) for d in ("in", "out")}
     mode, outer, fam = MODES[case.mode]
     tunnel = mode == "tunnel"
-    to_gw_hdr = (IP(src=PEER4, dst=GW4) if outer == 4 else IPv6(src=PEER6, dst=GW6)) \
-        if tunnel else None
+    ecn_outer = 3 if case.kind == "ecn" else 0  # CE on the outer header
+    to_gw_hdr = (IP(src=PEER4, dst=GW4, tos=ecn_outer) if outer == 4 else
+                 IPv6(src=PEER6, dst=GW6, tc=ecn_outer)) if tunnel else None
     tx_sa = make_sa(case, keys["in"][0], keys["in"][1], SPI_TO_GW, to_gw_hdr)
     rx_sa = make_sa(case, keys["out"][0], keys["out"][1], SPI_FROM_GW,
                     (IP() if outer == 4 else IPv6()) if tunnel else None)
@@ -665,7 +685,8 @@ def check_reply(case, reply, inner, seq_out, rx_sa, exp_sa, iv_size, tunnel):
     esp = plain_esp[ESP]
     if esp.seq != seq_out & 0xffffffff:
         return f"ESP seq {esp.seq:#x}, want {seq_out & 0xffffffff:#x}"
-    want_inner = echo_reply(inner) if case.kind == "echo" else inner
+    want_inner = echo_reply(inner) if case.kind == "echo" else \
+        ce_marked(inner) if case.kind == "ecn" else inner
     # 1. scapy decrypts espgw's packet.
     rx_sa.seq_num, rx_sa.esn = 0, seq_out >> 32
     try:
