@@ -25,9 +25,10 @@ espgw's code):
   - no ENCR_NULL_AUTH_AES_GMAC (RFC 4543): GmacAlgo below implements it;
   - ESP with HMAC ignores ESN: scapy's AuthAlgo.sign/verify never append seq_hi for
     ESP (RFC 4303 §3.3.2.1 requires it): EsnHmac below does;
-  - ESP-in-UDP over IPv6: scapy writes UDP checksum 0 and cannot decrypt transport
-    mode with a UDP header; the script fixes the checksum and strips the UDP header
-    (after checking it) before decrypting.
+  - ESP-in-UDP: scapy writes UDP length 8 over IPv4 (it rebuilds the IP header
+    before adding the ESP payload), checksum 0 also over IPv6, and cannot decrypt
+    IPv6 transport mode with a UDP header; the script rebuilds the UDP header and
+    strips it (after checking it) before decrypting.
 
 Also: encrypt-only cases (reflector --mode encrypt: plaintext in, ESP out), echo
 cases (--mode echo: ICMP echo request in, echo reply out, as the kernel-XFRM test
