@@ -10,7 +10,7 @@ namespace espgw::crypto {
 
 enum class OpStatus : uint8_t {
     ok,
-    auth_failed,  ///< ICV mismatch (decrypt only); data is left as received
+    auth_failed,  ///< ICV mismatch (decrypt only); data content is unspecified: drop it
     error,        ///< bad lengths/alignment for the suite; nothing was written
 };
 
