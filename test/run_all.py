@@ -123,7 +123,7 @@ def run_integration(pattern=None):
         script_fails = 0
         try:
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 env=dict(os.environ, ESPGW_BUILD=os.path.join(ROOT, "build")),
+                                 env=dict(os.environ, ESPGW_BUILD_DIR=os.path.join(ROOT, "build")),
                                  start_new_session=True)
             out_lines = []
             deadline = start + timeout
