@@ -64,8 +64,10 @@ bool session_init(Session& out, Suite suite, std::span<const uint8_t> enc_keymat
 
     out.suite = suite;
     out.info = *info;
-    std::memcpy(out.enc_key, enc_keymat.data(), info->enc_key_bytes);
-    std::memcpy(out.salt, enc_keymat.data() + info->enc_key_bytes, info->salt_bytes);
+    if (!enc_keymat.empty()) {  // NULL encryption has none (and data() may be null)
+        std::memcpy(out.enc_key, enc_keymat.data(), info->enc_key_bytes);
+        std::memcpy(out.salt, enc_keymat.data() + info->enc_key_bytes, info->salt_bytes);
+    }
     if (!auth_key.empty()) std::memcpy(out.auth_key, auth_key.data(), auth_key.size());
 
     switch (suite.cipher) {
