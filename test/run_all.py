@@ -103,7 +103,7 @@ def indent(text):
     return "\n".join("      " + l for l in text.splitlines())
 
 
-TESTCASE = re.compile(r"^TESTCASE (PASS|FAIL|SKIP) (\S+)(?::?\s*(.*))?$")
+TESTCASE = re.compile(r"^TESTCASE (PASS|FAIL|SKIP) (\S+?):?(?:\s+(.*))?$")
 
 
 def run_integration(pattern=None):
