@@ -1,28 +1,101 @@
 // SaReader / SaBinding: the worker's view of the SA and SPD tables.
-// Interim until dataplane/tables lands: the SPD is the config's policy list (read-only,
-// first match by priority) and no SA is installed (protect → no_sa).
+// INTERIM until dataplane/tables lands (then this file becomes a thin adapter over
+// tables/reader.hpp): the config's static SAs, built once at start and never changed,
+// looked up by a scan over the few of them; the SPD is the config's policy list, first
+// match by priority. Single worker only (per-SA state is not handed off).
 #include "dataplane/dp/sa.hpp"
 
+#include <fmt/format.h>
+
 #include <cstring>
+#include <stdexcept>
+#include <vector>
 
 #include "dataplane/dp/dataplane.hpp"
 
 namespace espgw::dp {
 
-struct SaReader::Impl {
-    const Config* cfg;
+namespace {
+struct StaticIn {
+    esp::InboundSa sa;
+    esp::InboundState st;
+    uint32_t id;
+};
+struct StaticOut {
+    esp::OutboundSa sa;
+    esp::OutboundState st;
+    uint32_t id;
+};
+}  // namespace
+
+struct SaBinding::Impl {
+    std::vector<std::unique_ptr<StaticIn>> in;
+    std::vector<std::unique_ptr<StaticOut>> out;
+    std::vector<int32_t> out_of_cfg;  ///< config SA index -> out index (-1: inbound)
 };
 
-struct SaBinding::Impl {};
+struct SaReader::Impl {
+    const Config* cfg;
+    SaBinding::Impl* tables;
+};
 
-SaBinding::SaBinding(Dataplane&) : impl(std::make_unique<Impl>()) {}
-SaBinding::~SaBinding() = default;
-std::string SaBinding::stats_json() const { return "[]"; }
+SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
+    for (const SaEntry& e : dp.cfg.sas) {
+        std::string err;
+        if (e.direction == SaDirection::in) {
+            auto s = std::make_unique<StaticIn>();
+            if (!esp::inbound_sa_init(s->sa, e.sa, e.enc_keymat, e.auth_key, &err))
+                throw std::runtime_error(fmt::format("sa id {}: {}", e.id, err));
+            esp::inbound_state_init(s->st, s->sa);
+            s->id = e.id;
+            impl->in.push_back(std::move(s));
+            impl->out_of_cfg.push_back(-1);
+        } else {
+            auto s = std::make_unique<StaticOut>();
+            if (!esp::outbound_sa_init(s->sa, e.sa, e.enc_keymat, e.auth_key, &err))
+                throw std::runtime_error(fmt::format("sa id {}: {}", e.id, err));
+            esp::outbound_state_init(s->st, s->sa);
+            s->id = e.id;
+            impl->out_of_cfg.push_back(static_cast<int32_t>(impl->out.size()));
+            impl->out.push_back(std::move(s));
+        }
+    }
+}
 
-SaReader::SaReader(Dataplane& dp, uint32_t) : impl_(std::make_unique<Impl>(Impl{&dp.cfg})) {}
+SaBinding::~SaBinding() {
+    for (auto& s : impl->in) esp::sa_wipe(s->sa);
+    for (auto& s : impl->out) esp::sa_wipe(s->sa);
+}
+
+std::string SaBinding::stats_json() const {
+    std::string j = "[";
+    bool first = true;
+    for (auto& s : impl->in) {
+        j += fmt::format("{}{{\"id\":{},\"direction\":\"in\",\"spi\":{},\"packets\":{},\"bytes\":{}}}",
+                         first ? "" : ",", s->id, s->sa.spi, cnt_read(s->st.packets), cnt_read(s->st.bytes));
+        first = false;
+    }
+    for (auto& s : impl->out) {
+        j += fmt::format("{}{{\"id\":{},\"direction\":\"out\",\"spi\":{},\"packets\":{},\"bytes\":{},"
+                         "\"seq\":{}}}",
+                         first ? "" : ",", s->id, s->sa.spi, cnt_read(s->st.packets), cnt_read(s->st.bytes),
+                         cnt_read(s->st.seq));
+        first = false;
+    }
+    return j + "]";
+}
+
+SaReader::SaReader(Dataplane& dp, uint32_t) : impl_(std::make_unique<Impl>(Impl{&dp.cfg, dp.sa->impl.get()})) {}
 SaReader::~SaReader() = default;
 
-bool SaReader::inbound(uint32_t, InboundRef&) noexcept { return false; }
+bool SaReader::inbound(uint32_t spi, InboundRef& r) noexcept {
+    for (auto& s : impl_->tables->in)
+        if (s->sa.spi == spi) {
+            r = {&s->sa, &s->st, s->id};
+            return true;
+        }
+    return false;
+}
 
 namespace {
 bool prefix_match(const Prefix& p, uint8_t family, const uint8_t* a) noexcept {
@@ -45,7 +118,11 @@ SpdAction SaReader::spd(const Selectors& s, OutboundRef& sa) noexcept {
         switch (p.action) {
         case PolicyAction::bypass: return SpdAction::bypass;
         case PolicyAction::discard: return SpdAction::discard;
-        case PolicyAction::protect: return SpdAction::protect;
+        case PolicyAction::protect: {
+            int32_t o = impl_->tables->out_of_cfg[p.sa_index];
+            if (o >= 0) sa = {&impl_->tables->out[o]->sa, &impl_->tables->out[o]->st, impl_->tables->out[o]->id};
+            return SpdAction::protect;
+        }
         }
     }
     return SpdAction::no_match;
