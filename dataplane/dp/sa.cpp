@@ -40,6 +40,11 @@ struct SaReader::Impl {
 };
 
 SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
+    bool rss = false;
+    for (const PortConfig& p : dp.cfg.ports) rss |= p.queues > 1;
+    if (!dp.cfg.sas.empty() && rss && dp.cfg.dataplane.workers > 1)
+        throw std::runtime_error("static SAs with several workers and RSS need the shared tables' per-SA owner "
+                                 "hand-off: use workers = 1 or queues = 1 for now");
     for (const SaEntry& e : dp.cfg.sas) {
         std::string err;
         if (e.direction == SaDirection::in) {

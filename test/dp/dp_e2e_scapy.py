@@ -18,6 +18,7 @@ reassembled, IKE punted, cleartext bypass. espgw-dp runs with the idle back-off 
 
 Prints "TESTCASE PASS|FAIL name[: reason]"; exits 1 if any failed.
   dp_e2e_scapy.py [--build-dir build] [--binary PATH] [--only SUBSTR] [--keep]
+(ESPGW_BUILD_DIR, set by test/run_all.py, overrides --build-dir.)
 """
 import argparse
 import json
@@ -443,7 +444,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep namespaces and logs")
     ARGS = ap.parse_args()
     if not ARGS.binary:
-        ARGS.binary = os.path.join(ROOT, ARGS.build_dir, "dataplane", "dp", "espgw-dp")
+        build = os.environ.get("ESPGW_BUILD_DIR") or os.path.join(ROOT, ARGS.build_dir)
+        ARGS.binary = os.path.join(build, "dataplane", "dp", "espgw-dp")
     if not os.access(ARGS.binary, os.X_OK):
         report(False, "espgw_dp_binary", f"{ARGS.binary} not built")
         sys.exit(1)
