@@ -27,6 +27,10 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
             w.drop(m, DpDrop::no_sa);
             continue;
         }
+        if (ref.expired) [[unlikely]] {
+            w.drop(m, DpDrop::sa_expired);
+            continue;
+        }
         bufs[k] = {rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m), rte_pktmbuf_tailroom(m)};
         esp::DropReason r = esp::inbound_prepare(*ref.sa, *ref.st, bufs[k], cls[i], w.ops[k], w.scratch[k]);
         if (r != esp::DropReason::none) [[unlikely]] {

@@ -153,6 +153,10 @@ void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Cla
             w.drop(m, DpDrop::no_sa);
             continue;
         }
+        if (ref.expired) [[unlikely]] {
+            w.drop(m, DpDrop::sa_expired);
+            continue;
+        }
         uint32_t max_inner = max_inner_bytes(*ref.sa, outer_mtu(w, *ref.sa));
         if (m->data_len > max_inner) [[unlikely]] {
             bool df = cls[i].ip_version == 6 || (net::load_be16(ip + 6) & net::kIpv4FlagDf);

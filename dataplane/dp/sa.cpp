@@ -16,15 +16,36 @@
 namespace espgw::dp {
 
 namespace {
+/// RFC 4301 §4.4.2.1 lifetimes in bytes and packets; 0 = no limit. The flags are
+/// written by the owning worker and read by stats (relaxed: a report, not a sync).
+struct Lifetime {
+    uint64_t soft_bytes = 0, hard_bytes = 0, soft_packets = 0, hard_packets = 0;
+    uint64_t soft_hit = 0, hard_hit = 0;
+
+    void set(const SaEntry& e) {
+        soft_bytes = e.soft_bytes;
+        hard_bytes = e.hard_bytes;
+        soft_packets = e.soft_packets;
+        hard_packets = e.hard_packets;
+    }
+    void charge(uint64_t packets, uint64_t bytes) noexcept {
+        if (!soft_hit && ((soft_bytes && bytes >= soft_bytes) || (soft_packets && packets >= soft_packets)))
+            cnt_add(soft_hit);  // the control process rekeys on this (stats "soft_expired")
+        if (!hard_hit && ((hard_bytes && bytes >= hard_bytes) || (hard_packets && packets >= hard_packets)))
+            cnt_add(hard_hit);
+    }
+};
 struct StaticIn {
     esp::InboundSa sa;
     esp::InboundState st;
     uint32_t id;
+    Lifetime life;
 };
 struct StaticOut {
     esp::OutboundSa sa;
     esp::OutboundState st;
     uint32_t id;
+    Lifetime life;
 };
 }  // namespace
 
@@ -53,6 +74,7 @@ SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
                 throw std::runtime_error(fmt::format("sa id {}: {}", e.id, err));
             esp::inbound_state_init(s->st, s->sa);
             s->id = e.id;
+            s->life.set(e);
             impl->in.push_back(std::move(s));
             impl->out_of_cfg.push_back(-1);
         } else {
@@ -61,6 +83,7 @@ SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
                 throw std::runtime_error(fmt::format("sa id {}: {}", e.id, err));
             esp::outbound_state_init(s->st, s->sa);
             s->id = e.id;
+            s->life.set(e);
             impl->out_of_cfg.push_back(static_cast<int32_t>(impl->out.size()));
             impl->out.push_back(std::move(s));
         }
@@ -76,15 +99,17 @@ std::string SaBinding::stats_json() const {
     std::string j = "[";
     bool first = true;
     for (auto& s : impl->in) {
-        j += fmt::format("{}{{\"id\":{},\"direction\":\"in\",\"spi\":{},\"packets\":{},\"bytes\":{}}}",
-                         first ? "" : ",", s->id, s->sa.spi, cnt_read(s->st.packets), cnt_read(s->st.bytes));
+        j += fmt::format("{}{{\"id\":{},\"direction\":\"in\",\"spi\":{},\"packets\":{},\"bytes\":{},"
+                         "\"soft_expired\":{},\"hard_expired\":{}}}",
+                         first ? "" : ",", s->id, s->sa.spi, cnt_read(s->st.packets), cnt_read(s->st.bytes),
+                         cnt_read(s->life.soft_hit) != 0, cnt_read(s->life.hard_hit) != 0);
         first = false;
     }
     for (auto& s : impl->out) {
         j += fmt::format("{}{{\"id\":{},\"direction\":\"out\",\"spi\":{},\"packets\":{},\"bytes\":{},"
-                         "\"seq\":{}}}",
+                         "\"seq\":{},\"soft_expired\":{},\"hard_expired\":{}}}",
                          first ? "" : ",", s->id, s->sa.spi, cnt_read(s->st.packets), cnt_read(s->st.bytes),
-                         cnt_read(s->st.seq));
+                         cnt_read(s->st.seq), cnt_read(s->life.soft_hit) != 0, cnt_read(s->life.hard_hit) != 0);
         first = false;
     }
     return j + "]";
@@ -96,7 +121,7 @@ SaReader::~SaReader() = default;
 bool SaReader::inbound(uint32_t spi, InboundRef& r) noexcept {
     for (auto& s : impl_->tables->in)
         if (s->sa.spi == spi) {
-            r = {&s->sa, &s->st, s->id};
+            r = {&s->sa, &s->st, s->id, s->life.hard_hit != 0};
             return true;
         }
     return false;
@@ -125,7 +150,10 @@ SpdAction SaReader::spd(const Selectors& s, OutboundRef& sa) noexcept {
         case PolicyAction::discard: return SpdAction::discard;
         case PolicyAction::protect: {
             int32_t o = impl_->tables->out_of_cfg[p.sa_index];
-            if (o >= 0) sa = {&impl_->tables->out[o]->sa, &impl_->tables->out[o]->st, impl_->tables->out[o]->id};
+            if (o >= 0) {
+                StaticOut& so = *impl_->tables->out[o];
+                sa = {&so.sa, &so.st, so.id, so.life.hard_hit != 0};
+            }
             return SpdAction::protect;
         }
         }
@@ -133,8 +161,15 @@ SpdAction SaReader::spd(const Selectors& s, OutboundRef& sa) noexcept {
     return SpdAction::no_match;
 }
 
-void SaReader::charge_inbound(const InboundRef&, uint32_t) noexcept {}
-void SaReader::charge_outbound(const OutboundRef&, uint32_t) noexcept {}
+void SaReader::charge_inbound(const InboundRef& r, uint32_t) noexcept {
+    // esp::inbound_finish already counted the packet in r.st.
+    for (auto& s : impl_->tables->in)
+        if (&s->st == r.st) s->life.charge(s->st.packets, s->st.bytes);
+}
+void SaReader::charge_outbound(const OutboundRef& r, uint32_t) noexcept {
+    for (auto& s : impl_->tables->out)
+        if (&s->st == r.st) s->life.charge(s->st.packets, s->st.bytes);
+}
 void SaReader::quiescent() noexcept {}
 void SaReader::offline() noexcept {}
 

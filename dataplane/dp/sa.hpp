@@ -18,15 +18,19 @@ struct Dataplane;
 enum class SpdAction : uint8_t { protect, bypass, discard, no_match };
 
 /// An SA as one burst sees it. Valid until the worker's next quiescent().
+/// `expired`: the SA passed its hard lifetime (RFC 4301 §4.4.2.1); the caller drops
+/// with sa_expired.
 struct InboundRef {
     const esp::InboundSa* sa = nullptr;
     esp::InboundState* st = nullptr;
     uint32_t id = 0;  ///< table id, for counters
+    bool expired = false;
 };
 struct OutboundRef {
     const esp::OutboundSa* sa = nullptr;
     esp::OutboundState* st = nullptr;
     uint32_t id = 0;
+    bool expired = false;
 };
 
 /// Packet selectors for the SPD (addresses network order, ports host order).
