@@ -399,6 +399,12 @@ def base_cases(v, name):
            f"got '{got}' expected '3 4 {expect} 10.10.0.1' {p.stderr[-200:]}")
     ok, last = ping(NS_LAN, "10.20.0.1", count=2, extra=["-M", "do", "-s", str(expect - 28)])
     report(ok, "df_packet_of_exactly_the_tunnel_mtu_passes", last[0])
+    # IPv6 inner packets are never fragmented en route: ICMPv6 Packet Too Big (RFC 4443 §3.2).
+    p = sh(["ping", "-6", "-c", "1", "-W", "2", "-M", "do", "-s", "1452", "fd00:20::1"], NS_LAN, check=False)
+    report(f"Packet too big: mtu={expect}" in p.stdout, "ipv6_oversize_gets_packet_too_big_with_mtu",
+           (p.stdout + p.stderr).strip().splitlines()[1:2])
+    ok, last = ping(NS_LAN, "fd00:20::1", count=2, extra=["-s", str(expect - 48)])
+    report(ok, "ipv6_packet_of_exactly_the_tunnel_mtu_passes", last[0])
 
     # DF clear and larger than the tunnel MTU: fragmented before encryption, the peer's
     # kernel reassembles the inner datagram and answers. (The lan kernel's own fragments
