@@ -68,6 +68,15 @@ def main():
     if not os.access(binary, os.X_OK):
         report(False, "espgw_dp_binary", f"{binary} not built")
         sys.exit(1)
+    # A bad configuration is refused before EAL starts, naming the key and the problem.
+    bad = os.path.join(TMP, "bad.toml")
+    with open(bad, "w") as f:
+        f.write('[[port]]\nname = "o"\nrole = "outside"\ndevice = "net_null0"\n'
+                '[[port]]\nname = "i"\nrole = "inside"\ndevice = "net_null1"\nmtu = 99999\n')
+    r = subprocess.run([binary, "--config", bad], capture_output=True, text=True, timeout=20)
+    report(r.returncode == 2 and "port[1].mtu: 99999 is out of range 576..9216" in r.stderr,
+           "bad_config_refused_with_key_path", f"rc={r.returncode} {r.stderr.strip()[-200:]}")
+
     k_in, k_out = secrets.token_bytes(20), secrets.token_bytes(20)
     sa_in = SecurityAssociation(ESP, spi=0x2001, crypt_algo="AES-GCM", crypt_key=k_in,
                                 tunnel_header=IP(src="192.0.2.2", dst="192.0.2.1"))
