@@ -9,7 +9,7 @@
 // Decrypt restores each ciphertext before processing it (in-place decryption destroys
 // it); the ceiling does the same copy, so the ratio stays fair.
 //
-//   esp_micro [--quick] [--json FILE] [--trials N]
+//   esp_micro [--quick] [--json FILE] [--trials N] [--suite NAME] [--size NAME]
 
 #include <intel-ipsec-mb.h>
 
@@ -311,22 +311,19 @@ Result measure(crypto::MbEngine& eng, const SuiteCase& sc, const SizeCase& zc, b
         ceil.burst(kBurst, encrypt);
     };
 
+    // One timed trial: ns per packet.
     auto run = [&](auto&& fn) {
-        std::vector<double> ns;
-        for (int t = 0; t < trials; ++t) {
-            uint64_t bursts = 0;
-            const auto start = Clock::now();
-            const auto stop = start + std::chrono::duration<double>(seconds_per_trial);
-            auto now = start;
-            do {
-                for (int k = 0; k < 64; ++k) fn();
-                bursts += 64;
-                now = Clock::now();
-            } while (now < stop);
-            ns.push_back(std::chrono::duration<double, std::nano>(now - start).count() /
-                         static_cast<double>(bursts * kBurst));
-        }
-        return median(ns);
+        uint64_t bursts = 0;
+        const auto start = Clock::now();
+        const auto stop = start + std::chrono::duration<double>(seconds_per_trial);
+        auto now = start;
+        do {
+            for (int k = 0; k < 64; ++k) fn();
+            bursts += 64;
+            now = Clock::now();
+        } while (now < stop);
+        return std::chrono::duration<double, std::nano>(now - start).count() /
+               static_cast<double>(bursts * kBurst);
     };
     // Sanity: one burst must succeed end to end before timing.
     transform_burst();
@@ -354,15 +351,17 @@ Result measure(crypto::MbEngine& eng, const SuiteCase& sc, const SizeCase& zc, b
 
 int main(int argc, char** argv) {
     bool quick = false;
-    std::string json_path;
+    std::string json_path, only_suite, only_size;
     int trials = 5;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--quick") quick = true;
         else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
         else if (a == "--trials" && i + 1 < argc) trials = std::stoi(argv[++i]);
+        else if (a == "--suite" && i + 1 < argc) only_suite = argv[++i];
+        else if (a == "--size" && i + 1 < argc) only_size = argv[++i];
         else {
-            fmt::print(stderr, "usage: esp_micro [--quick] [--json FILE] [--trials N]\n");
+            fmt::print(stderr, "usage: esp_micro [--quick] [--json FILE] [--trials N] [--suite NAME] [--size 64|512|1420|imix]\n");
             return 2;
         }
     }
@@ -377,7 +376,9 @@ int main(int argc, char** argv) {
     std::string json = "[";
     bool first = true;
     for (const auto& sc : kSuites) {
+        if (!only_suite.empty() && only_suite != sc.name) continue;
         for (const auto& zc : size_cases()) {
+            if (!only_size.empty() && only_size != zc.name) continue;
             for (bool enc : {true, false}) {
                 const Result r = measure(eng, sc, zc, enc, trials, secs);
                 const double gb_t = r.avg_inner_bytes * 8 / r.transform_ns;

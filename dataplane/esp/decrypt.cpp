@@ -76,7 +76,7 @@ DropReason inbound_prepare(const InboundSa& sa, const InboundState& st, PacketBu
     if (esp_len < esp_hdr_len + sa.icv_bytes + 4u) [[unlikely]]
         return DropReason::truncated;
     const uint32_t ct_len = esp_len - esp_hdr_len - sa.icv_bytes;
-    if (ct_len % sa.block_bytes != 0) [[unlikely]]
+    if ((ct_len & (sa.block_bytes - 1u)) != 0) [[unlikely]]  // block: 4 or 16
         return DropReason::bad_alignment;
 
     const bool esn = sa.flags & kSaEsn;

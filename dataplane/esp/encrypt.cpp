@@ -99,9 +99,9 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
     }
 
     const uint32_t payload_len = len - hdr_len;
-    const uint32_t block = sa.block_bytes;
-    // RFC 4303 §2.4: payload + pad length + next header aligned to the block size.
-    const uint32_t pad = (block - (payload_len + 2) % block) % block;
+    // RFC 4303 §2.4: payload + pad length + next header aligned to the block size
+    // (4 or 16: a power of two, so a mask instead of two divisions per packet).
+    const uint32_t pad = (0u - (payload_len + 2)) & (sa.block_bytes - 1u);
     const uint32_t ct_len = payload_len + pad + 2;
     const uint32_t esp_hdr_len = 8u + sa.iv_bytes;
     const uint32_t insert = sa.outer_hdr_bytes + esp_hdr_len;
@@ -152,9 +152,12 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
             if (sa.df == DfMode::set) df = true;
             else if (sa.df == DfMode::clear) df = false;
             else df = version == 6 || (load_be16(in + 6) & net::kIpv4FlagDf);
-            store_be16(out + 6, df ? net::kIpv4FlagDf : 0);
-            store_be16(out + 10, 0);
-            net::ipv4_set_checksum(out);
+            const uint16_t frag = df ? net::kIpv4FlagDf : 0;
+            store_be16(out + 6, frag);
+            // Template sum plus the words that vary per packet (TOS, length, ID, flags).
+            const uint32_t sum = sa.hdr_csum_partial + tos + new_len +
+                                 static_cast<uint16_t>(seq) + frag;
+            store_be16(out + 10, net::csum_fold(sum));
         } else {
             l3 = 40;
             net::ipv6_set_traffic_class(out, tos);

@@ -1,6 +1,7 @@
 // SA install: validate an SaConfig, expand keys, precompute the header template.
 // Control path only.
 #include "dataplane/esp/sa.hpp"
+#include "dataplane/net/checksum.hpp"
 
 #include "crypto/secret.hpp"
 
@@ -80,6 +81,7 @@ bool outbound_sa_init(OutboundSa& out, const SaConfig& cfg, std::span<const uint
             t[9] = proto;
             std::memcpy(t + 12, cfg.tunnel_src.bytes, 4);
             std::memcpy(t + 16, cfg.tunnel_dst.bytes, 4);
+            out.hdr_csum_partial = net::csum_partial(t, 20, 0);
             l3 = 20;
         } else {
             t[0] = 0x60;

@@ -68,6 +68,10 @@ struct alignas(64) OutboundSa {
     uint16_t udp_src_port = net::kPortNatT;
     uint16_t udp_dst_port = net::kPortNatT;
     uint64_t initial_seq = 0;
+    /// Tunnel mode over IPv4: one's-complement sum of the template's constant header
+    /// words (TOS, length, ID, flags and checksum zero), so the per-packet checksum
+    /// only adds the four words that change (RFC 1071 §2(3): the sum is incremental).
+    uint32_t hdr_csum_partial = 0;
     /// Tunnel mode: outer IPv4/IPv6 header with addresses, TTL, protocol filled in
     /// (lengths, ID, TOS, checksum per packet), followed by the UDP header when
     /// udp_encap. Transport mode: only the UDP header, at offset 0.

@@ -23,12 +23,6 @@ uint32_t csum_partial(const uint8_t* p, size_t len, uint32_t sum) noexcept {
     return static_cast<uint32_t>(acc);
 }
 
-uint16_t csum_fold(uint32_t sum) noexcept {
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return static_cast<uint16_t>(~sum);
-}
-
 uint16_t ipv4_header_checksum(const uint8_t* hdr, size_t ihl_bytes) noexcept {
     uint32_t s = csum_partial(hdr, 10, 0);
     s = csum_partial(hdr + 12, ihl_bytes - 12, s);

@@ -13,7 +13,11 @@ uint32_t csum_partial(const uint8_t* p, size_t len, uint32_t sum) noexcept;
 
 /// Folds a 32-bit partial sum to 16 bits and complements it: the value to store
 /// (host order; store with store_be16).
-uint16_t csum_fold(uint32_t sum) noexcept;
+inline uint16_t csum_fold(uint32_t sum) noexcept {
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<uint16_t>(~sum);
+}
 
 /// Header checksum of the IPv4 header at `hdr` (`ihl_bytes` long), with its checksum
 /// field treated as zero. Host order.
