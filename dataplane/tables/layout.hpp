@@ -1,0 +1,175 @@
+#pragma once
+// The records of the shared tables as they lie in DPDK memzones. Standard layout,
+// no pointers and no process-local addresses: a DPDK secondary process (espgw-ike)
+// reads and writes the very same bytes as the primary (espgw-dp). Every cross-record
+// reference is an index. Not an API: use writer.hpp / reader.hpp.
+
+#include <rte_spinlock.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "dataplane/esp/sa.hpp"
+
+namespace espgw::tables {
+
+inline constexpr uint32_t kNoSlot = UINT32_MAX;
+inline constexpr uint32_t kAnyOwner = UINT32_MAX;
+inline constexpr uint32_t kMaxWorkers = 64;  ///< RCU reader ids 0..63
+inline constexpr uint64_t kMagic = 0x6573706777746231ull;  // "espgwtb1"
+inline constexpr uint32_t kLayoutVersion = 1;
+
+enum class Direction : uint8_t { in = 0, out = 1 };
+
+/// Sizes fixed at create(). All memory is reserved up front.
+struct Limits {
+    uint32_t max_sas = 1u << 16;       ///< SA slots per direction
+    uint32_t max_ids = 1u << 17;       ///< SA ids are 0..max_ids-1 (both directions)
+    uint32_t max_policies = 4096;      ///< SPD entries
+    uint32_t workers = 1;              ///< reader threads (RCU ids 0..workers-1), <= kMaxWorkers
+    uint32_t event_ring_size = 4096;   ///< power of two
+};
+
+/// RFC 4301 §4.4.2.1 SA lifetimes in bytes and packets; 0 = no limit.
+struct Lifetime {
+    uint64_t soft_bytes = 0, hard_bytes = 0;
+    uint64_t soft_packets = 0, hard_packets = 0;
+};
+
+/// Install-time facts about an SA: written once before publication, immutable after.
+struct SaMeta {
+    uint32_t id = 0;       ///< control-plane SA id
+    uint32_t spi = 0;      ///< host order (copy of sa.spi for lock-free readers)
+    uint32_t owner = 0;    ///< worker index that writes the per-SA state
+    Direction dir = Direction::in;
+    uint8_t reserved_[3] = {};
+    Lifetime life;
+};
+
+/// Slot lifecycle, stored release by the writer, loaded acquire by readers: the acquire
+/// load is the happens-before edge from "writer filled the slot" (also visible to
+/// ThreadSanitizer, which does not see inside the uninstrumented rte_hash).
+enum SlotPhase : uint32_t { kSlotFree = 0, kSlotLive = 1, kSlotRetired = 2 };
+
+/// Immutable part of an inbound SA slot.
+struct alignas(64) InSlot {
+    esp::InboundSa sa;
+    SaMeta meta;
+    std::atomic<uint32_t> phase{kSlotFree};
+};
+
+/// Immutable part of an outbound SA slot.
+struct alignas(64) OutSlot {
+    esp::OutboundSa sa;
+    SaMeta meta;
+    std::atomic<uint32_t> phase{kSlotFree};
+};
+
+/// Lifetime flags of one SA; only the owning worker writes them (relaxed: readers take
+/// them as a hint — a packet racing the hard-expiry mark is still within one burst).
+enum LifeFlags : uint32_t {
+    kLifeSoftSent = 1u << 0,   ///< soft event pushed
+    kLifeDead = 1u << 1,       ///< hard lifetime reached: readers drop (sa_expired)
+    kLifeHardSent = 1u << 2,   ///< hard event pushed
+};
+
+/// Mutable per-SA state: one writer, the owning worker. Separate array from the
+/// immutable slots so owner writes never dirty lines that every reader loads.
+struct alignas(64) InState {
+    esp::InboundState st;
+    std::atomic<uint32_t> life{0};  ///< LifeFlags
+};
+struct alignas(64) OutState {
+    esp::OutboundState st;
+    std::atomic<uint32_t> life{0};
+};
+
+/// SA id → slot, with the direction in the top bit (kIdOut) so that an SPD entry
+/// naming an inbound id can never index the outbound array. Stored release by the
+/// writer; outbound readers load it acquire (the SPD names outbound SAs by id).
+inline constexpr uint32_t kIdOut = 1u << 31;
+struct IdEntry {
+    std::atomic<uint32_t> ref{kNoSlot};  ///< kNoSlot, or slot | (out ? kIdOut : 0)
+};
+
+enum class PolicyAction : uint8_t { protect = 0, bypass = 1, discard = 2 };
+
+/// One SPD entry (RFC 4301 §4.4.1). Addresses network order, ports host order.
+/// First match by priority (lower wins); equal priorities match in install order.
+struct Policy {
+    uint32_t priority = 100;
+    uint8_t family = 4;          ///< 4 or 6
+    uint8_t src_len = 0;         ///< prefix lengths in bits
+    uint8_t dst_len = 0;
+    uint8_t proto = 0;           ///< 0 = any
+    uint8_t src[16] = {};
+    uint8_t dst[16] = {};
+    uint16_t src_port_lo = 0, src_port_hi = 65535;
+    uint16_t dst_port_lo = 0, dst_port_hi = 65535;
+    PolicyAction action = PolicyAction::bypass;
+    uint8_t reserved_[3] = {};
+    uint32_t sa_id = 0;          ///< protect: outbound SA id
+};
+
+/// A policy slot in shared memory; changed only under the writer lock.
+struct PolicyRecord {
+    Policy p;
+    uint32_t in_use = 0;
+    uint32_t reserved_ = 0;
+    uint64_t order = 0;  ///< install sequence: tie-break among equal priorities
+};
+
+enum class EventKind : uint8_t { soft_expired = 1, hard_expired = 2 };
+
+/// An expiry event on the event ring (multi-producer: workers; single consumer: the
+/// control process). 16 bytes.
+struct Event {
+    uint32_t sa_id = 0;
+    uint32_t spi = 0;        ///< host order
+    EventKind kind = EventKind::soft_expired;
+    Direction dir = Direction::in;
+    uint8_t reserved_[6] = {};
+};
+static_assert(sizeof(Event) == 16);
+
+/// A slot (or rte_hash key position) waiting for an RCU grace period.
+struct Pending {
+    uint64_t token = 0;      ///< rte_rcu_qsbr_start() value at retirement
+    uint32_t slot = kNoSlot;
+    Direction dir = Direction::in;
+    uint8_t reserved_[3] = {};
+    int32_t hash_pos = -1;   ///< inbound: key position to free, or -1
+    uint32_t reserved2_ = 0;
+};
+
+/// The header memzone. Writer fields are changed only under `writer_lock`.
+struct alignas(64) Header {
+    uint64_t magic = 0;
+    uint32_t version = 0;
+    uint32_t reserved_ = 0;
+    Limits limits;
+    uint32_t hash_seed = 0;
+    // --- writer state (under writer_lock) ---
+    rte_spinlock_t writer_lock;
+    uint32_t in_free_top = 0;     ///< free-list stack depth (in_free[0..top))
+    uint32_t out_free_top = 0;
+    uint64_t pending_head = 0;    ///< FIFO of Pending, indices mod pending_cap
+    uint64_t pending_tail = 0;
+    uint32_t pending_cap = 0;
+    uint32_t nb_policies = 0;
+    uint64_t policy_order = 0;
+    uint32_t nb_in = 0, nb_out = 0;  ///< live SAs
+    /// Bumped (release) after every SPD change; the primary's control thread rebuilds
+    /// its classifier when it differs from the one it built.
+    alignas(64) std::atomic<uint64_t> spd_generation{0};
+};
+
+static_assert(std::is_standard_layout_v<InSlot> && std::is_standard_layout_v<OutSlot>);
+static_assert(std::is_standard_layout_v<InState> && std::is_standard_layout_v<OutState>);
+static_assert(std::is_standard_layout_v<Header> && std::is_standard_layout_v<PolicyRecord>);
+static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic<uint64_t>::is_always_lock_free,
+              "shared-memory atomics must be address-free");
+
+}  // namespace espgw::tables

@@ -1,0 +1,147 @@
+#pragma once
+// The reader API of the shared tables, for the dataplane's worker threads: SPI →
+// inbound SA, SA id → outbound SA, SPD first match, lifetime charging with expiry
+// events, and the RCU quiescent report. Lock-free, no allocation, no syscalls; all
+// hot functions are inline.
+//
+// RCU contract (rte_rcu_qsbr, one reader id per worker): a reference returned by
+// inbound()/outbound()/spd() stays valid — its slot is neither wiped nor reused —
+// until this Reader's next quiescent() or offline(). A worker calls quiescent() once
+// per poll-loop iteration, with no reference held across it.
+
+#include <rte_hash.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "dataplane/tables/spd.hpp"
+#include "dataplane/tables/tables.hpp"
+
+namespace espgw::tables {
+
+/// An inbound SA as one poll iteration sees it.
+struct InRef {
+    const esp::InboundSa* sa = nullptr;
+    esp::InboundState* st = nullptr;  ///< write only on the owner worker
+    uint32_t slot = kNoSlot;
+    uint32_t id = 0;
+    uint32_t owner = 0;
+    bool dead = false;  ///< hard lifetime reached: drop (sa_expired)
+};
+/// An outbound SA as one poll iteration sees it.
+struct OutRef {
+    const esp::OutboundSa* sa = nullptr;
+    esp::OutboundState* st = nullptr;  ///< write only on the owner worker
+    uint32_t slot = kNoSlot;
+    uint32_t id = 0;
+    uint32_t owner = 0;
+    bool dead = false;
+};
+
+class Reader {
+public:
+    /// Registers reader id `worker` (< Limits::workers) with the tables' RCU and puts
+    /// it online. Call on any thread before the worker starts; throws
+    /// std::runtime_error when the id is out of range or already registered.
+    Reader(Tables& t, uint32_t worker);
+    /// Goes offline and unregisters (writers stop waiting for this worker).
+    ~Reader();
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
+
+    uint32_t worker() const noexcept { return worker_; }
+
+    /// Inbound SA for `spi` (host order). False when unknown. Worker thread.
+    bool inbound(uint32_t spi, InRef& out) const noexcept {
+        void* data = nullptr;
+        if (rte_hash_lookup_with_hash_data(t_.spi_hash, &spi, spi_sig(t_, spi), &data) < 0) return false;
+        const auto slot = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
+        const InSlot& s = t_.in[slot];
+        // Acquire pairs with the writer's release after building the slot; under RCU
+        // a slot found by lookup is never free (defensive check, costs a plain load).
+        if (s.phase.load(std::memory_order_acquire) == kSlotFree) [[unlikely]]
+            return false;
+        InState& st = t_.ins[slot];
+        out = {&s.sa, &st.st, slot, s.meta.id, s.meta.owner,
+               (st.life.load(std::memory_order_relaxed) & kLifeDead) != 0};
+        return true;
+    }
+
+    /// Outbound SA with id `id`. False when the id names no outbound SA. Worker thread.
+    bool outbound(uint32_t id, OutRef& out) const noexcept {
+        if (id >= t_.hdr->limits.max_ids) [[unlikely]]
+            return false;
+        // Acquire pairs with the writer's release store of the id entry.
+        const uint32_t ref = t_.ids[id].ref.load(std::memory_order_acquire);
+        if (ref == kNoSlot || !(ref & kIdOut)) return false;
+        const uint32_t slot = ref & ~kIdOut;
+        const OutSlot& s = t_.out[slot];
+        OutState& st = t_.outs[slot];
+        out = {&s.sa, &st.st, slot, s.meta.id, s.meta.owner,
+               (st.life.load(std::memory_order_relaxed) & kLifeDead) != 0};
+        return true;
+    }
+
+    /// SPD first match for `k`; no_match also while the primary has not yet built a
+    /// classifier. Worker thread of the primary process only (the classifier is
+    /// process-local).
+    SpdMatch spd(const SpdKey& k) const noexcept {
+        // Acquire pairs with spd_refresh's release store of a fully built classifier.
+        const Classifier* c = t_.classifier.load(std::memory_order_acquire);
+        return c ? c->match(k) : SpdMatch{};
+    }
+
+    /// Owner worker's lifetime check after the ESP transform counted a packet in
+    /// r.st (packets/bytes): soft → one soft_expired event; hard → the SA is marked
+    /// dead and one hard_expired event. A full event ring retries on the next packet.
+    void charge(const InRef& r) const noexcept {
+        charge_state(t_.in[r.slot].meta, t_.ins[r.slot].life, r.st->packets, r.st->bytes);
+    }
+    void charge(const OutRef& r) const noexcept {
+        charge_state(t_.out[r.slot].meta, t_.outs[r.slot].life, r.st->packets, r.st->bytes);
+    }
+
+    /// Owner of an SA slot (hand packets off to it when it is not this worker).
+    uint32_t owner_of(Direction dir, uint32_t slot) const noexcept { return t_.owner_of(dir, slot); }
+
+    /// Quiescent state: no reference obtained before this call is used after it.
+    void quiescent() noexcept { rte_rcu_qsbr_quiescent(t_.rcu, worker_); }
+    /// Leave / rejoin the reader set (a sleeping or stopping worker must not hold
+    /// writers up). No reference may be held while offline.
+    void offline() noexcept { rte_rcu_qsbr_thread_offline(t_.rcu, worker_); }
+    void online() noexcept { rte_rcu_qsbr_thread_online(t_.rcu, worker_); }
+
+private:
+    void charge_state(const SaMeta& m, std::atomic<uint32_t>& life, uint64_t packets, uint64_t bytes) const noexcept {
+        // Unlimited lifetimes are stored as UINT64_MAX: four compares, no branches on 0.
+        const bool soft = bytes >= m.life.soft_bytes || packets >= m.life.soft_packets;
+        const bool hard = bytes >= m.life.hard_bytes || packets >= m.life.hard_packets;
+        if (!soft && !hard) [[likely]]
+            return;
+        // Only the owner writes `life`: relaxed load/store suffice (no RMW needed).
+        uint32_t f = life.load(std::memory_order_relaxed);
+        const uint32_t f0 = f;
+        if (soft && !(f & kLifeSoftSent) && push(m, EventKind::soft_expired)) f |= kLifeSoftSent;
+        if (hard) {
+            f |= kLifeDead;
+            if (!(f & kLifeHardSent) && push(m, EventKind::hard_expired)) f |= kLifeHardSent;
+        }
+        if (f != f0) life.store(f, std::memory_order_relaxed);
+    }
+    bool push(const SaMeta& m, EventKind k) const noexcept {
+        Event e;
+        e.sa_id = m.id;
+        e.spi = m.spi;
+        e.kind = k;
+        e.dir = m.dir;
+        return rte_ring_mp_enqueue_elem(t_.events, &e, sizeof e) == 0;
+    }
+
+    Tables& t_;
+    uint32_t worker_;
+};
+
+}  // namespace espgw::tables

@@ -1,0 +1,182 @@
+// Tables: reserving (primary) or finding (secondary) the memzones of the shared tables.
+#include "dataplane/tables/tables.hpp"
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_memzone.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <fmt/format.h>
+
+#include <bit>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <vector>
+
+#include "dataplane/tables/spd.hpp"
+
+namespace espgw::tables {
+
+namespace {
+
+struct Part {
+    const char* suffix;
+    size_t bytes;
+};
+
+std::string part_name(const std::string& name, const char* suffix) { return name + "." + suffix; }
+
+[[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error(fmt::format("tables: {}: {}", what, rte_strerror(rte_errno)));
+}
+
+std::vector<Part> parts_of(const Limits& l) {
+    const size_t wr = 2 * size_t{l.max_sas} * sizeof(uint32_t);
+    return {
+        {"hdr", sizeof(Header)},
+        {"in", size_t{l.max_sas} * sizeof(InSlot)},
+        {"ins", size_t{l.max_sas} * sizeof(InState)},
+        {"out", size_t{l.max_sas} * sizeof(OutSlot)},
+        {"outs", size_t{l.max_sas} * sizeof(OutState)},
+        {"ids", size_t{l.max_ids} * sizeof(IdEntry)},
+        {"pol", size_t{l.max_policies} * sizeof(PolicyRecord)},
+        {"wr", (wr + 63) / 64 * 64 + 2 * size_t{l.max_sas} * sizeof(Pending)},
+        {"rcu", rte_rcu_qsbr_get_memsize(l.workers)},
+    };
+}
+
+}  // namespace
+
+Tables::Tables() : local(std::make_unique<Local>()) {}
+
+static void bind_parts(Tables& t, const std::vector<const rte_memzone*>& mz, const Limits& l) {
+    t.hdr = static_cast<Header*>(mz[0]->addr);
+    t.in = static_cast<InSlot*>(mz[1]->addr);
+    t.ins = static_cast<InState*>(mz[2]->addr);
+    t.out = static_cast<OutSlot*>(mz[3]->addr);
+    t.outs = static_cast<OutState*>(mz[4]->addr);
+    t.ids = static_cast<IdEntry*>(mz[5]->addr);
+    t.pol = static_cast<PolicyRecord*>(mz[6]->addr);
+    auto* wr = static_cast<uint8_t*>(mz[7]->addr);
+    t.in_free = reinterpret_cast<uint32_t*>(wr);
+    t.out_free = t.in_free + l.max_sas;
+    t.pending = reinterpret_cast<Pending*>(wr + (2 * size_t{l.max_sas} * sizeof(uint32_t) + 63) / 64 * 64);
+    t.rcu = static_cast<rte_rcu_qsbr*>(mz[8]->addr);
+}
+
+std::unique_ptr<Tables> Tables::create(const std::string& name, const Limits& l) {
+    if (name.empty() || name.size() > 20) throw std::runtime_error("tables: name must be 1..20 characters");
+    if (l.max_sas == 0 || l.max_ids == 0 || l.max_policies == 0 || l.workers == 0 || l.workers > kMaxWorkers ||
+        !std::has_single_bit(l.event_ring_size) || l.max_sas > (1u << 24))
+        throw std::runtime_error("tables: invalid limits");
+    std::unique_ptr<Tables> t(new Tables());
+    t->creator_ = true;
+    t->name_ = name;
+    std::vector<const rte_memzone*> mz;
+    // On failure the destructor (creator) frees what was reserved so far.
+    for (const Part& p : parts_of(l)) {
+        const rte_memzone* z = rte_memzone_reserve_aligned(part_name(name, p.suffix).c_str(), p.bytes,
+                                                           SOCKET_ID_ANY, 0, 64);
+        if (z == nullptr) {
+            for (const rte_memzone* r : mz) rte_memzone_free(r);
+            fail(fmt::format("reserve {} ({} bytes)", part_name(name, p.suffix), p.bytes));
+        }
+        std::memset(z->addr, 0, p.bytes);
+        mz.push_back(z);
+    }
+    bind_parts(*t, mz, l);
+
+    Header* h = new (t->hdr) Header();
+    h->limits = l;
+    h->hash_seed = 0x5eed1e55u;
+    rte_spinlock_init(&h->writer_lock);
+    h->pending_cap = 2 * l.max_sas;
+    for (uint32_t i = 0; i < l.max_sas; ++i) {
+        new (&t->in[i]) InSlot();
+        new (&t->ins[i]) InState();
+        new (&t->out[i]) OutSlot();
+        new (&t->outs[i]) OutState();
+        // Stack with slot 0 on top: low slots are used first (warm cache lines).
+        t->in_free[i] = l.max_sas - 1 - i;
+        t->out_free[i] = l.max_sas - 1 - i;
+    }
+    h->in_free_top = h->out_free_top = l.max_sas;
+    for (uint32_t i = 0; i < l.max_ids; ++i) new (&t->ids[i]) IdEntry();
+    if (rte_rcu_qsbr_init(t->rcu, l.workers) != 0) {
+        for (const rte_memzone* r : mz) rte_memzone_free(r);
+        fail("rte_rcu_qsbr_init");
+    }
+
+    const std::string hname = part_name(name, "spi");
+    rte_hash_parameters hp{};
+    hp.name = hname.c_str();
+    hp.entries = l.max_sas;
+    hp.key_len = sizeof(uint32_t);
+    hp.hash_func = rte_hash_crc;  // only for DPDK's own use; we always pass spi_sig()
+    hp.hash_func_init_val = h->hash_seed;
+    hp.socket_id = SOCKET_ID_ANY;
+    // Lock-free readers with one writer (the writer lock serialises writers of all
+    // processes); the extendable table guarantees max_sas keys fit.
+    hp.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+    t->spi_hash = rte_hash_create(&hp);
+    if (t->spi_hash == nullptr) {
+        for (const rte_memzone* r : mz) rte_memzone_free(r);
+        fail("rte_hash_create " + hname);
+    }
+    // Workers enqueue (multi-producer); one control process drains (single consumer).
+    t->events = rte_ring_create_elem(part_name(name, "ev").c_str(), sizeof(Event), l.event_ring_size,
+                                     SOCKET_ID_ANY, RING_F_SC_DEQ);
+    if (t->events == nullptr) {
+        rte_hash_free(t->spi_hash);
+        for (const rte_memzone* r : mz) rte_memzone_free(r);
+        fail("rte_ring_create " + part_name(name, "ev"));
+    }
+    // Published last: an attacher that sees the magic sees an initialised table set.
+    h->version = kLayoutVersion;
+    std::atomic_ref<uint64_t>(h->magic).store(kMagic, std::memory_order_release);
+    return t;
+}
+
+std::unique_ptr<Tables> Tables::attach(const std::string& name) {
+    std::unique_ptr<Tables> t(new Tables());
+    t->name_ = name;
+    const rte_memzone* hz = rte_memzone_lookup(part_name(name, "hdr").c_str());
+    if (hz == nullptr) fail("no memzone " + part_name(name, "hdr"));
+    auto* h = static_cast<Header*>(hz->addr);
+    if (std::atomic_ref<uint64_t>(h->magic).load(std::memory_order_acquire) != kMagic ||
+        h->version != kLayoutVersion)
+        throw std::runtime_error("tables: " + name + ": layout magic/version mismatch");
+    std::vector<const rte_memzone*> mz;
+    for (const Part& p : parts_of(h->limits)) {
+        const rte_memzone* z = rte_memzone_lookup(part_name(name, p.suffix).c_str());
+        if (z == nullptr || z->len < p.bytes) fail("no memzone " + part_name(name, p.suffix));
+        mz.push_back(z);
+    }
+    bind_parts(*t, mz, h->limits);
+    t->spi_hash = rte_hash_find_existing(part_name(name, "spi").c_str());
+    if (t->spi_hash == nullptr) fail("no hash " + part_name(name, "spi"));
+    t->events = rte_ring_lookup(part_name(name, "ev").c_str());
+    if (t->events == nullptr) fail("no ring " + part_name(name, "ev"));
+    return t;
+}
+
+Tables::~Tables() {
+    spd_release_all(*this);
+    if (!creator_) return;
+    const Limits l = hdr->limits;
+    for (uint32_t i = 0; i < l.max_sas; ++i) {
+        esp::sa_wipe(in[i].sa);
+        esp::sa_wipe(out[i].sa);
+    }
+    rte_ring_free(events);
+    rte_hash_free(spi_hash);
+    for (const Part& p : parts_of(l)) {
+        const rte_memzone* z = rte_memzone_lookup(part_name(name_, p.suffix).c_str());
+        if (z != nullptr) rte_memzone_free(z);
+    }
+}
+
+}  // namespace espgw::tables

@@ -1,0 +1,373 @@
+// Writer side of the shared tables: slot allocation, publication, retirement and
+// RCU reclamation with key wipe; SPD record edits. All under the shared writer lock.
+#include "dataplane/tables/writer.hpp"
+
+#include <rte_hash.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <rte_spinlock.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+namespace espgw::tables {
+
+namespace {
+
+constexpr uint64_t kSameSpiSeqGap = 1ull << 20;
+
+/// RAII holder of the shared writer lock.
+class WriterLock {
+public:
+    explicit WriterLock(Tables& t) : l_(&t.hdr->writer_lock) { rte_spinlock_lock(l_); }
+    ~WriterLock() { rte_spinlock_unlock(l_); }
+    WriterLock(const WriterLock&) = delete;
+    WriterLock& operator=(const WriterLock&) = delete;
+
+private:
+    rte_spinlock_t* l_;
+};
+
+WriteResult fail(WriteStatus s, std::string msg) { return WriteResult{s, std::move(msg)}; }
+
+uint64_t limit_or_max(uint64_t v) { return v == 0 ? UINT64_MAX : v; }
+uint64_t max_to_zero(uint64_t v) { return v == UINT64_MAX ? 0 : v; }
+
+void* slot_data(uint32_t slot) { return reinterpret_cast<void*>(static_cast<uintptr_t>(slot)); }
+
+/// Reclaims the oldest pending entries whose grace period passed. Lock held.
+size_t reclaim_locked(Tables& t, bool wait) {
+    Header& h = *t.hdr;
+    size_t n = 0;
+    while (h.pending_head != h.pending_tail) {
+        Pending& p = t.pending[h.pending_head % h.pending_cap];
+        // rte_rcu_qsbr_check: acquire loads of every online reader's counter; true
+        // once each reported a quiescent state after the token was taken (or went
+        // offline). Tokens increase, so FIFO order is grace-period order.
+        if (rte_rcu_qsbr_check(t.rcu, p.token, wait && n == 0) != 1) break;
+        if (p.dir == Direction::in) {
+            InSlot& s = t.in[p.slot];
+            esp::sa_wipe(s.sa);  // RFC 4301 §4.4.2: keys gone before the slot is reused
+            s.meta = SaMeta{};
+            s.phase.store(kSlotFree, std::memory_order_release);
+            if (p.hash_pos >= 0) rte_hash_free_key_with_position(t.spi_hash, p.hash_pos);
+            t.in_free[h.in_free_top++] = p.slot;
+        } else {
+            OutSlot& s = t.out[p.slot];
+            esp::sa_wipe(s.sa);
+            s.meta = SaMeta{};
+            s.phase.store(kSlotFree, std::memory_order_release);
+            t.out_free[h.out_free_top++] = p.slot;
+        }
+        ++h.pending_head;
+        ++n;
+    }
+    return n;
+}
+
+/// Queues `slot` for reclamation after the current grace period. Lock held.
+void retire(Tables& t, Direction dir, uint32_t slot, int32_t hash_pos) {
+    Header& h = *t.hdr;
+    if (dir == Direction::in)
+        t.in[slot].phase.store(kSlotRetired, std::memory_order_relaxed);
+    else
+        t.out[slot].phase.store(kSlotRetired, std::memory_order_relaxed);
+    // The token is taken after the slot became unreachable (the unpublishing stores
+    // precede rte_rcu_qsbr_start's release fetch-add), so a reader that still holds
+    // the slot has not yet passed the quiescent state the token asks for.
+    Pending p;
+    p.token = rte_rcu_qsbr_start(t.rcu);
+    p.slot = slot;
+    p.dir = dir;
+    p.hash_pos = hash_pos;
+    t.pending[h.pending_tail % h.pending_cap] = p;
+    ++h.pending_tail;
+}
+
+/// Pops a free slot; reclaims (blocking for one grace period at worst) when empty.
+uint32_t alloc_slot(Tables& t, Direction dir) {
+    Header& h = *t.hdr;
+    uint32_t& top = dir == Direction::in ? h.in_free_top : h.out_free_top;
+    if (top == 0) reclaim_locked(t, false);
+    while (top == 0 && h.pending_head != h.pending_tail) reclaim_locked(t, true);
+    if (top == 0) return kNoSlot;
+    return (dir == Direction::in ? t.in_free : t.out_free)[--top];
+}
+
+void free_unused_slot(Tables& t, Direction dir, uint32_t slot) {
+    Header& h = *t.hdr;
+    if (dir == Direction::in) {
+        esp::sa_wipe(t.in[slot].sa);
+        t.in[slot].meta = SaMeta{};
+        t.in_free[h.in_free_top++] = slot;
+    } else {
+        esp::sa_wipe(t.out[slot].sa);
+        t.out[slot].meta = SaMeta{};
+        t.out_free[h.out_free_top++] = slot;
+    }
+}
+
+/// Builds the SA in a fresh slot (unreachable) and marks it live. Lock held.
+WriteResult build(Tables& t, const SaParams& p, uint32_t* slot_out) {
+    const uint32_t slot = alloc_slot(t, p.dir);
+    if (slot == kNoSlot)
+        return fail(WriteStatus::no_space, fmt::format("sa {}: no free {} slot", p.id, p.dir == Direction::in ? "inbound" : "outbound"));
+    SaMeta m;
+    m.id = p.id;
+    m.spi = p.cfg.spi;
+    m.dir = p.dir;
+    m.owner = p.owner == kAnyOwner ? p.id % t.hdr->limits.workers : p.owner;
+    m.life = {limit_or_max(p.life.soft_bytes), limit_or_max(p.life.hard_bytes), limit_or_max(p.life.soft_packets),
+              limit_or_max(p.life.hard_packets)};
+    if (m.owner >= t.hdr->limits.workers) {
+        free_unused_slot(t, p.dir, slot);
+        return fail(WriteStatus::bad_params, fmt::format("sa {}: owner {} >= workers {}", p.id, m.owner, t.hdr->limits.workers));
+    }
+    std::string err;
+    if (p.dir == Direction::in) {
+        InSlot& s = t.in[slot];
+        if (!esp::inbound_sa_init(s.sa, p.cfg, p.enc_keymat, p.auth_key, &err)) {
+            free_unused_slot(t, p.dir, slot);
+            return fail(WriteStatus::bad_params, fmt::format("sa {}: {}", p.id, err));
+        }
+        s.meta = m;
+        esp::inbound_state_init(t.ins[slot].st, s.sa);
+        t.ins[slot].life.store(0, std::memory_order_relaxed);
+        // Release: everything above is visible to a reader that acquires `phase`.
+        s.phase.store(kSlotLive, std::memory_order_release);
+    } else {
+        OutSlot& s = t.out[slot];
+        if (!esp::outbound_sa_init(s.sa, p.cfg, p.enc_keymat, p.auth_key, &err)) {
+            free_unused_slot(t, p.dir, slot);
+            return fail(WriteStatus::bad_params, fmt::format("sa {}: {}", p.id, err));
+        }
+        s.meta = m;
+        esp::outbound_state_init(t.outs[slot].st, s.sa);
+        t.outs[slot].life.store(0, std::memory_order_relaxed);
+        s.phase.store(kSlotLive, std::memory_order_release);
+    }
+    *slot_out = slot;
+    return {};
+}
+
+bool spi_taken(Tables& t, uint32_t spi) {
+    return rte_hash_lookup_with_hash(t.spi_hash, &spi, spi_sig(t, spi)) >= 0;
+}
+
+}  // namespace
+
+WriteResult install_sa(Tables& t, const SaParams& p) {
+    WriterLock lock(t);
+    reclaim_locked(t, false);
+    if (p.id >= t.hdr->limits.max_ids) return fail(WriteStatus::bad_id, fmt::format("sa id {} >= {}", p.id, t.hdr->limits.max_ids));
+    IdEntry& ide = t.ids[p.id];
+    if (ide.ref.load(std::memory_order_relaxed) != kNoSlot) return fail(WriteStatus::id_in_use, fmt::format("sa id {} in use", p.id));
+    const uint32_t spi = p.cfg.spi;
+    if (p.dir == Direction::in && spi_taken(t, spi))
+        return fail(WriteStatus::spi_in_use, fmt::format("sa {}: inbound SPI {:#010x} in use", p.id, spi));
+    uint32_t slot;
+    WriteResult r = build(t, p, &slot);
+    if (!r.ok()) return r;
+    if (p.dir == Direction::in) {
+        // rte_hash LF mode: the key/data become visible with a release store inside.
+        int rc = rte_hash_add_key_with_hash_data(t.spi_hash, &spi, spi_sig(t, spi), slot_data(slot));
+        if (rc != 0) {
+            t.in[slot].phase.store(kSlotFree, std::memory_order_relaxed);
+            free_unused_slot(t, p.dir, slot);
+            return fail(WriteStatus::no_space, fmt::format("sa {}: SPI hash insert failed ({})", p.id, rc));
+        }
+        ide.ref.store(slot, std::memory_order_release);
+        ++t.hdr->nb_in;
+    } else {
+        // Release: an SPD reader that acquires the id entry sees the built slot.
+        ide.ref.store(slot | kIdOut, std::memory_order_release);
+        ++t.hdr->nb_out;
+    }
+    return {};
+}
+
+WriteResult replace_sa(Tables& t, const SaParams& p) {
+    WriterLock lock(t);
+    reclaim_locked(t, false);
+    if (p.id >= t.hdr->limits.max_ids) return fail(WriteStatus::bad_id, fmt::format("sa id {} >= {}", p.id, t.hdr->limits.max_ids));
+    IdEntry& ide = t.ids[p.id];
+    const uint32_t ref = ide.ref.load(std::memory_order_relaxed);
+    if (ref == kNoSlot || ((ref & kIdOut) != 0) != (p.dir == Direction::out))
+        return fail(WriteStatus::no_such_sa, fmt::format("sa id {}: no {} SA to replace", p.id, p.dir == Direction::in ? "inbound" : "outbound"));
+    const uint32_t old = ref & ~kIdOut;
+    const uint32_t spi = p.cfg.spi;
+    if (p.dir == Direction::in) {
+        const uint32_t old_spi = t.in[old].meta.spi;
+        if (spi != old_spi && spi_taken(t, spi))
+            return fail(WriteStatus::spi_in_use, fmt::format("sa {}: inbound SPI {:#010x} in use", p.id, spi));
+        uint32_t slot;
+        WriteResult r = build(t, p, &slot);
+        if (!r.ok()) return r;
+        // Same SPI: the add updates the key's data in place (atomic in LF mode).
+        int rc = rte_hash_add_key_with_hash_data(t.spi_hash, &spi, spi_sig(t, spi), slot_data(slot));
+        if (rc != 0) {
+            t.in[slot].phase.store(kSlotFree, std::memory_order_relaxed);
+            free_unused_slot(t, p.dir, slot);
+            return fail(WriteStatus::no_space, fmt::format("sa {}: SPI hash insert failed ({})", p.id, rc));
+        }
+        int32_t pos = -1;
+        if (spi != old_spi) pos = rte_hash_del_key_with_hash(t.spi_hash, &old_spi, spi_sig(t, old_spi));
+        ide.ref.store(slot, std::memory_order_release);
+        retire(t, Direction::in, old, pos < 0 ? -1 : pos);
+    } else {
+        uint32_t slot;
+        WriteResult r = build(t, p, &slot);
+        if (!r.ok()) return r;
+        if (spi == t.out[old].meta.spi) {
+            // Same SPI means same peer SA: never reuse a sequence number (RFC 4303
+            // §3.3.3). The owner may still send on the old slot until the switch below;
+            // the gap covers those packets. Relaxed: a snapshot of the owner's counter.
+            const uint64_t old_seq = std::atomic_ref<uint64_t>(t.outs[old].st.seq).load(std::memory_order_relaxed);
+            uint64_t& seq = t.outs[slot].st.seq;
+            seq = std::max(seq, old_seq + kSameSpiSeqGap);
+        }
+        // The slot was marked live before the seq fix-up; the id store below is the
+        // release readers synchronise with, so they see the fixed seq.
+        ide.ref.store(slot | kIdOut, std::memory_order_release);
+        retire(t, Direction::out, old, -1);
+    }
+    return {};
+}
+
+WriteResult delete_sa(Tables& t, uint32_t id) {
+    WriterLock lock(t);
+    reclaim_locked(t, false);
+    if (id >= t.hdr->limits.max_ids) return fail(WriteStatus::bad_id, fmt::format("sa id {} >= {}", id, t.hdr->limits.max_ids));
+    IdEntry& ide = t.ids[id];
+    const uint32_t ref = ide.ref.load(std::memory_order_relaxed);
+    if (ref == kNoSlot) return fail(WriteStatus::no_such_sa, fmt::format("sa id {}: no SA", id));
+    const uint32_t slot = ref & ~kIdOut;
+    ide.ref.store(kNoSlot, std::memory_order_release);
+    if (ref & kIdOut) {
+        retire(t, Direction::out, slot, -1);
+        --t.hdr->nb_out;
+    } else {
+        const uint32_t spi = t.in[slot].meta.spi;
+        const int32_t pos = rte_hash_del_key_with_hash(t.spi_hash, &spi, spi_sig(t, spi));
+        retire(t, Direction::in, slot, pos < 0 ? -1 : pos);
+        --t.hdr->nb_in;
+    }
+    return {};
+}
+
+WriteResult install_policy(Tables& t, const Policy& p, uint32_t* policy_id) {
+    const uint32_t max_len = p.family == 6 ? 128 : 32;
+    if (p.family != 4 && p.family != 6) return fail(WriteStatus::bad_params, "policy: family must be 4 or 6");
+    if (p.src_len > max_len || p.dst_len > max_len) return fail(WriteStatus::bad_params, "policy: prefix longer than the family");
+    if (p.src_port_lo > p.src_port_hi || p.dst_port_lo > p.dst_port_hi) return fail(WriteStatus::bad_params, "policy: empty port range");
+    if (p.action != PolicyAction::protect && p.action != PolicyAction::bypass && p.action != PolicyAction::discard)
+        return fail(WriteStatus::bad_params, "policy: unknown action");
+    if (p.action == PolicyAction::protect && p.sa_id >= t.hdr->limits.max_ids)
+        return fail(WriteStatus::bad_params, fmt::format("policy: sa id {} >= {}", p.sa_id, t.hdr->limits.max_ids));
+    WriterLock lock(t);
+    Header& h = *t.hdr;
+    for (uint32_t i = 0; i < h.limits.max_policies; ++i) {
+        PolicyRecord& r = t.pol[i];
+        if (r.in_use) continue;
+        r.p = p;
+        r.order = ++h.policy_order;
+        r.in_use = 1;
+        ++h.nb_policies;
+        // Release: spd_refresh's acquire load of the generation sees the record.
+        h.spd_generation.fetch_add(1, std::memory_order_release);
+        if (policy_id) *policy_id = i;
+        return {};
+    }
+    return fail(WriteStatus::no_space, "policy: SPD full");
+}
+
+WriteResult delete_policy(Tables& t, uint32_t policy_id) {
+    WriterLock lock(t);
+    Header& h = *t.hdr;
+    if (policy_id >= h.limits.max_policies) return fail(WriteStatus::bad_id, fmt::format("policy id {} out of range", policy_id));
+    PolicyRecord& r = t.pol[policy_id];
+    if (!r.in_use) return fail(WriteStatus::no_such_policy, fmt::format("policy id {}: none", policy_id));
+    r = PolicyRecord{};
+    --h.nb_policies;
+    h.spd_generation.fetch_add(1, std::memory_order_release);
+    return {};
+}
+
+namespace {
+SaCounters counters_of(Tables& t, uint32_t ref) {
+    SaCounters c;
+    const uint32_t slot = ref & ~kIdOut;
+    // Relaxed atomic_ref reads of counters that one owner writes: a snapshot.
+    if (ref & kIdOut) {
+        esp::OutboundState& st = t.outs[slot].st;
+        c.packets = std::atomic_ref<uint64_t>(st.packets).load(std::memory_order_relaxed);
+        c.bytes = std::atomic_ref<uint64_t>(st.bytes).load(std::memory_order_relaxed);
+        c.seq = std::atomic_ref<uint64_t>(st.seq).load(std::memory_order_relaxed);
+        const uint32_t f = t.outs[slot].life.load(std::memory_order_relaxed);
+        const Lifetime& l = t.out[slot].meta.life;
+        c.soft_expired = (f & kLifeSoftSent) || c.bytes >= l.soft_bytes || c.packets >= l.soft_packets;
+        c.hard_expired = (f & kLifeDead) != 0;
+    } else {
+        esp::InboundState& st = t.ins[slot].st;
+        c.packets = std::atomic_ref<uint64_t>(st.packets).load(std::memory_order_relaxed);
+        c.bytes = std::atomic_ref<uint64_t>(st.bytes).load(std::memory_order_relaxed);
+        c.seq = std::atomic_ref<uint64_t>(st.window.top).load(std::memory_order_relaxed);
+        const uint32_t f = t.ins[slot].life.load(std::memory_order_relaxed);
+        const Lifetime& l = t.in[slot].meta.life;
+        c.soft_expired = (f & kLifeSoftSent) || c.bytes >= l.soft_bytes || c.packets >= l.soft_packets;
+        c.hard_expired = (f & kLifeDead) != 0;
+    }
+    return c;
+}
+}  // namespace
+
+bool query_counters(Tables& t, uint32_t id, SaCounters& out) {
+    if (id >= t.hdr->limits.max_ids) return false;
+    WriterLock lock(t);
+    const uint32_t ref = t.ids[id].ref.load(std::memory_order_relaxed);
+    if (ref == kNoSlot) return false;
+    out = counters_of(t, ref);
+    return true;
+}
+
+size_t poll_events(Tables& t, std::span<Event> out) noexcept {
+    return rte_ring_sc_dequeue_burst_elem(t.events, out.data(), sizeof(Event), static_cast<unsigned>(out.size()), nullptr);
+}
+
+std::vector<SaInfo> list_sas(Tables& t) {
+    std::vector<SaInfo> v;
+    WriterLock lock(t);
+    for (uint32_t id = 0; id < t.hdr->limits.max_ids; ++id) {
+        const uint32_t ref = t.ids[id].ref.load(std::memory_order_relaxed);
+        if (ref == kNoSlot) continue;
+        const uint32_t slot = ref & ~kIdOut;
+        const SaMeta& m = (ref & kIdOut) ? t.out[slot].meta : t.in[slot].meta;
+        SaInfo i;
+        i.id = id;
+        i.dir = m.dir;
+        i.spi = m.spi;
+        i.owner = m.owner;
+        i.slot = slot;
+        i.life = {max_to_zero(m.life.soft_bytes), max_to_zero(m.life.hard_bytes), max_to_zero(m.life.soft_packets),
+                  max_to_zero(m.life.hard_packets)};
+        i.counters = counters_of(t, ref);
+        v.push_back(i);
+    }
+    return v;
+}
+
+size_t reclaim(Tables& t, bool wait) {
+    WriterLock lock(t);
+    return reclaim_locked(t, wait);
+}
+
+TableUsage usage(const Tables& t) noexcept {
+    const Header& h = *t.hdr;
+    return {h.nb_in, h.nb_out, h.nb_policies, static_cast<uint32_t>(h.pending_tail - h.pending_head)};
+}
+
+}  // namespace espgw::tables

@@ -1,0 +1,128 @@
+#pragma once
+// The writer API of the shared tables: what espgw-ike (a DPDK secondary process) and
+// espgw-dp's static configuration use to install, replace and delete SAs and SPD
+// entries, read counters and drain expiry events.
+//
+// Concurrency: every mutating call (and query_counters/list_sas) takes the table set's
+// writer lock, an rte_spinlock in shared memory, so calls from several threads or
+// processes serialise; none of them may be made from a worker (reader) thread — a
+// writer can wait one RCU grace period, which needs every worker's quiescent report.
+// A process that dies holding the lock (crash inside a call) leaves the tables
+// writable by no one: the primary must be restarted.
+//
+// Publication order (readers never see a half-built SA): the slot is filled while
+// unreachable, marked live (release), then made reachable (rte_hash insert for the
+// SPI, release store of the id entry). Retirement: unreachable first, then after an
+// rte_rcu_qsbr grace period the keys are wiped (esp::sa_wipe) and the slot returns to
+// the free list. Reclamation runs inside every writer call (non-blocking) and blocks
+// for at most one grace period only when the free list is empty.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dataplane/tables/tables.hpp"
+
+namespace espgw::tables {
+
+enum class WriteStatus : uint8_t {
+    ok,
+    bad_id,          ///< SA id >= max_ids or policy id out of range
+    bad_params,      ///< esp::*_sa_init refused the config/keys, or an invalid policy
+    id_in_use,       ///< install: the id already names an SA
+    no_such_sa,      ///< replace/delete: the id names no SA (or the other direction)
+    spi_in_use,      ///< inbound: another SA already has this SPI
+    no_space,        ///< no free slot even after a grace period / no free policy slot
+    no_such_policy,
+};
+
+/// Outcome of a writer call. `error` is human-readable and never holds key bytes.
+struct WriteResult {
+    WriteStatus status = WriteStatus::ok;
+    std::string error;
+    bool ok() const noexcept { return status == WriteStatus::ok; }
+};
+
+/// Everything needed to install one SA direction.
+struct SaParams {
+    uint32_t id = 0;                     ///< control-plane id, < Limits::max_ids
+    Direction dir = Direction::in;
+    esp::SaConfig cfg;                   ///< spi (host order), suite, mode, ...
+    std::span<const uint8_t> enc_keymat; ///< see crypto::session_init
+    std::span<const uint8_t> auth_key;
+    Lifetime life;                       ///< 0 = no limit
+    uint32_t owner = kAnyOwner;          ///< worker owning the state; kAnyOwner: id % workers
+};
+
+/// Installs a new SA under a free id. Inbound SAs become reachable by SPI, outbound
+/// by id (the SPD's protect entries name it). Fails with id_in_use, spi_in_use,
+/// bad_params (nothing published, the slot wiped) or no_space. Writer rules above.
+WriteResult install_sa(Tables& t, const SaParams& p);
+
+/// Make-before-break replacement of the SA named p.id (same direction): the new SA is
+/// built in a fresh slot, the index is switched atomically (same SPI: the rte_hash data
+/// is swapped in place; new SPI: the new key is added, then the old key removed), then
+/// the old slot is retired. Readers see the old or the new SA, never neither for the
+/// same SPI. An outbound replacement with the same SPI continues the sequence number
+/// at old + 2^20 (never reuses a (key, seq) pair). Fresh counters and lifetimes.
+/// Failures as install_sa, plus no_such_sa; on failure the old SA stays.
+WriteResult replace_sa(Tables& t, const SaParams& p);
+
+/// Unpublishes the SA `id` (SPI lookup and id lookup fail from now on) and retires
+/// its slot; keys are wiped after the grace period. no_such_sa when unknown.
+WriteResult delete_sa(Tables& t, uint32_t id);
+
+/// Adds an SPD entry and bumps the SPD generation; the primary's control thread
+/// publishes it with spd_refresh() (see spd.hpp). `*policy_id` receives its id.
+/// bad_params for a family other than 4/6, a prefix longer than the family, an empty
+/// port range or a protect with sa_id >= max_ids; no_space when the SPD is full.
+/// A protect entry may name an SA not installed yet (lookups then say "no SA").
+WriteResult install_policy(Tables& t, const Policy& p, uint32_t* policy_id);
+
+/// Removes SPD entry `policy_id` and bumps the generation. no_such_policy when unknown.
+WriteResult delete_policy(Tables& t, uint32_t policy_id);
+
+/// Counters of one SA, read relaxed from its owner's state (a snapshot, not a sync).
+struct SaCounters {
+    uint64_t packets = 0;
+    uint64_t bytes = 0;          ///< inner bytes
+    uint64_t seq = 0;            ///< outbound: last sequence number used; inbound: window top
+    bool soft_expired = false;
+    bool hard_expired = false;
+};
+
+/// Fills `out` for SA `id`; false when the id names no SA. Takes the writer lock.
+bool query_counters(Tables& t, uint32_t id, SaCounters& out);
+
+/// Drains up to out.size() expiry events; returns how many. Single consumer: one
+/// thread of one process (the control process) only. Never blocks.
+size_t poll_events(Tables& t, std::span<Event> out) noexcept;
+
+/// One installed SA, without key material.
+struct SaInfo {
+    uint32_t id = 0;
+    Direction dir = Direction::in;
+    uint32_t spi = 0;    ///< host order
+    uint32_t owner = 0;
+    uint32_t slot = 0;
+    Lifetime life;       ///< 0 = no limit
+    SaCounters counters;
+};
+
+/// Every installed SA (e.g. for an IKE daemon re-reading the tables after a restart).
+/// Takes the writer lock; allocates.
+std::vector<SaInfo> list_sas(Tables& t);
+
+/// Returns retired slots whose grace period passed to the free lists (keys wiped
+/// first). `wait`: block until the oldest retired slot is reclaimable (one poll-loop
+/// iteration of every online worker). Returns the number reclaimed. Writer rules.
+size_t reclaim(Tables& t, bool wait);
+
+/// Live SAs per direction and SPD entries (writer lock not taken: a hint).
+struct TableUsage {
+    uint32_t in = 0, out = 0, policies = 0, pending = 0;
+};
+TableUsage usage(const Tables& t) noexcept;
+
+}  // namespace espgw::tables
