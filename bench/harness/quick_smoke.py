@@ -1,0 +1,45 @@
+#!/usr/bin/python3
+"""Proves the bench harness works end to end: runs `bench/run --quick` into a
+temporary directory and checks that results.md, results.json and plot.png were
+produced. Asserts no speeds. Prints TESTCASE PASS|FAIL bench-quick."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main():
+    out = tempfile.mkdtemp(prefix="ebn-quick-")
+    cmd = [os.path.join(ROOT, "bench", "run"), "--quick", "--out", out]
+    bd = os.environ.get("ESPGW_BUILD_DIR")
+    if bd:
+        cmd += ["--build-dir", bd]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
+        rc, tail = r.returncode, (r.stdout + r.stderr)[-400:]
+    except subprocess.TimeoutExpired:
+        rc, tail = "timeout", ""
+    missing = [f for f in ("results.md", "results.json", "plot.png")
+               if not os.path.isfile(os.path.join(out, f)) or os.path.getsize(os.path.join(out, f)) == 0]
+    why = ""
+    if rc != 0:
+        why = f"bench/run exit {rc}: {tail}"
+    elif missing:
+        why = f"missing {', '.join(missing)}"
+    else:
+        try:
+            d = json.load(open(os.path.join(out, "results.json")))
+            if not d.get("rows") or not d["env"].get("cpu_model"):
+                why = "results.json has no rows or no environment"
+        except ValueError as e:
+            why = f"results.json unreadable: {e}"
+    print(f"TESTCASE {'PASS' if not why else 'FAIL'} bench-quick" + (f": {why}" if why else "") + f" ({out})",
+          flush=True)
+    return 0 if not why else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""results.md (Markdown tables), results.json and plot.png (gnuplot) for one run."""
+import json
+import os
+import subprocess
+
+PEERS = ["espgw", "secgw", "ceiling", "transform", "strongswan", "kernel"]
+TITLES = {"espgw": "espgw-dp", "secgw": "ipsec-secgw", "ceiling": "intel-ipsec-mb ceiling",
+          "transform": "espgw ESP transform (esp_micro)", "strongswan": "strongSwan libipsec",
+          "kernel": "Linux kernel ESP"}
+
+
+def _fmt_mpps(c):
+    if c is None:
+        return "–"
+    if c.get("status") != "ok":
+        return c.get("status", "–")
+    return f"{c['mpps']:.3f} [{c['min_mpps']:.3f}–{c['max_mpps']:.3f}]"
+
+
+def _ratio(a, b):
+    if not a or not b or a.get("status") != "ok" or b.get("status") != "ok" or not b["mpps"]:
+        return "–"
+    return f"{a['mpps'] / b['mpps']:.2f}×"
+
+
+def write(outdir, data):
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    env = data["env"]
+    md = [f"# espgw bench — {env['date']} on {env['host']}", "",
+          f"- CPU: {env['cpu_model']} ({env['cores_usable']} usable cores of {env['cores_online']}; "
+          f"crypto flags: {' '.join(env['crypto_flags'])}); load average at start {' '.join(env['loadavg'])}",
+          f"- DPDK {env['dpdk']}, intel-ipsec-mb {env['intel_ipsec_mb']}, {env['openssl']}, "
+          f"strongSwan {env['strongswan']}, kernel {env['kernel']}",
+          f"- commit {env['git_commit']}",
+          f"- scenario: {data['scenario']}",
+          "- method: every peer on the same vdevs (net_pcap infinite replay in, net_null out) and the same "
+          "worker lcore, in one run; Mpps = median of trials [min–max]; Gbit/s of inner (plaintext) IP bytes. "
+          "ceiling/transform: esp_micro on the same buffers, one core, no I/O.",
+          ]
+    for n in data.get("notes", []):
+        md.append(f"- {n}")
+    md += ["", "## Packets per second, one worker core (Mpps, median [min–max])", "",
+           "| dir | suite | size | SAs | espgw-dp | ipsec-secgw | espgw/secgw | espgw Gbit/s | ESP transform | "
+           "ceiling | transform/ceiling | espgw/ceiling |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        c = r["cols"]
+        e = c.get("espgw")
+        gb = f"{e['gbps']:.2f}" if e and e.get("status") == "ok" else "–"
+        md.append(f"| {r['dir']} | {r['suite']} | {r['size']} | {r['sas']} | {_fmt_mpps(e)} | "
+                  f"{_fmt_mpps(c.get('secgw'))} | {_ratio(e, c.get('secgw'))} | {gb} | "
+                  f"{_fmt_mpps(c.get('transform'))} | {_fmt_mpps(c.get('ceiling'))} | "
+                  f"{_ratio(c.get('transform'), c.get('ceiling'))} | {_ratio(e, c.get('ceiling'))} |")
+    md += ["", "## Other peers", ""]
+    for k in ("strongswan", "kernel"):
+        v = data["peers"].get(k, {})
+        md.append(f"- {TITLES[k]}: {v.get('summary', v.get('status', 'not run'))}")
+    if data.get("workers"):
+        md += ["", "## Worker scaling (espgw-dp, Mpps)", "", "| workers | Mpps | vs 1 worker |", "|---|---|---|"]
+        base = None
+        for w in data["workers"]:
+            if w.get("status") == "ok":
+                base = base or w["mpps"]
+                md.append(f"| {w['workers']} | {w['mpps']:.3f} | {w['mpps'] / base:.2f}× |")
+            else:
+                md.append(f"| {w['workers']} | {w.get('status')} | – |")
+    if data.get("errors"):
+        md += ["", "## Errors", ""] + [f"- {e}" for e in data["errors"]]
+    md += ["", "![plot](plot.png)", ""]
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write("\n".join(md))
+    return plot(outdir, data)
+
+
+def plot(outdir, data):
+    """Clustered bars of Mpps per scenario and peer. Returns None or an error string."""
+    cols = ["espgw", "secgw", "transform", "ceiling"]
+    dat = os.path.join(outdir, "plot.dat")
+    with open(dat, "w") as f:
+        f.write("scenario " + " ".join(cols) + "\n")
+        for r in data["rows"]:
+            vals = []
+            for k in cols:
+                c = r["cols"].get(k)
+                vals.append(f"{c['mpps']:.4f}" if c and c.get("status") == "ok" else "NaN")
+            f.write(f"\"{r['dir']} {r['suite']} {r['size']} {r['sas']}SA\" " + " ".join(vals) + "\n")
+    n = max(1, len(data["rows"]))
+    gp = f"""set terminal pngcairo size {max(900, 90 * n)},600 noenhanced
+set output '{os.path.join(outdir, 'plot.png')}'
+set title 'espgw bench {data['env']['date']} {data['env']['host']} (one worker core, Mpps; log scale)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set ylabel 'Mpps'
+set xtics rotate by -35 scale 0
+set key top left
+set datafile missing 'NaN'
+plot '{dat}' using 2:xtic(1) title 'espgw-dp', '' using 3 title 'ipsec-secgw', \\
+     '' using 4 title 'ESP transform (no I/O)', '' using 5 title 'intel-ipsec-mb ceiling'
+"""
+    r = subprocess.run(["gnuplot"], input=gp, capture_output=True, text=True)
+    if r.returncode != 0 or not os.path.exists(os.path.join(outdir, "plot.png")):
+        # pngcairo may be missing in gnuplot-nox: fall back to the png terminal
+        gp = gp.replace("pngcairo", "png")
+        r = subprocess.run(["gnuplot"], input=gp, capture_output=True, text=True)
+    os.remove(dat)
+    if r.returncode != 0:
+        return "gnuplot: " + r.stderr[-300:]
+    return None
