@@ -172,8 +172,11 @@ def run_integration(pattern=None):
 def build_variant(builddir, setup_args, env=None, only_tests=None):
     """Configures and builds `builddir`; with only_tests, just those tests' executables."""
     if not os.path.exists(os.path.join(builddir, "build.ninja")):
-        subprocess.run(["meson", "setup", builddir] + setup_args, check=True,
-                       stdout=subprocess.DEVNULL, env=env)
+        args = ["meson", "setup"] + (["--wipe"] if os.path.isdir(builddir) else []) + [builddir]
+        p = subprocess.run(args + setup_args, capture_output=True, text=True, env=env)
+        if p.returncode != 0:
+            log(indent(tail(p.stdout + p.stderr, 30)))
+            return False
     targets = []
     if only_tests:
         tests = json.loads(subprocess.check_output(["meson", "introspect", builddir, "--tests"]))
