@@ -19,9 +19,9 @@ IMIX = [64] * 7 + [576] * 4 + [1500]
 # interleave the 12-packet IMIX cycle so bursts mix sizes
 IMIX_ORDER = [64, 576, 64, 64, 576, 64, 1500, 64, 576, 64, 576, 64]
 
-MAC_GW_IN = "02:00:00:00:01:01"
+MAC_GW_IN = "ff:ff:ff:ff:ff:ff"  # broadcast: the vdevs have random MACs
 MAC_LAN = "02:00:00:00:01:02"
-MAC_GW_OUT = "02:00:00:00:02:01"
+MAC_GW_OUT = "ff:ff:ff:ff:ff:ff"
 MAC_PEER = "02:00:00:00:02:02"
 SRC_INNER = "10.10.0.2"
 TUN_GW = "192.0.2.1"
