@@ -88,11 +88,11 @@ def plot(outdir, data):
     n = max(1, len(data["rows"]))
     gp = f"""set terminal pngcairo size {max(900, 90 * n)},600 noenhanced
 set output '{os.path.join(outdir, 'plot.png')}'
-set title 'espgw bench {data['env']['date']} {data['env']['host']} (one worker core, Mpps; log scale)'
+set title 'espgw bench {data['env']['date']} {data['env']['host']} (one worker core, Mpps)'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set logscale y
+set yrange [0:*]
 set ylabel 'Mpps'
 set xtics rotate by -35 scale 0
 set key top left
