@@ -193,7 +193,8 @@ void parse_dataplane(const toml::table& root, Config& cfg) {
     if (!t) fail("dataplane", "expected a [dataplane] table");
     Section s(*t, "dataplane",
               {"workers", "lcores", "burst", "idle_backoff", "idle_polls", "idle_max_sleep_us",
-               "mbufs", "memory_mb", "hugepages", "nat_t_port", "punt_ring_size"});
+               "mbufs", "memory_mb", "hugepages", "nat_t_port", "punt_ring_size", "max_sas",
+               "max_policies"});
     DataplaneConfig& d = cfg.dataplane;
     d.workers = static_cast<uint32_t>(s.integer("workers", 1, 64, 1));
     if (const toml::node* l = s.node("lcores")) {
@@ -221,6 +222,8 @@ void parse_dataplane(const toml::table& root, Config& cfg) {
         fail("dataplane.hugepages", fmt::format("\"{}\" is not one of auto, on, off", d.hugepages));
     d.nat_t_port = static_cast<uint16_t>(s.integer("nat_t_port", 1, 65535, net::kPortNatT));
     d.punt_ring_size = static_cast<uint32_t>(s.integer("punt_ring_size", 64, 65536, 1024));
+    d.max_sas = static_cast<uint32_t>(s.integer("max_sas", 16, 1 << 20, 4096));
+    d.max_policies = static_cast<uint32_t>(s.integer("max_policies", 16, 65536, 1024));
     if (d.punt_ring_size & (d.punt_ring_size - 1))
         fail("dataplane.punt_ring_size", fmt::format("{} is not a power of 2", d.punt_ring_size));
 }
@@ -312,7 +315,7 @@ void parse_sas(const toml::table& root, Config& cfg) {
                    "udp_src_port", "udp_dst_port", "tunnel_src", "tunnel_dst", "replay_window",
                    "soft_bytes", "hard_bytes", "soft_packets", "hard_packets", "ttl", "initial_seq"});
         SaEntry e;
-        e.id = static_cast<uint32_t>(s.integer("id", 1, 0xffffffff, std::nullopt));
+        e.id = static_cast<uint32_t>(s.integer("id", 1, (1 << 17) - 1, std::nullopt));
         if (!ids.insert(e.id).second) fail(s.key("id"), fmt::format("{} is used by another [[sa]]", e.id));
         e.sa.spi = static_cast<uint32_t>(s.integer("spi", 256, 0xffffffff, std::nullopt));  // RFC 4303 §2.1: 1..255 reserved
         e.direction = s.choice<SaDirection>("direction", {{"in", SaDirection::in}, {"out", SaDirection::out}}, std::nullopt);
@@ -420,7 +423,7 @@ void parse_policies(const toml::table& root, Config& cfg) {
             "action", {{"protect", PolicyAction::protect}, {"bypass", PolicyAction::bypass}, {"discard", PolicyAction::discard}},
             std::nullopt);
         if (p.action == PolicyAction::protect) {
-            p.sa_id = static_cast<uint32_t>(s.integer("sa", 1, 0xffffffff, std::nullopt));
+            p.sa_id = static_cast<uint32_t>(s.integer("sa", 1, (1 << 17) - 1, std::nullopt));
             bool found = false;
             for (uint32_t j = 0; j < cfg.sas.size(); ++j) {
                 if (cfg.sas[j].id != p.sa_id) continue;

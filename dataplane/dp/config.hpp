@@ -51,6 +51,8 @@ struct DataplaneConfig {
     std::string hugepages = "auto";  ///< "auto" (use when mounted), "on", "off"
     uint16_t nat_t_port = net::kPortNatT;  ///< local UDP port of ESP-in-UDP / IKE NAT-T
     uint32_t punt_ring_size = 1024;  ///< punt and inject ring size (power of 2)
+    uint32_t max_sas = 4096;         ///< shared SA table slots per direction, 16..1048576
+    uint32_t max_policies = 1024;    ///< shared SPD entries, 16..65536
 };
 
 /// [[port]]

@@ -38,7 +38,8 @@ inline constexpr uint32_t kMaxWorkers = 64;
     X(nat_keepalive, "NAT-T keepalive (RFC 3948 §2.3), consumed")                  \
     X(tx_full, "TX queue full")                                                    \
     X(no_mbuf, "mbuf pool empty (ICMP/ARP reply not sent)")                        \
-    X(too_big_for_port, "frame exceeds the egress port MTU")
+    X(too_big_for_port, "frame exceeds the egress port MTU")                      \
+    X(handoff_full, "SA owner worker's hand-off ring full")
 
 enum class DpDrop : uint8_t {
 #define ESPGW_X(name, desc) name,
@@ -79,6 +80,7 @@ struct alignas(64) PathCounters {
     uint64_t icmp_sent = 0;       ///< errors we generated (frag needed, ...)
     uint64_t fragments_made = 0;  ///< inner fragments before encryption
     uint64_t reassembled = 0;     ///< outer ESP packets rebuilt from fragments
+    uint64_t handed_off = 0;      ///< packets passed to the SA's owner worker
 };
 
 /// Loop counters: show how busy a worker is and how the idle back-off behaves.

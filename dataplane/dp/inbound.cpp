@@ -1,6 +1,7 @@
 // Inbound: SPI → SA, prepare (replay check), decrypt burst, finish (replay advance,
 // decap), inner selector check, forward.
 #include "dataplane/dp/inbound.hpp"
+#include "dataplane/dp/handoff.hpp"
 
 #include <rte_mbuf.h>
 
@@ -29,6 +30,10 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         }
         if (ref.expired) [[unlikely]] {
             w.drop(m, DpDrop::sa_expired);
+            continue;
+        }
+        if (ref.owner != w.index) {
+            handoff(w, ref.owner, m, HandoffKind::inbound, 0);
             continue;
         }
         bufs[k] = {rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m), rte_pktmbuf_tailroom(m)};

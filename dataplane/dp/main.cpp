@@ -19,6 +19,7 @@
 #include "dataplane/dp/config.hpp"
 #include "dataplane/dp/dataplane.hpp"
 #include "dataplane/dp/frag.hpp"
+#include "dataplane/dp/handoff.hpp"
 #include "dataplane/dp/port.hpp"
 #include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/stats.hpp"
@@ -152,6 +153,7 @@ int run(int argc, char** argv) {
                 if (lc >= RTE_MAX_LCORE) throw std::runtime_error("not enough worker lcores");
                 auto w = std::make_unique<Worker>(*dp, i, lc);
                 frag_init(*w, socket);
+                handoff_create(*w, socket);
                 w->sa = std::make_unique<SaReader>(*dp, i);
                 dp->workers.push_back(std::move(w));
                 lc = rte_get_next_lcore(lc, 1, 0);
@@ -175,7 +177,10 @@ int run(int argc, char** argv) {
             fmt::print(stderr, "espgw-dp: ready: {} workers, {} SAs, {} policies, idle back-off {}, stats {}\n",
                        dp->workers.size(), cfg.sas.size(), cfg.policies.size(),
                        cfg.dataplane.idle_backoff ? "on" : "off", stats_path);
-            while (!dp->stop.load(std::memory_order_relaxed)) stats.poll_once(100);
+            while (!dp->stop.load(std::memory_order_relaxed)) {
+                stats.poll_once(100);
+                dp->sa->control_tick();
+            }
             fmt::print(stderr, "espgw-dp: stopping\n");
             rte_eal_mp_wait_lcore();
         } catch (const std::exception& e) {

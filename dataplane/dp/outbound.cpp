@@ -7,6 +7,7 @@
 
 #include "dataplane/dp/dataplane.hpp"
 #include "dataplane/dp/frag.hpp"
+#include "dataplane/dp/handoff.hpp"
 #include "dataplane/dp/icmp.hpp"
 #include "dataplane/dp/output.hpp"
 #include "dataplane/dp/sa.hpp"
@@ -138,6 +139,10 @@ void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Cla
         SpdAction act = w.sa->spd(sel, ref);
         if (act == SpdAction::discard || act == SpdAction::no_match) {  // RFC 4301 §5.1: no match = discard
             w.drop(m, DpDrop::policy_discard);
+            continue;
+        }
+        if (act == SpdAction::protect && ref.sa && ref.owner != w.index) {
+            handoff(w, ref.owner, m, HandoffKind::outbound, in_port);  // untouched: the owner redoes it all
             continue;
         }
         if (!forward_ttl(ip)) [[unlikely]] {

@@ -1,176 +1,143 @@
-// SaReader / SaBinding: the worker's view of the SA and SPD tables.
-// INTERIM until dataplane/tables lands (then this file becomes a thin adapter over
-// tables/reader.hpp): the config's static SAs, built once at start and never changed,
-// looked up by a scan over the few of them; the SPD is the config's policy list, first
-// match by priority. Single worker only (per-SA state is not handed off).
+// SaReader / SaBinding: a thin adapter from the worker pipeline to the shared tables
+// (dataplane/tables): the primary creates the tables, installs the config's static
+// SAs and policies through the writer API, and each worker reads through its own
+// tables::Reader (RCU reader id = worker index).
 #include "dataplane/dp/sa.hpp"
 
 #include <fmt/format.h>
 
 #include <cstring>
 #include <stdexcept>
-#include <vector>
 
 #include "dataplane/dp/dataplane.hpp"
+#include "dataplane/tables/reader.hpp"
+#include "dataplane/tables/spd.hpp"
+#include "dataplane/tables/writer.hpp"
 
 namespace espgw::dp {
 
-namespace {
-/// RFC 4301 §4.4.2.1 lifetimes in bytes and packets; 0 = no limit. The flags are
-/// written by the owning worker and read by stats (relaxed: a report, not a sync).
-struct Lifetime {
-    uint64_t soft_bytes = 0, hard_bytes = 0, soft_packets = 0, hard_packets = 0;
-    uint64_t soft_hit = 0, hard_hit = 0;
-
-    void set(const SaEntry& e) {
-        soft_bytes = e.soft_bytes;
-        hard_bytes = e.hard_bytes;
-        soft_packets = e.soft_packets;
-        hard_packets = e.hard_packets;
-    }
-    void charge(uint64_t packets, uint64_t bytes) noexcept {
-        if (!soft_hit && ((soft_bytes && bytes >= soft_bytes) || (soft_packets && packets >= soft_packets)))
-            cnt_add(soft_hit);  // the control process rekeys on this (stats "soft_expired")
-        if (!hard_hit && ((hard_bytes && bytes >= hard_bytes) || (hard_packets && packets >= hard_packets)))
-            cnt_add(hard_hit);
-    }
-};
-struct StaticIn {
-    esp::InboundSa sa;
-    esp::InboundState st;
-    uint32_t id;
-    Lifetime life;
-};
-struct StaticOut {
-    esp::OutboundSa sa;
-    esp::OutboundState st;
-    uint32_t id;
-    Lifetime life;
-};
-}  // namespace
-
 struct SaBinding::Impl {
-    std::vector<std::unique_ptr<StaticIn>> in;
-    std::vector<std::unique_ptr<StaticOut>> out;
-    std::vector<int32_t> out_of_cfg;  ///< config SA index -> out index (-1: inbound)
+    std::unique_ptr<tables::Tables> t;
 };
 
 struct SaReader::Impl {
-    const Config* cfg;
-    SaBinding::Impl* tables;
+    tables::Reader r;
+    Impl(tables::Tables& t, uint32_t w) : r(t, w) {}
 };
 
+namespace {
+
+tables::Policy to_policy(const PolicyConfig& p) {
+    tables::Policy o;
+    o.priority = p.priority;
+    o.family = p.dst.addr.family;
+    o.src_len = p.src.len;
+    o.dst_len = p.dst.len;
+    o.proto = p.proto;
+    std::memcpy(o.src, p.src.addr.bytes, 16);
+    std::memcpy(o.dst, p.dst.addr.bytes, 16);
+    o.src_port_lo = p.src_port_lo;
+    o.src_port_hi = p.src_port_hi;
+    o.dst_port_lo = p.dst_port_lo;
+    o.dst_port_hi = p.dst_port_hi;
+    o.action = p.action == PolicyAction::protect  ? tables::PolicyAction::protect
+               : p.action == PolicyAction::bypass ? tables::PolicyAction::bypass
+                                                  : tables::PolicyAction::discard;
+    o.sa_id = p.sa_id;
+    return o;
+}
+
+}  // namespace
+
 SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
-    bool rss = false;
-    for (const PortConfig& p : dp.cfg.ports) rss |= p.queues > 1;
-    if (!dp.cfg.sas.empty() && rss && dp.cfg.dataplane.workers > 1)
-        throw std::runtime_error("static SAs with several workers and RSS need the shared tables' per-SA owner "
-                                 "hand-off: use workers = 1 or queues = 1 for now");
+    const DataplaneConfig& d = dp.cfg.dataplane;
+    tables::Limits lim;
+    lim.max_sas = d.max_sas;
+    lim.max_ids = kMaxSaId + 1;
+    lim.max_policies = d.max_policies;
+    lim.workers = d.workers;
+    impl->t = tables::Tables::create(kTablesName, lim);
     for (const SaEntry& e : dp.cfg.sas) {
-        std::string err;
-        if (e.direction == SaDirection::in) {
-            auto s = std::make_unique<StaticIn>();
-            if (!esp::inbound_sa_init(s->sa, e.sa, e.enc_keymat, e.auth_key, &err))
-                throw std::runtime_error(fmt::format("sa id {}: {}", e.id, err));
-            esp::inbound_state_init(s->st, s->sa);
-            s->id = e.id;
-            s->life.set(e);
-            impl->in.push_back(std::move(s));
-            impl->out_of_cfg.push_back(-1);
-        } else {
-            auto s = std::make_unique<StaticOut>();
-            if (!esp::outbound_sa_init(s->sa, e.sa, e.enc_keymat, e.auth_key, &err))
-                throw std::runtime_error(fmt::format("sa id {}: {}", e.id, err));
-            esp::outbound_state_init(s->st, s->sa);
-            s->id = e.id;
-            s->life.set(e);
-            impl->out_of_cfg.push_back(static_cast<int32_t>(impl->out.size()));
-            impl->out.push_back(std::move(s));
-        }
+        tables::SaParams p;
+        p.id = e.id;
+        p.dir = e.direction == SaDirection::in ? tables::Direction::in : tables::Direction::out;
+        p.cfg = e.sa;
+        p.enc_keymat = e.enc_keymat;
+        p.auth_key = e.auth_key;
+        p.life = {e.soft_bytes, e.hard_bytes, e.soft_packets, e.hard_packets};
+        tables::WriteResult r = tables::install_sa(*impl->t, p);
+        if (!r.ok()) throw std::runtime_error(fmt::format("sa id {}: {}", e.id, r.error));
     }
+    for (const PolicyConfig& p : dp.cfg.policies) {
+        uint32_t pid = 0;
+        tables::WriteResult r = tables::install_policy(*impl->t, to_policy(p), &pid);
+        if (!r.ok()) throw std::runtime_error(fmt::format("policy priority {}: {}", p.priority, r.error));
+    }
+    tables::spd_refresh(*impl->t);
 }
 
 SaBinding::~SaBinding() {
-    for (auto& s : impl->in) esp::sa_wipe(s->sa);
-    for (auto& s : impl->out) esp::sa_wipe(s->sa);
+    if (impl->t) tables::spd_release_all(*impl->t);
 }
+
+void SaBinding::control_tick() { tables::spd_refresh(*impl->t); }
 
 std::string SaBinding::stats_json() const {
     std::string j = "[";
     bool first = true;
-    for (auto& s : impl->in) {
-        j += fmt::format("{}{{\"id\":{},\"direction\":\"in\",\"spi\":{},\"packets\":{},\"bytes\":{},"
-                         "\"soft_expired\":{},\"hard_expired\":{}}}",
-                         first ? "" : ",", s->id, s->sa.spi, cnt_read(s->st.packets), cnt_read(s->st.bytes),
-                         cnt_read(s->life.soft_hit) != 0, cnt_read(s->life.hard_hit) != 0);
-        first = false;
-    }
-    for (auto& s : impl->out) {
-        j += fmt::format("{}{{\"id\":{},\"direction\":\"out\",\"spi\":{},\"packets\":{},\"bytes\":{},"
-                         "\"seq\":{},\"soft_expired\":{},\"hard_expired\":{}}}",
-                         first ? "" : ",", s->id, s->sa.spi, cnt_read(s->st.packets), cnt_read(s->st.bytes),
-                         cnt_read(s->st.seq), cnt_read(s->life.soft_hit) != 0, cnt_read(s->life.hard_hit) != 0);
+    for (const tables::SaInfo& s : tables::list_sas(*impl->t)) {
+        j += fmt::format(
+            "{}{{\"id\":{},\"direction\":\"{}\",\"spi\":{},\"owner\":{},\"packets\":{},\"bytes\":{},\"seq\":{},"
+            "\"soft_expired\":{},\"hard_expired\":{}}}",
+            first ? "" : ",", s.id, s.dir == tables::Direction::in ? "in" : "out", s.spi, s.owner, s.counters.packets,
+            s.counters.bytes, s.counters.seq, s.counters.soft_expired, s.counters.hard_expired);
         first = false;
     }
     return j + "]";
 }
 
-SaReader::SaReader(Dataplane& dp, uint32_t) : impl_(std::make_unique<Impl>(Impl{&dp.cfg, dp.sa->impl.get()})) {}
+SaReader::SaReader(Dataplane& dp, uint32_t worker) : impl_(std::make_unique<Impl>(*dp.sa->impl->t, worker)) {}
 SaReader::~SaReader() = default;
 
 bool SaReader::inbound(uint32_t spi, InboundRef& r) noexcept {
-    for (auto& s : impl_->tables->in)
-        if (s->sa.spi == spi) {
-            r = {&s->sa, &s->st, s->id, s->life.hard_hit != 0};
-            return true;
-        }
-    return false;
+    tables::InRef ir;
+    if (!impl_->r.inbound(spi, ir)) return false;
+    r = {ir.sa, ir.st, ir.id, ir.owner, ir.dead, ir.slot};
+    return true;
 }
-
-namespace {
-bool prefix_match(const Prefix& p, uint8_t family, const uint8_t* a) noexcept {
-    if (p.addr.family != family) return false;
-    uint32_t full = p.len / 8, rem = p.len % 8;
-    if (std::memcmp(a, p.addr.bytes, full) != 0) return false;
-    if (rem == 0) return true;
-    auto mask = static_cast<uint8_t>(0xff << (8 - rem));
-    return (a[full] & mask) == (p.addr.bytes[full] & mask);
-}
-}  // namespace
 
 SpdAction SaReader::spd(const Selectors& s, OutboundRef& sa) noexcept {
     sa = {};
-    for (const PolicyConfig& p : impl_->cfg->policies) {
-        if (!prefix_match(p.src, s.family, s.src) || !prefix_match(p.dst, s.family, s.dst)) continue;
-        if (p.proto && p.proto != s.proto) continue;
-        if (s.src_port < p.src_port_lo || s.src_port > p.src_port_hi) continue;
-        if (s.dst_port < p.dst_port_lo || s.dst_port > p.dst_port_hi) continue;
-        switch (p.action) {
-        case PolicyAction::bypass: return SpdAction::bypass;
-        case PolicyAction::discard: return SpdAction::discard;
-        case PolicyAction::protect: {
-            int32_t o = impl_->tables->out_of_cfg[p.sa_index];
-            if (o >= 0) {
-                StaticOut& so = *impl_->tables->out[o];
-                sa = {&so.sa, &so.st, so.id, so.life.hard_hit != 0};
-            }
-            return SpdAction::protect;
-        }
-        }
+    tables::SpdKey k;
+    k.family = s.family;
+    k.proto = s.proto;
+    k.src_port = s.src_port;
+    k.dst_port = s.dst_port;
+    k.src = s.src;
+    k.dst = s.dst;
+    tables::SpdMatch m = impl_->r.spd(k);
+    switch (m.kind) {
+    case tables::SpdMatch::bypass: return SpdAction::bypass;
+    case tables::SpdMatch::discard: return SpdAction::discard;
+    case tables::SpdMatch::no_match: return SpdAction::no_match;
+    case tables::SpdMatch::protect: break;
     }
-    return SpdAction::no_match;
+    tables::OutRef o;
+    if (impl_->r.outbound(m.sa_id, o)) sa = {o.sa, o.st, o.id, o.owner, o.dead, o.slot};
+    return SpdAction::protect;  // sa.sa == nullptr: the policy names no installed SA (no_sa)
 }
 
 void SaReader::charge_inbound(const InboundRef& r, uint32_t) noexcept {
-    // esp::inbound_finish already counted the packet in r.st.
-    for (auto& s : impl_->tables->in)
-        if (&s->st == r.st) s->life.charge(s->st.packets, s->st.bytes);
+    tables::InRef ir{r.sa, r.st, r.slot, r.id, r.owner, r.expired};
+    impl_->r.charge(ir);
 }
+
 void SaReader::charge_outbound(const OutboundRef& r, uint32_t) noexcept {
-    for (auto& s : impl_->tables->out)
-        if (&s->st == r.st) s->life.charge(s->st.packets, s->st.bytes);
+    tables::OutRef o{r.sa, r.st, r.slot, r.id, r.owner, r.expired};
+    impl_->r.charge(o);
 }
-void SaReader::quiescent() noexcept {}
-void SaReader::offline() noexcept {}
+
+void SaReader::quiescent() noexcept { impl_->r.quiescent(); }
+void SaReader::offline() noexcept { impl_->r.offline(); }
 
 }  // namespace espgw::dp

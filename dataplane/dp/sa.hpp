@@ -24,13 +24,17 @@ struct InboundRef {
     const esp::InboundSa* sa = nullptr;
     esp::InboundState* st = nullptr;
     uint32_t id = 0;  ///< table id, for counters
+    uint32_t owner = 0;  ///< worker that owns the mutable state (hand off when not us)
     bool expired = false;
+    uint32_t slot = 0;   ///< tables slot (lifetime charging)
 };
 struct OutboundRef {
     const esp::OutboundSa* sa = nullptr;
     esp::OutboundState* st = nullptr;
     uint32_t id = 0;
+    uint32_t owner = 0;
     bool expired = false;
+    uint32_t slot = 0;
 };
 
 /// Packet selectors for the SPD (addresses network order, ports host order).
@@ -69,15 +73,24 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-/// Process-wide: creates/attaches the shared tables and installs the static SAs and
-/// policies of the config. Main lcore, after EAL init. Throws std::runtime_error
-/// naming the SA on a refused install.
+/// Name of espgw-dp's table set (memzones "espgw.*"); espgw-ike attaches to it as a
+/// DPDK secondary of the same --file-prefix (tables::Tables::attach(kTablesName)).
+inline constexpr const char* kTablesName = "espgw";
+/// Largest SA id (config [[sa]].id and the control plane's ids).
+inline constexpr uint32_t kMaxSaId = (1u << 17) - 1;
+
+/// Process-wide: creates the shared tables and installs the static SAs and policies
+/// of the config through the writer API. Main lcore, after EAL init. Throws
+/// std::runtime_error naming the SA/policy on a refused install.
 struct SaBinding {
     explicit SaBinding(Dataplane& dp);
     ~SaBinding();
     /// JSON array of the installed SAs with their counters (no key material).
     /// Stats thread; reads counters relaxed.
     std::string stats_json() const;
+    /// Main lcore, periodically: republishes the SPD classifier after writers changed
+    /// it (tables::spd_refresh) and frees retired classifiers.
+    void control_tick();
     struct Impl;
     std::unique_ptr<Impl> impl;
 };

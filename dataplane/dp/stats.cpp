@@ -62,10 +62,10 @@ std::string path_json(const PathCounters& c) {
     return fmt::format(
         "{{\"inbound_packets\":{},\"inbound_bytes\":{},\"outbound_packets\":{},\"outbound_bytes\":{},"
         "\"bypass_packets\":{},\"local_packets\":{},\"punted\":{},\"injected\":{},\"icmp_sent\":{},"
-        "\"fragments_made\":{},\"reassembled\":{}}}",
+        "\"fragments_made\":{},\"reassembled\":{},\"handed_off\":{}}}",
         cnt_read(c.inbound_packets), cnt_read(c.inbound_bytes), cnt_read(c.outbound_packets),
         cnt_read(c.outbound_bytes), cnt_read(c.bypass_packets), cnt_read(c.local_packets), cnt_read(c.punted),
-        cnt_read(c.injected), cnt_read(c.icmp_sent), cnt_read(c.fragments_made), cnt_read(c.reassembled));
+        cnt_read(c.injected), cnt_read(c.icmp_sent), cnt_read(c.fragments_made), cnt_read(c.reassembled), cnt_read(c.handed_off));
 }
 
 std::string workers_json(const Dataplane& dp) {
@@ -113,6 +113,7 @@ std::string total_path_json(const Dataplane& dp) {
         t.icmp_sent += cnt_read(c.icmp_sent);
         t.fragments_made += cnt_read(c.fragments_made);
         t.reassembled += cnt_read(c.reassembled);
+        t.handed_off += cnt_read(c.handed_off);
     }
     return path_json(t);
 }

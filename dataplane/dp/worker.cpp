@@ -4,10 +4,12 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include "dataplane/dp/classify.hpp"
 #include "dataplane/dp/dataplane.hpp"
 #include "dataplane/dp/frag.hpp"
+#include "dataplane/dp/handoff.hpp"
 #include "dataplane/dp/output.hpp"
 #include "dataplane/dp/punt.hpp"
 #include "dataplane/dp/sa.hpp"
@@ -25,6 +27,7 @@ Worker::Worker(Dataplane& d, uint32_t idx, unsigned lc)
 
 Worker::~Worker() {
     if (frag_tbl) rte_ip_frag_table_destroy(frag_tbl);
+    if (handoff_ring) rte_ring_free(handoff_ring);
 }
 
 void Worker::drop(rte_mbuf* m, DpDrop why) noexcept {
@@ -51,6 +54,7 @@ int worker_main(void* arg) {
             total += n;
             process_rx(w, r.port, pkts, n);
         }
+        if (w.dp.workers.size() > 1) total += drain_handoff(w);
         if (w.index == 0) drain_inject(w);
         if (w.now_tsc >= w.next_service_tsc) {
             w.next_service_tsc = w.now_tsc + service_period;

@@ -15,6 +15,7 @@
 #include "dataplane/esp/esp.hpp"
 
 struct rte_mbuf;
+struct rte_ring;
 
 namespace espgw::dp {
 
@@ -51,6 +52,7 @@ struct alignas(64) Worker {
     std::unique_ptr<crypto::MbEngine> engine;
     std::unique_ptr<SaReader> sa;  ///< this worker's view of the shared SA/SPD tables
     rte_ip_frag_tbl* frag_tbl = nullptr;
+    rte_ring* handoff_ring = nullptr;  ///< packets of SAs this worker owns, from other workers
     rte_ip_frag_death_row death_row{};
     uint64_t tsc_hz = 0;
     uint64_t now_tsc = 0;  ///< TSC at the start of this iteration
