@@ -19,7 +19,7 @@ inline constexpr uint32_t kNoSlot = UINT32_MAX;
 inline constexpr uint32_t kAnyOwner = UINT32_MAX;
 inline constexpr uint32_t kMaxWorkers = 64;  ///< RCU reader ids 0..63
 inline constexpr uint64_t kMagic = 0x6573706777746231ull;  // "espgwtb1"
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 
 enum class Direction : uint8_t { in = 0, out = 1 };
 
@@ -30,7 +30,20 @@ struct Limits {
     uint32_t max_policies = 4096;      ///< SPD entries
     uint32_t workers = 1;              ///< reader threads (RCU ids 0..workers-1), <= kMaxWorkers
     uint32_t event_ring_size = 4096;   ///< power of two
+    uint32_t max_routes = 1024;        ///< route records (IPv4 + IPv6 together)
+    /// Route lookup structure the primary builds: false = rte_fib/rte_fib6 RIB tree
+    /// (small, O(prefix length) lookups), true = DIR24_8 / TRIE (fast, ~32 MiB per
+    /// family per published copy).
+    bool fast_routes = false;
+    uint8_t reserved_[3] = {};
 };
+
+/// The per-SA ownership rule (VPP-style): the SA's mutable state (sequence number,
+/// replay window, counters, lifetime flags) is written by exactly one worker, its
+/// owner, chosen at install: the writer's explicit choice, else sa_id % workers. A
+/// worker that receives a packet of an SA it does not own hands the packet off to the
+/// owner's ring (dataplane/dp) instead of touching the state. Pure; any thread.
+constexpr uint32_t default_owner(uint32_t sa_id, uint32_t workers) noexcept { return workers ? sa_id % workers : 0; }
 
 /// RFC 4301 §4.4.2.1 SA lifetimes in bytes and packets; 0 = no limit.
 struct Lifetime {
@@ -113,6 +126,25 @@ struct Policy {
     uint32_t sa_id = 0;          ///< protect: outbound SA id
 };
 
+/// One route (network order prefix and gateway). `port` is the dataplane's egress
+/// port index; a route without gateway (`via == 0`) is directly connected.
+struct Route {
+    uint8_t family = 4;      ///< 4 or 6
+    uint8_t len = 0;         ///< prefix length in bits
+    uint16_t port = 0;       ///< egress port index (dataplane's numbering)
+    uint8_t via = 0;         ///< 1: next hop is `gateway`; 0: destination is on-link
+    uint8_t reserved_[3] = {};
+    uint8_t prefix[16] = {}; ///< host bits are cleared at install
+    uint8_t gateway[16] = {};
+};
+
+/// A route slot in shared memory; changed only under the writer lock.
+struct RouteRecord {
+    Route r;
+    uint32_t in_use = 0;
+    uint32_t reserved_ = 0;
+};
+
 /// A policy slot in shared memory; changed only under the writer lock.
 struct PolicyRecord {
     Policy p;
@@ -164,11 +196,15 @@ struct alignas(64) Header {
     /// Bumped (release) after every SPD change; the primary's control thread rebuilds
     /// its classifier when it differs from the one it built.
     alignas(64) std::atomic<uint64_t> spd_generation{0};
+    /// Same for the route records (Header::nb_routes under the writer lock).
+    std::atomic<uint64_t> route_generation{0};
+    uint32_t nb_routes = 0;
 };
 
 static_assert(std::is_standard_layout_v<InSlot> && std::is_standard_layout_v<OutSlot>);
 static_assert(std::is_standard_layout_v<InState> && std::is_standard_layout_v<OutState>);
-static_assert(std::is_standard_layout_v<Header> && std::is_standard_layout_v<PolicyRecord>);
+static_assert(std::is_standard_layout_v<Header> && std::is_standard_layout_v<PolicyRecord> &&
+              std::is_standard_layout_v<RouteRecord>);
 static_assert(std::atomic<uint32_t>::is_always_lock_free && std::atomic<uint64_t>::is_always_lock_free,
               "shared-memory atomics must be address-free");
 

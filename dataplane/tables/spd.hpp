@@ -1,26 +1,26 @@
 #pragma once
 // The SPD classifier (RFC 4301 §4.4.1): first match by priority over the policy
-// records in shared memory.
+// records in shared memory, compiled into rte_acl tries (one per address family).
 //
-// Who builds what: rte_acl contexts (and this classifier) are process-local objects
-// with pointers, so they never live in shared memory. A writer — possibly a
-// secondary process — only edits the PolicyRecord array and bumps
-// Header::spd_generation. The primary's control thread (espgw-dp's main lcore) calls
-// spd_refresh() periodically: when the generation moved it copies the records under
+// Who builds what: an rte_acl context holds process-local pointers (its classify
+// function table, its trie memory registered in this process), so it never lives in
+// shared memory and is never shared between processes. A writer — possibly a DPDK
+// secondary process such as espgw-ike — only edits the PolicyRecord array and bumps
+// Header::spd_generation (writer.hpp). The primary's control thread calls refresh()
+// (publish.hpp) periodically: when the generation moved it copies the records under
 // the writer lock, builds a new immutable Classifier OFF the hot path, publishes it
-// with one release store, and frees the previous one only after an RCU grace period
-// (every worker passed a quiescent state). Readers load the pointer (acquire) and use
-// it until their next quiescent state.
-//
-// Current implementation: a priority-sorted immutable array scanned linearly with
-// precomputed masks (correct first match; O(policies) per packet). The publication
-// scheme is the one an rte_acl context will use.
+// with one release store of a process-local pointer, and frees the previous one only
+// after an rte_rcu_qsbr grace period (every worker passed a quiescent state). Readers
+// load the pointer (acquire) once per lookup and use it until their next quiescent().
+
+#include <rte_acl.h>
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
-#include "dataplane/tables/tables.hpp"
+#include "dataplane/tables/layout.hpp"
 
 namespace espgw::tables {
 
@@ -30,7 +30,8 @@ struct SpdMatch {
     uint32_t sa_id = 0;
 };
 
-/// Packet selectors: addresses network order (4 or 16 bytes), ports host order.
+/// Packet selectors: addresses network order (4 or 16 bytes), ports host order
+/// (0 for protocols without ports; RFC 4301 §7: non-initial fragments are OPAQUE).
 struct SpdKey {
     uint8_t family = 4;
     uint8_t proto = 0;
@@ -43,66 +44,30 @@ struct SpdKey {
 /// An immutable, process-local classifier built from one SPD generation.
 class Classifier {
 public:
-    /// Builds from `policies` (any order; sorted here by priority, then install
-    /// order). Control path; allocates; throws std::bad_alloc only.
-    explicit Classifier(std::vector<PolicyRecord> policies);
+    /// Most keys one classify() call takes (bigger bursts are split by the caller).
+    static constexpr uint32_t kBurst = 64;
 
-    /// First matching policy. Any reader thread, lock-free, no allocation.
-    SpdMatch match(const SpdKey& k) const noexcept {
-        for (const Entry& e : entries_) {
-            if (e.family != k.family) continue;
-            if (e.proto != 0 && e.proto != k.proto) continue;
-            if (k.src_port < e.sport_lo || k.src_port > e.sport_hi) continue;
-            if (k.dst_port < e.dport_lo || k.dst_port > e.dport_hi) continue;
-            if (!prefix_ok(e.src, e.src_mask, k.src, e.words)) continue;
-            if (!prefix_ok(e.dst, e.dst_mask, k.dst, e.words)) continue;
-            return SpdMatch{e.kind, e.sa_id};
-        }
-        return SpdMatch{};
-    }
+    /// Compiles `policies` (any order: ranked here by priority, then install order)
+    /// into rte_acl contexts named "<name>.a4.<seq>" / "<name>.a6.<seq>" (`seq` makes
+    /// names unique while an old classifier awaits its grace period). Control path;
+    /// allocates. Throws std::runtime_error when rte_acl refuses (memory), naming it.
+    Classifier(const std::string& name, uint32_t seq, std::vector<PolicyRecord> policies, uint64_t generation);
+    ~Classifier();
+    Classifier(const Classifier&) = delete;
+    Classifier& operator=(const Classifier&) = delete;
+
+    /// First matching policy of each of `n` <= kBurst keys into out[0..n). Any reader
+    /// thread of this process, lock-free, no allocation (two rte_acl_classify calls).
+    void classify(const SpdKey* keys, SpdMatch* out, uint32_t n) const noexcept;
 
     uint64_t generation() const noexcept { return generation_; }
-    size_t size() const noexcept { return entries_.size(); }
+    size_t size() const noexcept { return actions_.size(); }
 
 private:
-    friend bool spd_refresh(Tables&);
-    struct Entry {
-        uint32_t src[4], src_mask[4], dst[4], dst_mask[4];  // network order words
-        uint8_t family, proto, words;
-        SpdMatch::Kind kind;
-        uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
-        uint32_t sa_id;
-    };
-    static bool prefix_ok(const uint32_t* net, const uint32_t* mask, const uint8_t* a, uint8_t words) noexcept {
-        for (uint8_t i = 0; i < words; ++i) {
-            uint32_t w;
-            __builtin_memcpy(&w, a + 4 * i, 4);
-            if ((w & mask[i]) != net[i]) return false;
-        }
-        return true;
-    }
-    std::vector<Entry> entries_;
+    rte_acl_ctx* v4_ = nullptr;  ///< null when there is no IPv4 entry
+    rte_acl_ctx* v6_ = nullptr;
+    std::vector<SpdMatch> actions_;  ///< by rank; rte_acl userdata = rank + 1
     uint64_t generation_ = 0;
 };
-
-/// Process-local SPD bookkeeping of a Tables handle.
-struct Tables::Local {
-    uint64_t built_generation = UINT64_MAX;
-    struct Retired {
-        uint64_t token;
-        std::unique_ptr<const Classifier> c;
-    };
-    std::vector<Retired> retired;
-    std::unique_ptr<const Classifier> current;
-};
-
-/// Rebuilds and republishes the classifier when the SPD generation moved, and frees
-/// classifiers whose grace period has passed. Primary's control thread only (one
-/// thread); never blocks on workers; takes the writer lock briefly to copy the
-/// policies. Returns true when a new classifier was published. Throws std::bad_alloc.
-bool spd_refresh(Tables& t);
-
-/// Frees every classifier now. Only when no reader can run (shutdown).
-void spd_release_all(Tables& t) noexcept;
 
 }  // namespace espgw::tables

@@ -1,6 +1,7 @@
 // Tables: reserving (primary) or finding (secondary) the memzones of the shared tables.
 #include "dataplane/tables/tables.hpp"
 
+#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_memzone.h>
@@ -16,7 +17,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "dataplane/tables/spd.hpp"
+#include "dataplane/tables/publish.hpp"
 
 namespace espgw::tables {
 
@@ -43,6 +44,7 @@ std::vector<Part> parts_of(const Limits& l) {
         {"outs", size_t{l.max_sas} * sizeof(OutState)},
         {"ids", size_t{l.max_ids} * sizeof(IdEntry)},
         {"pol", size_t{l.max_policies} * sizeof(PolicyRecord)},
+        {"rt", size_t{l.max_routes} * sizeof(RouteRecord)},
         {"wr", (wr + 63) / 64 * 64 + 2 * size_t{l.max_sas} * sizeof(Pending)},
         {"rcu", rte_rcu_qsbr_get_memsize(l.workers)},
     };
@@ -60,23 +62,24 @@ static void bind_parts(Tables& t, const std::vector<const rte_memzone*>& mz, con
     t.outs = static_cast<OutState*>(mz[4]->addr);
     t.ids = static_cast<IdEntry*>(mz[5]->addr);
     t.pol = static_cast<PolicyRecord*>(mz[6]->addr);
-    auto* wr = static_cast<uint8_t*>(mz[7]->addr);
+    t.rt = static_cast<RouteRecord*>(mz[7]->addr);
+    auto* wr = static_cast<uint8_t*>(mz[8]->addr);
     t.in_free = reinterpret_cast<uint32_t*>(wr);
     t.out_free = t.in_free + l.max_sas;
     t.pending = reinterpret_cast<Pending*>(wr + (2 * size_t{l.max_sas} * sizeof(uint32_t) + 63) / 64 * 64);
-    t.rcu = static_cast<rte_rcu_qsbr*>(mz[8]->addr);
+    t.rcu = static_cast<rte_rcu_qsbr*>(mz[9]->addr);
 }
 
 std::unique_ptr<Tables> Tables::create(const std::string& name, const Limits& l) {
     if (name.empty() || name.size() > 20) throw std::runtime_error("tables: name must be 1..20 characters");
-    if (l.max_sas == 0 || l.max_ids == 0 || l.max_policies == 0 || l.workers == 0 || l.workers > kMaxWorkers ||
+    if (l.max_sas == 0 || l.max_ids == 0 || l.max_policies == 0 || l.max_routes == 0 || l.workers == 0 ||
+        l.workers > kMaxWorkers || l.max_ids > kIdOut ||
         !std::has_single_bit(l.event_ring_size) || l.max_sas > (1u << 24))
         throw std::runtime_error("tables: invalid limits");
     std::unique_ptr<Tables> t(new Tables());
-    t->creator_ = true;
     t->name_ = name;
     std::vector<const rte_memzone*> mz;
-    // On failure the destructor (creator) frees what was reserved so far.
+    // Until the end, `t` is not the creator: every failure path frees by hand.
     for (const Part& p : parts_of(l)) {
         const rte_memzone* z = rte_memzone_reserve_aligned(part_name(name, p.suffix).c_str(), p.bytes,
                                                            SOCKET_ID_ANY, 0, 64);
@@ -105,6 +108,7 @@ std::unique_ptr<Tables> Tables::create(const std::string& name, const Limits& l)
     }
     h->in_free_top = h->out_free_top = l.max_sas;
     for (uint32_t i = 0; i < l.max_ids; ++i) new (&t->ids[i]) IdEntry();
+    for (uint32_t i = 0; i < l.max_routes; ++i) new (&t->rt[i]) RouteRecord();
     if (rte_rcu_qsbr_init(t->rcu, l.workers) != 0) {
         for (const rte_memzone* r : mz) rte_memzone_free(r);
         fail("rte_rcu_qsbr_init");
@@ -135,8 +139,10 @@ std::unique_ptr<Tables> Tables::create(const std::string& name, const Limits& l)
         fail("rte_ring_create " + part_name(name, "ev"));
     }
     // Published last: an attacher that sees the magic sees an initialised table set.
+    t->creator_ = true;
     h->version = kLayoutVersion;
     std::atomic_ref<uint64_t>(h->magic).store(kMagic, std::memory_order_release);
+    t->creator_ = true;
     return t;
 }
 
@@ -163,9 +169,20 @@ std::unique_ptr<Tables> Tables::attach(const std::string& name) {
     return t;
 }
 
+std::unique_ptr<Tables> Tables::attach_secondary(const std::string& file_prefix, const std::string& name,
+                                                 const std::vector<std::string>& extra_eal) {
+    std::vector<std::string> args = {"espgw-tables", "--proc-type=secondary", "--no-pci", "--file-prefix", file_prefix};
+    args.insert(args.end(), extra_eal.begin(), extra_eal.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) fail("rte_eal_init (secondary, prefix " + file_prefix + ")");
+    return attach(name);
+}
+
 Tables::~Tables() {
-    spd_release_all(*this);
-    if (!creator_) return;
+    release_published(*this);
+    if (!creator_ || hdr == nullptr) return;
     const Limits l = hdr->limits;
     for (uint32_t i = 0; i < l.max_sas; ++i) {
         esp::sa_wipe(in[i].sa);

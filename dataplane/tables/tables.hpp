@@ -10,15 +10,20 @@
 //   out   OutSlot[max_sas]     immutable outbound SAs (keys)     outs OutState[max_sas]
 //   ids   IdEntry[max_ids]     SA id → slot
 //   pol   PolicyRecord[max_policies]
+//   rt    RouteRecord[max_routes]
 //   wr    free stacks (2 × max_sas uint32) + Pending[2 × max_sas] (writer only)
 //   rcu   rte_rcu_qsbr for `workers` readers
 // plus the rte_hash "<name>.spi" (SPI → inbound slot, lock-free readers) and the
 // rte_ring "<name>.ev" of Event (expiry events).
 //
+// The inbound index is keyed by SPI alone: espgw allocates its inbound SPIs itself
+// (IKEv2), unique per gateway, and RFC 4301 §4.1 allows unicast SA lookup by SPI only.
+//
 // Multi-process caveats (DPDK's, documented here once): rte_hash keeps its hash
 // function as a pointer, so every access in this library passes a precomputed
-// signature (spi_sig) and never calls through that pointer; --no-huge memory is not
-// shared, so a secondary process needs the primary to run on hugepages.
+// signature (spi_sig) and never calls through that pointer; rte_acl and rte_fib
+// objects are process-local (publish.hpp); --no-huge memory is not shared, so a
+// secondary process needs the primary to run on hugepages.
 
 #include <rte_hash_crc.h>
 
@@ -26,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dataplane/tables/layout.hpp"
 
@@ -37,6 +43,7 @@ struct rte_memzone;
 namespace espgw::tables {
 
 class Classifier;
+class RouteTable;
 
 class Tables {
 public:
@@ -56,7 +63,16 @@ public:
     Tables(const Tables&) = delete;
     Tables& operator=(const Tables&) = delete;
 
+    /// A DPDK secondary process (espgw-ike, tools): rte_eal_init with
+    /// --proc-type=secondary --file-prefix `file_prefix` --no-pci (plus `extra_eal`
+    /// arguments), then attach(name). Once per process, before any other DPDK call;
+    /// the primary must run on hugepages. Throws std::runtime_error when EAL init
+    /// fails (no primary with that prefix) or attach() does.
+    static std::unique_ptr<Tables> attach_secondary(const std::string& file_prefix, const std::string& name,
+                                                    const std::vector<std::string>& extra_eal = {});
+
     const Limits& limits() const noexcept { return hdr->limits; }
+    const std::string& name() const noexcept { return name_; }
 
     /// Owner worker of an inbound / outbound slot (the dp hands packets off to it).
     /// Any thread; `slot` must be a slot the caller holds under RCU.
@@ -72,6 +88,7 @@ public:
     OutState* outs = nullptr;
     IdEntry* ids = nullptr;
     PolicyRecord* pol = nullptr;
+    RouteRecord* rt = nullptr;
     uint32_t* in_free = nullptr;   ///< stack of free inbound slots
     uint32_t* out_free = nullptr;  ///< stack of free outbound slots
     Pending* pending = nullptr;    ///< FIFO of retired slots
@@ -79,12 +96,14 @@ public:
     rte_hash* spi_hash = nullptr;
     rte_ring* events = nullptr;
 
-    // --- process-local SPD classifier (primary; see spd.hpp) ---
-    /// Current classifier: stored release by the control thread, loaded acquire by
-    /// readers once per lookup; old ones are freed after an RCU grace period.
+    // --- process-local lookup objects built by the primary (see publish.hpp) ---
+    /// Current SPD classifier / route table: stored release by the control thread,
+    /// loaded acquire by readers once per lookup; old ones are freed after an RCU
+    /// grace period. nullptr until the first refresh().
     std::atomic<const Classifier*> classifier{nullptr};
+    std::atomic<const RouteTable*> routes{nullptr};
     struct Local;
-    std::unique_ptr<Local> local;  ///< retired classifiers, built generation
+    std::unique_ptr<Local> local;  ///< retired objects, built generations
 
 private:
     Tables();
@@ -98,7 +117,9 @@ inline uint32_t spi_sig(const Tables& t, uint32_t spi_host) noexcept {
     return rte_hash_crc_4byte(spi_host, t.hdr->hash_seed);
 }
 
-/// Bytes of shared memory per SA slot pair (immutable slot + state + id entry share).
+/// Bytes of shared memory reserved per SA slot of one direction: immutable slot +
+/// owner state + free-stack entry + reclaim-queue entry (the rte_hash entry of an
+/// inbound SA and the 4-byte id entry per SA id come on top).
 constexpr size_t bytes_per_sa(Direction d) noexcept {
     return d == Direction::in ? sizeof(InSlot) + sizeof(InState) + sizeof(uint32_t) + sizeof(Pending)
                               : sizeof(OutSlot) + sizeof(OutState) + sizeof(uint32_t) + sizeof(Pending);

@@ -120,7 +120,7 @@ WriteResult build(Tables& t, const SaParams& p, uint32_t* slot_out) {
     m.id = p.id;
     m.spi = p.cfg.spi;
     m.dir = p.dir;
-    m.owner = p.owner == kAnyOwner ? p.id % t.hdr->limits.workers : p.owner;
+    m.owner = p.owner == kAnyOwner ? default_owner(p.id, t.hdr->limits.workers) : p.owner;
     m.life = {limit_or_max(p.life.soft_bytes), limit_or_max(p.life.hard_bytes), limit_or_max(p.life.soft_packets),
               limit_or_max(p.life.hard_packets)};
     if (m.owner >= t.hdr->limits.workers) {
@@ -298,6 +298,67 @@ WriteResult delete_policy(Tables& t, uint32_t policy_id) {
 }
 
 namespace {
+/// `prefix` with the bits beyond `len` cleared (family 4: 4 bytes, 6: 16).
+void mask_prefix(uint8_t* out, const uint8_t* in, uint8_t family, uint8_t len) {
+    const uint32_t bytes = family == 6 ? 16 : 4;
+    for (uint32_t i = 0; i < 16; ++i) {
+        if (i >= bytes) {
+            out[i] = 0;
+            continue;
+        }
+        const uint32_t bits = len > 8 * i ? std::min<uint32_t>(8, len - 8 * i) : 0;
+        out[i] = static_cast<uint8_t>(in[i] & (0xff00u >> bits));
+    }
+}
+
+/// Index of the in-use record for family/prefix(masked)/len, or max_routes. Lock held.
+uint32_t find_route(const Tables& t, uint8_t family, const uint8_t* masked, uint8_t len) {
+    for (uint32_t i = 0; i < t.hdr->limits.max_routes; ++i) {
+        const RouteRecord& r = t.rt[i];
+        if (r.in_use && r.r.family == family && r.r.len == len && std::memcmp(r.r.prefix, masked, 16) == 0) return i;
+    }
+    return t.hdr->limits.max_routes;
+}
+}  // namespace
+
+WriteResult add_route(Tables& t, const Route& r) {
+    if (r.family != 4 && r.family != 6) return fail(WriteStatus::bad_params, "route: family must be 4 or 6");
+    if (r.len > (r.family == 6 ? 128 : 32)) return fail(WriteStatus::bad_params, fmt::format("route: /{} longer than the family", r.len));
+    Route m = r;
+    mask_prefix(m.prefix, r.prefix, r.family, r.len);
+    WriterLock lock(t);
+    Header& h = *t.hdr;
+    if (find_route(t, m.family, m.prefix, m.len) != h.limits.max_routes)
+        return fail(WriteStatus::route_exists, fmt::format("route: /{} (family {}) exists", m.len, m.family));
+    for (uint32_t i = 0; i < h.limits.max_routes; ++i) {
+        RouteRecord& rec = t.rt[i];
+        if (rec.in_use) continue;
+        rec.r = m;
+        rec.in_use = 1;
+        ++h.nb_routes;
+        // Release: refresh()'s acquire load of the generation sees the record.
+        h.route_generation.fetch_add(1, std::memory_order_release);
+        return {};
+    }
+    return fail(WriteStatus::no_space, "route: table full");
+}
+
+WriteResult del_route(Tables& t, uint8_t family, const uint8_t* prefix, uint8_t len) {
+    if ((family != 4 && family != 6) || len > (family == 6 ? 128 : 32))
+        return fail(WriteStatus::bad_params, "route: bad family or length");
+    uint8_t m[16];
+    mask_prefix(m, prefix, family, len);
+    WriterLock lock(t);
+    Header& h = *t.hdr;
+    const uint32_t i = find_route(t, family, m, len);
+    if (i == h.limits.max_routes) return fail(WriteStatus::no_such_route, fmt::format("route: no /{} (family {})", len, family));
+    t.rt[i] = RouteRecord{};
+    --h.nb_routes;
+    h.route_generation.fetch_add(1, std::memory_order_release);
+    return {};
+}
+
+namespace {
 SaCounters counters_of(Tables& t, uint32_t ref) {
     SaCounters c;
     const uint32_t slot = ref & ~kIdOut;
@@ -367,7 +428,7 @@ size_t reclaim(Tables& t, bool wait) {
 
 TableUsage usage(const Tables& t) noexcept {
     const Header& h = *t.hdr;
-    return {h.nb_in, h.nb_out, h.nb_policies, static_cast<uint32_t>(h.pending_tail - h.pending_head)};
+    return {h.nb_in, h.nb_out, h.nb_policies, static_cast<uint32_t>(h.pending_tail - h.pending_head), h.nb_routes};
 }
 
 }  // namespace espgw::tables

@@ -3,6 +3,11 @@
 // espgw-dp's static configuration use to install, replace and delete SAs and SPD
 // entries, read counters and drain expiry events.
 //
+// Getting a handle: the primary (espgw-dp) owns the tables (Tables::create); the
+// control process attaches with Tables::attach_secondary(file_prefix, name) (or
+// Tables::attach(name) after its own rte_eal_init). All functions here take that
+// handle; none needs the process to be the primary.
+//
 // Concurrency: every mutating call (and query_counters/list_sas) takes the table set's
 // writer lock, an rte_spinlock in shared memory, so calls from several threads or
 // processes serialise; none of them may be made from a worker (reader) thread — a
@@ -35,6 +40,8 @@ enum class WriteStatus : uint8_t {
     spi_in_use,      ///< inbound: another SA already has this SPI
     no_space,        ///< no free slot even after a grace period / no free policy slot
     no_such_policy,
+    route_exists,    ///< add_route: the same family/prefix/length is already routed
+    no_such_route,   ///< del_route: no such family/prefix/length
 };
 
 /// Outcome of a writer call. `error` is human-readable and never holds key bytes.
@@ -52,7 +59,7 @@ struct SaParams {
     std::span<const uint8_t> enc_keymat; ///< see crypto::session_init
     std::span<const uint8_t> auth_key;
     Lifetime life;                       ///< 0 = no limit
-    uint32_t owner = kAnyOwner;          ///< worker owning the state; kAnyOwner: id % workers
+    uint32_t owner = kAnyOwner;          ///< worker owning the state; kAnyOwner: default_owner(id, workers)
 };
 
 /// Installs a new SA under a free id. Inbound SAs become reachable by SPI, outbound
@@ -82,6 +89,17 @@ WriteResult install_policy(Tables& t, const Policy& p, uint32_t* policy_id);
 
 /// Removes SPD entry `policy_id` and bumps the generation. no_such_policy when unknown.
 WriteResult delete_policy(Tables& t, uint32_t policy_id);
+
+/// Adds a route (host bits of the prefix are cleared) and bumps the route generation;
+/// the primary's refresh() publishes it (publish.hpp). bad_params for a family other
+/// than 4/6 or a length beyond the family; route_exists for the same family/prefix/
+/// length (delete first: routes change make-before-break only through refresh());
+/// no_space when max_routes records are in use. Writer rules above.
+WriteResult add_route(Tables& t, const Route& r);
+
+/// Removes the route of `family` (4/6) `prefix` (network order, host bits ignored)
+/// `/len` and bumps the route generation. no_such_route when unknown.
+WriteResult del_route(Tables& t, uint8_t family, const uint8_t* prefix, uint8_t len);
 
 /// Counters of one SA, read relaxed from its owner's state (a snapshot, not a sync).
 struct SaCounters {
@@ -119,9 +137,10 @@ std::vector<SaInfo> list_sas(Tables& t);
 /// iteration of every online worker). Returns the number reclaimed. Writer rules.
 size_t reclaim(Tables& t, bool wait);
 
-/// Live SAs per direction and SPD entries (writer lock not taken: a hint).
+/// Live SAs per direction, SPD entries, routes, slots awaiting reclaim (writer lock
+/// not taken: a hint). Any thread.
 struct TableUsage {
-    uint32_t in = 0, out = 0, policies = 0, pending = 0;
+    uint32_t in = 0, out = 0, policies = 0, pending = 0, routes = 0;
 };
 TableUsage usage(const Tables& t) noexcept;
 

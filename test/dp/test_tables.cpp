@@ -1,0 +1,394 @@
+// dataplane/tables: SA install/lookup/replace/delete, SPD first match, lifetime
+// events, RCU-deferred reclamation with key wipe. EAL without PCI or hugepages.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <rte_eal.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "dataplane/tables/reader.hpp"
+#include "dataplane/tables/spd.hpp"
+#include "dataplane/tables/writer.hpp"
+
+using namespace espgw;
+using namespace espgw::tables;
+
+namespace {
+
+Limits small_limits() {
+    Limits l;
+    l.max_sas = 64;
+    l.max_ids = 256;
+    l.max_policies = 64;
+    l.workers = 2;
+    l.event_ring_size = 64;
+    return l;
+}
+
+/// AES-GCM-128 keymat (key || salt) derived from the SPI, so a test can tell SAs apart.
+std::array<uint8_t, 20> keymat_for(uint32_t spi) {
+    std::array<uint8_t, 20> k{};
+    for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>((spi * 2654435761u) >> (i % 4 * 8)) ^ static_cast<uint8_t>(i + 1);
+    return k;
+}
+
+struct Sa {
+    std::array<uint8_t, 20> km;
+    SaParams p;
+};
+
+Sa make_sa(uint32_t id, Direction dir, uint32_t spi, Lifetime life = {}) {
+    Sa s;
+    s.km = keymat_for(spi);
+    s.p.id = id;
+    s.p.dir = dir;
+    s.p.cfg.spi = spi;
+    s.p.cfg.suite = {crypto::Cipher::aes_gcm_128, crypto::Integ::none};
+    s.p.cfg.mode = esp::Mode::tunnel;
+    s.p.cfg.tunnel_src = net::IpAddr::v4(0xC0000201);
+    s.p.cfg.tunnel_dst = net::IpAddr::v4(0xC6336402);
+    s.p.life = life;
+    return s;
+}
+
+WriteResult install(Tables& t, Sa s) {
+    s.p.enc_keymat = s.km;
+    return install_sa(t, s.p);
+}
+WriteResult replace(Tables& t, Sa s) {
+    s.p.enc_keymat = s.km;
+    return replace_sa(t, s.p);
+}
+
+bool all_zero(const void* p, size_t n) {
+    auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i)
+        if (b[i]) return false;
+    return true;
+}
+
+Policy v4_policy(uint32_t prio, const char* src, uint8_t src_len, const char* dst, uint8_t dst_len, PolicyAction a,
+                 uint32_t sa_id = 0) {
+    Policy p;
+    p.priority = prio;
+    p.family = 4;
+    auto parse = [](const char* s, uint8_t* out) {
+        unsigned a, b, c, d;
+        REQUIRE(std::sscanf(s, "%u.%u.%u.%u", &a, &b, &c, &d) == 4);
+        out[0] = static_cast<uint8_t>(a), out[1] = static_cast<uint8_t>(b), out[2] = static_cast<uint8_t>(c), out[3] = static_cast<uint8_t>(d);
+    };
+    parse(src, p.src);
+    parse(dst, p.dst);
+    p.src_len = src_len;
+    p.dst_len = dst_len;
+    p.action = a;
+    p.sa_id = sa_id;
+    return p;
+}
+
+SpdKey v4_key(const uint8_t* src, const uint8_t* dst, uint8_t proto = 17, uint16_t sport = 1000, uint16_t dport = 53) {
+    SpdKey k;
+    k.family = 4;
+    k.src = src;
+    k.dst = dst;
+    k.proto = proto;
+    k.src_port = sport;
+    k.dst_port = dport;
+    return k;
+}
+
+}  // namespace
+
+TEST_CASE("inbound SA installed is found by SPI, replaced make-before-break, gone after delete") {
+    auto t = Tables::create("tt_in", small_limits());
+    Reader r(*t, 0);
+    REQUIRE(install(*t, make_sa(7, Direction::in, 0x1000)).ok());
+    InRef ref;
+    REQUIRE(r.inbound(0x1000, ref));
+    CHECK(ref.sa->spi == 0x1000);
+    CHECK(ref.id == 7);
+    CHECK(std::memcmp(ref.sa->session.salt, keymat_for(0x1000).data() + 16, 4) == 0);
+    CHECK_FALSE(r.inbound(0x1001, ref));
+
+    // Duplicate id / SPI refused, nothing changes.
+    CHECK(install(*t, make_sa(7, Direction::in, 0x2000)).status == WriteStatus::id_in_use);
+    CHECK(install(*t, make_sa(8, Direction::in, 0x1000)).status == WriteStatus::spi_in_use);
+
+    // Replace with a new SPI: the old SPI stops resolving, the new one resolves to id 7.
+    const uint32_t old_slot = ref.slot;
+    REQUIRE(replace(*t, make_sa(7, Direction::in, 0x3000)).ok());
+    CHECK_FALSE(r.inbound(0x1000, ref));
+    REQUIRE(r.inbound(0x3000, ref));
+    CHECK(ref.id == 7);
+    CHECK(ref.slot != old_slot);
+    // Replace with the same SPI: the lookup switches to the new slot.
+    const uint32_t slot2 = ref.slot;
+    REQUIRE(replace(*t, make_sa(7, Direction::in, 0x3000)).ok());
+    REQUIRE(r.inbound(0x3000, ref));
+    CHECK(ref.slot != slot2);
+    CHECK(replace(*t, make_sa(7, Direction::out, 0x3000)).status == WriteStatus::no_such_sa);
+
+    REQUIRE(delete_sa(*t, 7).ok());
+    CHECK_FALSE(r.inbound(0x3000, ref));
+    CHECK(delete_sa(*t, 7).status == WriteStatus::no_such_sa);
+    r.quiescent();
+    reclaim(*t, false);
+    CHECK(usage(*t).pending == 0);
+    CHECK(usage(*t).in == 0);
+}
+
+TEST_CASE("outbound SA is found by id; a same-SPI replacement never reuses sequence numbers") {
+    auto t = Tables::create("tt_out", small_limits());
+    Reader r(*t, 0);
+    REQUIRE(install(*t, make_sa(3, Direction::out, 0xabc)).ok());
+    REQUIRE(install(*t, make_sa(4, Direction::in, 0xabd)).ok());
+    OutRef o;
+    REQUIRE(r.outbound(3, o));
+    CHECK(o.sa->spi == 0xabc);
+    CHECK_FALSE(r.outbound(4, o));  // an inbound id is not an outbound SA
+    CHECK_FALSE(r.outbound(5, o));
+    CHECK_FALSE(r.outbound(100000, o));
+
+    REQUIRE(r.outbound(3, o));
+    o.st->seq = 500;  // the owner sent 500 packets
+    REQUIRE(replace(*t, make_sa(3, Direction::out, 0xabc)).ok());
+    REQUIRE(r.outbound(3, o));
+    CHECK(o.st->seq >= 500 + (1u << 20));
+    REQUIRE(replace(*t, make_sa(3, Direction::out, 0xdef)).ok());
+    REQUIRE(r.outbound(3, o));
+    CHECK(o.sa->spi == 0xdef);
+    CHECK(o.st->seq == 0);
+
+    auto list = list_sas(*t);
+    REQUIRE(list.size() == 2);
+    CHECK(list[0].id == 3);
+    CHECK(list[0].dir == Direction::out);
+    CHECK(list[0].spi == 0xdef);
+    CHECK(list[1].id == 4);
+    CHECK(list[1].dir == Direction::in);
+}
+
+TEST_CASE("bad SA parameters are refused and leave no SA behind") {
+    auto t = Tables::create("tt_bad", small_limits());
+    Sa s = make_sa(1, Direction::out, 0x55);
+    s.p.cfg.tunnel_dst = net::IpAddr{};  // tunnel mode without a destination
+    WriteResult w = install(*t, s);
+    CHECK(w.status == WriteStatus::bad_params);
+    CHECK_FALSE(w.error.empty());
+    CHECK(install(*t, make_sa(300, Direction::in, 0x56)).status == WriteStatus::bad_id);
+    Sa o = make_sa(2, Direction::in, 0x57);
+    o.p.owner = 5;  // only 2 workers
+    CHECK(install(*t, o).status == WriteStatus::bad_params);
+    CHECK(list_sas(*t).empty());
+    // All 64 slots are still usable.
+    for (uint32_t i = 0; i < 64; ++i) REQUIRE(install(*t, make_sa(i, Direction::in, 0x1000 + i)).ok());
+    CHECK(install(*t, make_sa(64, Direction::in, 0x2000)).status == WriteStatus::no_space);
+}
+
+TEST_CASE("SPD: first match by priority, bypass and discard, republished on change") {
+    auto t = Tables::create("tt_spd", small_limits());
+    Reader r(*t, 0);
+    REQUIRE(install(*t, make_sa(9, Direction::out, 0x900)).ok());
+    uint32_t p_protect = 0, p_bypass = 0, p_discard = 0;
+    // Installed out of priority order on purpose.
+    REQUIRE(install_policy(*t, v4_policy(300, "0.0.0.0", 0, "0.0.0.0", 0, PolicyAction::discard), &p_discard).ok());
+    REQUIRE(install_policy(*t, v4_policy(100, "10.0.0.0", 8, "10.2.0.0", 16, PolicyAction::protect, 9), &p_protect).ok());
+    Policy dns = v4_policy(50, "10.1.0.0", 16, "0.0.0.0", 0, PolicyAction::bypass);
+    dns.proto = 17;
+    dns.dst_port_lo = dns.dst_port_hi = 53;
+    REQUIRE(install_policy(*t, dns, &p_bypass).ok());
+
+    const uint8_t a_10_1[4] = {10, 1, 2, 3}, a_10_2[4] = {10, 2, 9, 9}, a_11[4] = {11, 0, 0, 1};
+    CHECK(r.spd(v4_key(a_10_1, a_10_2)).kind == SpdMatch::no_match);  // not built yet
+    REQUIRE(spd_refresh(*t));
+    CHECK_FALSE(spd_refresh(*t));  // unchanged generation
+
+    CHECK(r.spd(v4_key(a_10_1, a_10_2, 17, 1000, 53)).kind == SpdMatch::bypass);  // prio 50 wins over 100
+    SpdMatch m = r.spd(v4_key(a_10_1, a_10_2, 17, 1000, 54));
+    REQUIRE(m.kind == SpdMatch::protect);
+    CHECK(m.sa_id == 9);
+    OutRef o;
+    REQUIRE(r.outbound(m.sa_id, o));
+    CHECK(o.sa->spi == 0x900);
+    CHECK(r.spd(v4_key(a_11, a_10_2)).kind == SpdMatch::discard);
+    const uint8_t v6a[16] = {0xfd}, v6b[16] = {0xfd, 1};
+    SpdKey k6 = v4_key(v6a, v6b);
+    k6.family = 6;
+    CHECK(r.spd(k6).kind == SpdMatch::no_match);  // no IPv6 entries
+
+    // Deleting the bypass: DNS from 10.1/16 is now protected.
+    REQUIRE(delete_policy(*t, p_bypass).ok());
+    CHECK(delete_policy(*t, p_bypass).status == WriteStatus::no_such_policy);
+    REQUIRE(spd_refresh(*t));
+    CHECK(r.spd(v4_key(a_10_1, a_10_2, 17, 1000, 53)).kind == SpdMatch::protect);
+
+    Policy bad = v4_policy(1, "1.2.3.4", 33, "0.0.0.0", 0, PolicyAction::bypass);
+    CHECK(install_policy(*t, bad, nullptr).status == WriteStatus::bad_params);
+    Policy v6 = v4_policy(1, "0.0.0.0", 0, "0.0.0.0", 0, PolicyAction::discard);
+    v6.family = 6;
+    v6.dst[0] = 0xfd;
+    v6.dst_len = 8;
+    REQUIRE(install_policy(*t, v6, nullptr).ok());
+    REQUIRE(spd_refresh(*t));
+    CHECK(r.spd(k6).kind == SpdMatch::discard);
+    // The retired classifiers are freed once the reader passed a quiescent state.
+    r.quiescent();
+    spd_refresh(*t);
+    CHECK(t->local->retired.empty());
+}
+
+TEST_CASE("lifetimes: soft raises one event, hard marks the SA dead and raises one event") {
+    auto t = Tables::create("tt_life", small_limits());
+    Reader r(*t, 1);
+    Lifetime life;
+    life.soft_packets = 3;
+    life.hard_packets = 5;
+    life.hard_bytes = 1 << 20;
+    REQUIRE(install(*t, make_sa(11, Direction::in, 0xb00, life)).ok());
+    Lifetime out_life;
+    out_life.soft_bytes = 1000;
+    REQUIRE(install(*t, make_sa(12, Direction::out, 0xb01, out_life)).ok());
+
+    InRef in;
+    std::array<Event, 8> ev;
+    for (int pkt = 1; pkt <= 6; ++pkt) {
+        REQUIRE(r.inbound(0xb00, in));
+        CHECK(in.dead == (pkt > 5));
+        in.st->packets += 1;  // what the ESP transform does on the owner
+        in.st->bytes += 100;
+        r.charge(in);
+        const size_t n = poll_events(*t, ev);
+        if (pkt == 3) {
+            REQUIRE(n == 1);
+            CHECK(ev[0].kind == EventKind::soft_expired);
+            CHECK(ev[0].sa_id == 11);
+            CHECK(ev[0].spi == 0xb00);
+            CHECK(ev[0].dir == Direction::in);
+        } else if (pkt == 5) {
+            REQUIRE(n == 1);
+            CHECK(ev[0].kind == EventKind::hard_expired);
+        } else {
+            CHECK(n == 0);
+        }
+    }
+    SaCounters c;
+    REQUIRE(query_counters(*t, 11, c));
+    CHECK(c.packets == 6);
+    CHECK(c.bytes == 600);
+    CHECK(c.soft_expired);
+    CHECK(c.hard_expired);
+
+    OutRef o;
+    REQUIRE(r.outbound(12, o));
+    o.st->packets = 1;
+    o.st->bytes = 999;
+    r.charge(o);
+    CHECK(poll_events(*t, ev) == 0);
+    o.st->bytes = 1000;
+    r.charge(o);
+    REQUIRE(poll_events(*t, ev) == 1);
+    CHECK(ev[0].kind == EventKind::soft_expired);
+    CHECK(ev[0].dir == Direction::out);
+    CHECK_FALSE(o.dead);
+    REQUIRE(query_counters(*t, 12, c));
+    CHECK_FALSE(c.hard_expired);
+}
+
+TEST_CASE("a full event ring retries the event on the next packet") {
+    Limits l = small_limits();
+    l.event_ring_size = 4;  // 3 usable entries
+    auto t = Tables::create("tt_ring", l);
+    Reader r(*t, 0);
+    Lifetime life;
+    life.soft_packets = 1;
+    for (uint32_t i = 0; i < 4; ++i) REQUIRE(install(*t, make_sa(i, Direction::in, 0x100 + i, life)).ok());
+    InRef in;
+    for (uint32_t i = 0; i < 4; ++i) {
+        REQUIRE(r.inbound(0x100 + i, in));
+        in.st->packets = 1;
+        r.charge(in);
+    }
+    std::array<Event, 8> ev;
+    CHECK(poll_events(*t, ev) == 3);
+    REQUIRE(r.inbound(0x103, in));
+    r.charge(in);
+    REQUIRE(poll_events(*t, ev) == 1);
+    CHECK(ev[0].sa_id == 3);
+    r.charge(in);
+    CHECK(poll_events(*t, ev) == 0);  // sent once only
+}
+
+TEST_CASE("a retired slot is reclaimed only after every reader's quiescent state, then its keys are zero") {
+    auto t = Tables::create("tt_wipe", small_limits());
+    Reader r0(*t, 0), r1(*t, 1);
+    REQUIRE(install(*t, make_sa(20, Direction::in, 0xc00)).ok());
+    REQUIRE(install(*t, make_sa(21, Direction::out, 0xc01)).ok());
+    InRef in;
+    OutRef out;
+    REQUIRE(r0.inbound(0xc00, in));
+    REQUIRE(r1.outbound(21, out));
+    const InSlot& islot = t->in[in.slot];
+    const OutSlot& oslot = t->out[out.slot];
+    REQUIRE_FALSE(all_zero(&islot.sa.session, sizeof islot.sa.session));
+
+    REQUIRE(delete_sa(*t, 20).ok());
+    REQUIRE(delete_sa(*t, 21).ok());
+    CHECK(usage(*t).pending == 2);
+    // Readers still hold references: nothing may be wiped yet.
+    CHECK(reclaim(*t, false) == 0);
+    CHECK(in.sa->spi == 0xc00);
+    CHECK(out.sa->spi == 0xc01);
+    CHECK_FALSE(all_zero(&islot.sa.session, sizeof islot.sa.session));
+    r0.quiescent();
+    CHECK(reclaim(*t, false) == 0);  // r1 still inside
+    r1.quiescent();
+    CHECK(reclaim(*t, false) == 2);
+    CHECK(all_zero(&islot.sa, sizeof islot.sa));
+    CHECK(all_zero(&oslot.sa, sizeof oslot.sa));
+    CHECK(all_zero(&islot.sa.session, sizeof islot.sa.session));
+    CHECK(islot.phase.load() == kSlotFree);
+
+    // An offline reader does not hold the writer up.
+    REQUIRE(install(*t, make_sa(22, Direction::in, 0xc02)).ok());
+    REQUIRE(delete_sa(*t, 22).ok());
+    r0.offline();
+    r1.quiescent();
+    CHECK(reclaim(*t, false) == 1);
+    r0.online();
+}
+
+TEST_CASE("a second handle attached by name sees the same SAs and can write them") {
+    auto t = Tables::create("tt_att", small_limits());
+    auto a = Tables::attach("tt_att");
+    REQUIRE(install(*a, make_sa(40, Direction::in, 0xd00)).ok());
+    Reader r(*t, 0);
+    InRef in;
+    REQUIRE(r.inbound(0xd00, in));
+    CHECK(in.id == 40);
+    CHECK_THROWS(Tables::attach("tt_none"));
+    CHECK_THROWS(Tables::create("tt_att", small_limits()));
+    a.reset();
+    CHECK(r.inbound(0xd00, in));
+}
+
+TEST_CASE("bytes per SA") {
+    INFO("InSlot " << sizeof(InSlot) << " InState " << sizeof(InState) << " OutSlot " << sizeof(OutSlot)
+                   << " OutState " << sizeof(OutState));
+    WARN("bytes per SA: inbound " << bytes_per_sa(Direction::in) << ", outbound " << bytes_per_sa(Direction::out)
+                                  << " (+ rte_hash entry, + " << sizeof(IdEntry) << " per id)");
+    CHECK(sizeof(Event) == 16);
+}
+
+int main(int argc, char** argv) {
+    const char* eal[] = {"test_tables", "--no-pci", "--no-huge", "-m", "512", "--file-prefix", "tbl2", "--log-level=3"};
+    if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char**>(eal)) < 0) {
+        std::fprintf(stderr, "rte_eal_init failed\n");
+        return 2;
+    }
+    const int rc = Catch::Session().run(argc, argv);
+    rte_eal_cleanup();
+    return rc;
+}
