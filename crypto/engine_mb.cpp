@@ -153,9 +153,16 @@ uint32_t complete(IMB_JOB* job, JobCtx& jc) {
 
 bool lengths_ok(const Op& op) {
     const SuiteInfo& i = op.session->info;
-    if (i.aead) return op.data_len == 0 || op.data != nullptr;
+    if (i.aead) {
+        if (!i.encrypts && op.data_len != 0) return false;  // GMAC: nothing is enciphered
+        return (op.data_len == 0 || op.data != nullptr) && op.iv != nullptr && op.icv != nullptr;
+    }
     if (op.auth == nullptr || op.icv == nullptr) return false;
-    if (i.encrypts && (op.data_len % 16 != 0 || op.data < op.auth)) return false;
+    // RFC 3602 §3: whole blocks, at least one (ESP's pad length and next header);
+    // the job API ciphers inside the hashed region.
+    if (i.encrypts && (op.data_len == 0 || op.data_len % 16 != 0 || op.iv == nullptr || op.data < op.auth ||
+                       op.data + op.data_len > op.auth + op.auth_len))
+        return false;
     return true;
 }
 

@@ -11,7 +11,9 @@ namespace espgw::crypto {
 enum class OpStatus : uint8_t {
     ok,
     auth_failed,  ///< ICV mismatch (decrypt only); data content is unspecified: drop it
-    error,        ///< bad lengths/alignment for the suite; nothing was written
+    error,        ///< bad lengths/alignment for the suite (CBC data_len 0 or not a multiple
+                  ///< of 16, GMAC data_len != 0, a null pointer where bytes are needed);
+                  ///< nothing was written
 };
 
 struct Op {
