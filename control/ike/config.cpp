@@ -1,0 +1,146 @@
+#include "control/ike/config.hpp"
+
+#include "control/ike/address_pool.hpp"
+#include "control/ike/proposal.hpp"
+#include "control/ike/traffic_selector.hpp"
+
+#include <arpa/inet.h>
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace espgw::ike {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& path, const std::string& why) {
+    throw std::invalid_argument(path + ": " + why);
+}
+
+std::string need_string(const toml::table& t, const std::string& key, const std::string& path) {
+    auto v = t[key].value<std::string>();
+    if (!v) fail(path + "." + key, "missing or not a string");
+    return *v;
+}
+
+std::vector<std::string> string_list(const toml::table& t, const std::string& key, const std::string& path) {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    const toml::array* arr = n->as_array();
+    if (!arr) fail(path + "." + key, "not an array of strings");
+    for (size_t i = 0; i < arr->size(); ++i) {
+        auto s = (*arr)[i].value<std::string>();
+        if (!s) fail(path + "." + key + "[" + std::to_string(i) + "]", "not a string");
+        out.push_back(*s);
+    }
+    return out;
+}
+
+}  // namespace
+
+IkeConfig parse_config(std::string_view text) {
+    toml::table root;
+    try {
+        root = toml::parse(text);
+    } catch (const toml::parse_error& e) {
+        std::ostringstream os;
+        os << e.source().begin;
+        throw std::invalid_argument("TOML syntax error at " + os.str() + ": " + std::string(e.description()));
+    }
+    IkeConfig cfg;
+    if (const toml::table* ike = root["ike"].as_table()) {
+        cfg.listen_addr = (*ike)["listen"].value_or(cfg.listen_addr);
+        in_addr a{};
+        if (inet_pton(AF_INET, cfg.listen_addr.c_str(), &a) != 1) fail("ike.listen", "not an IPv4 address");
+        const int64_t port = (*ike)["port"].value_or(int64_t{500});
+        const int64_t natt = (*ike)["natt_port"].value_or(int64_t{4500});
+        if (port <= 0 || port > 65535) fail("ike.port", "out of range");
+        if (natt <= 0 || natt > 65535 || natt == port) fail("ike.natt_port", "out of range or equal to port");
+        cfg.port = static_cast<uint16_t>(port);
+        cfg.natt_port = static_cast<uint16_t>(natt);
+        cfg.sa_output = (*ike)["sa_output"].value_or(std::string{});
+    }
+    if (const toml::table* pools = root["pools"].as_table()) {
+        for (const auto& [k, v] : *pools) {
+            const std::string name(k.str());
+            const std::string path = "pools." + name;
+            const toml::table* t = v.as_table();
+            if (!t) fail(path, "not a table");
+            PoolConfig p;
+            p.name = name;
+            p.cidr = need_string(*t, "cidr", path);
+            try {
+                AddressPool check(name, p.cidr);
+            } catch (const std::invalid_argument& e) {
+                fail(path + ".cidr", e.what());
+            }
+            for (const auto& d : string_list(*t, "dns", path)) {
+                in_addr a{};
+                if (inet_pton(AF_INET, d.c_str(), &a) != 1) fail(path + ".dns", "'" + d + "' is not IPv4");
+                p.dns4.push_back(ntohl(a.s_addr));
+            }
+            cfg.pools[name] = std::move(p);
+        }
+    }
+    const toml::array* conns = root["connections"].as_array();
+    if (!conns || conns->empty()) fail("connections", "at least one [[connections]] is required");
+    for (size_t i = 0; i < conns->size(); ++i) {
+        const std::string path = "connections[" + std::to_string(i) + "]";
+        const toml::table* t = (*conns)[i].as_table();
+        if (!t) fail(path, "not a table");
+        ConnectionConfig c;
+        c.name = need_string(*t, "name", path);
+        try {
+            c.local_id = Identity::parse(need_string(*t, "local_id", path));
+            c.remote_id = Identity::parse((*t)["remote_id"].value_or(std::string("%any")));
+        } catch (const std::invalid_argument& e) {
+            fail(path + ".local_id/remote_id", e.what());
+        }
+        const std::string psk = need_string(*t, "psk", path);
+        if (psk.size() < 8) fail(path + ".psk", "shorter than 8 characters");
+        c.psk = std::make_shared<crypto::SecretBytes>(
+            std::span(reinterpret_cast<const uint8_t*>(psk.data()), psk.size()));
+        auto parse_list = [&](const std::string& key, ProtocolId proto, std::vector<Algorithms>& out) {
+            const auto list = string_list(*t, key, path);
+            if (list.empty()) fail(path + "." + key, "at least one proposal is required");
+            for (size_t j = 0; j < list.size(); ++j) {
+                try {
+                    out.push_back(parse_proposal(list[j], proto));
+                } catch (const std::invalid_argument& e) {
+                    fail(path + "." + key + "[" + std::to_string(j) + "]", e.what());
+                }
+            }
+        };
+        parse_list("ike_proposals", ProtocolId::IKE, c.ike_proposals);
+        parse_list("esp_proposals", ProtocolId::ESP, c.esp_proposals);
+        auto ts_list = [&](const std::string& key, std::vector<TrafficSelector>& out) {
+            for (const auto& s : string_list(*t, key, path)) {
+                try {
+                    out.push_back(ts_from_cidr(s));
+                } catch (const std::invalid_argument& e) {
+                    fail(path + "." + key, e.what());
+                }
+            }
+        };
+        ts_list("local_ts", c.local_ts);
+        ts_list("remote_ts", c.remote_ts);
+        if (c.local_ts.empty()) c.local_ts.push_back(ts_from_cidr("0.0.0.0/0"));
+        c.pool = (*t)["pool"].value_or(std::string{});
+        if (!c.pool.empty() && !cfg.pools.count(c.pool)) fail(path + ".pool", "no pool named '" + c.pool + "'");
+        cfg.connections.push_back(std::move(c));
+    }
+    return cfg;
+}
+
+IkeConfig load_config(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw std::invalid_argument(path + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse_config(ss.str());
+}
+
+}  // namespace espgw::ike

@@ -1,0 +1,48 @@
+#pragma once
+// The only door from IKE to the dataplane (like strongSwan's kernel_ipsec): a
+// negotiated CHILD_SA pair is handed over here. Implementations: JsonSaSink (logs and
+// writes JSON lines, for tests and until the tables writer is wired) and, next, a
+// writer over dataplane/tables/writer.hpp.
+
+#include "control/ike/algorithms.hpp"
+#include "control/ike/crypto_keys.hpp"
+#include "control/ike/endpoint.hpp"
+#include "control/ike/message.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace espgw::ike {
+
+/// Everything about one CHILD_SA pair except its keys. "in" = peer→us.
+struct ChildSaInfo {
+    std::string connection;
+    std::string peer_identity;
+    Endpoint local;
+    Endpoint remote;
+    bool udp_encap = false;     // RFC 3948: NAT detected on either side
+    bool initiator = false;     // our role in the IKE SA that created it
+    uint32_t spi_in = 0;        // host order
+    uint32_t spi_out = 0;
+    Algorithms alg;
+    std::vector<TrafficSelector> ts_local;
+    std::vector<TrafficSelector> ts_remote;
+    std::optional<uint32_t> virtual_ip;  // host order, assigned to the peer
+};
+
+/// Receives negotiated SAs. Called from the IKE control thread only.
+class SaSink {
+public:
+    virtual ~SaSink() = default;
+    /// Installs both directions; `keys` are in KEYMAT order (encr_i/integ_i are the
+    /// initiator→responder keys). Returns false when the dataplane refused; the caller
+    /// then fails the CHILD_SA. Implementations must never log or store keys in clear
+    /// outside the dataplane.
+    virtual bool install(const ChildSaInfo& info, const ChildSaKeys& keys) = 0;
+    /// Removes both directions of the pair identified by its SPIs (no-op if unknown).
+    virtual void remove(uint32_t spi_in, uint32_t spi_out) = 0;
+};
+
+}  // namespace espgw::ike

@@ -1,0 +1,117 @@
+// The first CHILD_SA, created inside IKE_AUTH, responder side (RFC 7296 §1.2, §2.9, §2.17):
+//   HDR, SK { ..., SAi2, TSi, TSr }  -->
+//                    <--  HDR, SK { ..., SAr2, TSi, TSr }
+// A CHILD_SA failure does not fail the IKE SA (§1.2): the response then carries the
+// error notify (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, ...) in place of SAr2/TSi/TSr.
+#include "control/ike/log.hpp"
+#include "control/ike/proposal.hpp"
+#include "control/ike/tasks.hpp"
+#include "control/ike/traffic_selector.hpp"
+
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
+namespace espgw::ike {
+
+namespace {
+
+class ChildCreate final : public Task {
+public:
+    explicit ChildCreate(TaskContext& ctx) : ctx_(ctx) {}
+    std::string_view name() const noexcept override { return "child_create"; }
+
+    TaskStatus process_r(IkeSa& sa, Exchange& ex) override {
+        const Message& m = *ex.request;
+        const auto* sai = m.get<SaPayload>(PayloadType::SA);
+        const auto* tsi = m.get<TsPayload>(PayloadType::TSi);
+        const auto* tsr = m.get<TsPayload>(PayloadType::TSr);
+        if (!sai || !tsi || !tsr) return child_error(sa, NotifyType::INVALID_SYNTAX, "missing SAi2/TSi/TSr");
+        const auto sel = select_proposal(sa.conn->esp_proposals, *sai, ProtocolId::ESP);
+        if (!sel) return child_error(sa, NotifyType::NO_PROPOSAL_CHOSEN, "no acceptable ESP proposal");
+        const auto* cp = m.get<CpPayload>(PayloadType::CP);
+        if (cp && cp->cfg_type == CFG_REQUEST && !sa.conn->pool.empty() && !sa.virtual_ip)
+            return child_error(sa, NotifyType::INTERNAL_ADDRESS_FAILURE, "no virtual IP available");
+        // §2.9: narrow the initiator's selectors to what the policy allows. With a
+        // virtual IP the initiator's side is exactly that address.
+        std::vector<TrafficSelector> allowed_remote;
+        if (sa.virtual_ip) {
+            const uint32_t v = *sa.virtual_ip;
+            const uint8_t a[4] = {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
+                                  static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
+            allowed_remote.push_back(ts_host(a));
+        } else if (!sa.conn->remote_ts.empty()) {
+            allowed_remote = sa.conn->remote_ts;
+        } else {
+            allowed_remote = tsi->selectors;
+        }
+        ts_remote_ = narrow(tsi->selectors, allowed_remote);
+        ts_local_ = narrow(tsr->selectors, sa.conn->local_ts);
+        if (ts_remote_.empty() || ts_local_.empty())
+            return child_error(sa, NotifyType::TS_UNACCEPTABLE, "traffic selectors unacceptable");
+        sel_ = *sel;
+        do {
+            if (RAND_bytes(reinterpret_cast<uint8_t*>(&spi_in_), sizeof spi_in_) != 1)
+                throw std::runtime_error("RAND_bytes");
+        } while (spi_in_ < 256);  // RFC 4303 §2.1: 1..255 are reserved
+        spi_out_ = static_cast<uint32_t>(sel->peer_spi[0]) << 24 | static_cast<uint32_t>(sel->peer_spi[1]) << 16 |
+                   static_cast<uint32_t>(sel->peer_spi[2]) << 8 | sel->peer_spi[3];
+        ok_ = true;
+        return TaskStatus::SUCCESS;
+    }
+
+    TaskStatus build_r(IkeSa& sa, Exchange& ex) override {
+        if (!ok_) {
+            ex.response.push_back(make_notify(error_));
+            return TaskStatus::SUCCESS;
+        }
+        // §2.17: KEYMAT = prf+(SK_d, Ni | Nr) for the CHILD_SA created with IKE_AUTH.
+        const Prf prf(sa.ike_alg.prf);
+        const ChildSaKeys keys = derive_child_sa_keys(prf, sa.keys.sk_d.bytes(), sel_.alg, sa.ni, sa.nr);
+        ChildSaInfo info;
+        info.connection = sa.conn->name;
+        info.peer_identity = sa.peer_id.to_string();
+        info.local = sa.local;
+        info.remote = sa.remote;
+        info.udp_encap = sa.nat();
+        info.initiator = sa.initiator;
+        info.spi_in = spi_in_;
+        info.spi_out = spi_out_;
+        info.alg = sel_.alg;
+        info.ts_local = ts_local_;
+        info.ts_remote = ts_remote_;
+        info.virtual_ip = sa.virtual_ip;
+        if (!ctx_.sink.install(info, keys)) {
+            log_warn("{}: dataplane refused CHILD_SA {:08x}/{:08x}", sa.who(), spi_in_, spi_out_);
+            ex.response.push_back(make_notify(NotifyType::TEMPORARY_FAILURE));
+            return TaskStatus::SUCCESS;
+        }
+        sa.children.push_back(ChildSa{info});
+        const Bytes spi = {static_cast<uint8_t>(spi_in_ >> 24), static_cast<uint8_t>(spi_in_ >> 16),
+                           static_cast<uint8_t>(spi_in_ >> 8), static_cast<uint8_t>(spi_in_)};
+        ex.response.push_back({PayloadType::SA, false, make_reply_sa(sel_, ProtocolId::ESP, spi)});
+        ex.response.push_back({PayloadType::TSi, false, TsPayload{ts_remote_}});
+        ex.response.push_back({PayloadType::TSr, false, TsPayload{ts_local_}});
+        return TaskStatus::SUCCESS;
+    }
+
+private:
+    TaskStatus child_error(IkeSa& sa, NotifyType n, std::string_view why) {
+        error_ = n;
+        log_info("{}: CHILD_SA not created: {}", sa.who(), why);
+        return TaskStatus::SUCCESS;
+    }
+
+    TaskContext& ctx_;
+    bool ok_ = false;
+    NotifyType error_ = NotifyType::NO_PROPOSAL_CHOSEN;
+    Selection sel_;
+    uint32_t spi_in_ = 0, spi_out_ = 0;
+    std::vector<TrafficSelector> ts_local_, ts_remote_;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_child_create(TaskContext& ctx) { return std::make_unique<ChildCreate>(ctx); }
+
+}  // namespace espgw::ike
