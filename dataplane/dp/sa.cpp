@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "dataplane/dp/dataplane.hpp"
+#include "dataplane/tables/publish.hpp"
 #include "dataplane/tables/reader.hpp"
 #include "dataplane/tables/spd.hpp"
 #include "dataplane/tables/writer.hpp"
@@ -73,14 +74,14 @@ SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
         tables::WriteResult r = tables::install_policy(*impl->t, to_policy(p), &pid);
         if (!r.ok()) throw std::runtime_error(fmt::format("policy priority {}: {}", p.priority, r.error));
     }
-    tables::spd_refresh(*impl->t);
+    tables::refresh(*impl->t);
 }
 
 SaBinding::~SaBinding() {
-    if (impl->t) tables::spd_release_all(*impl->t);
+    if (impl->t) tables::release_published(*impl->t);
 }
 
-void SaBinding::control_tick() { tables::spd_refresh(*impl->t); }
+void SaBinding::control_tick() { tables::refresh(*impl->t); }
 
 std::string SaBinding::stats_json() const {
     std::string j = "[";
