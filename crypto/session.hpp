@@ -21,7 +21,11 @@ inline constexpr size_t kSaltBytes = 4;
 struct alignas(64) Session {
     // --- ipsec-mb precomputed material (what the engine reads per packet) ---
     union alignas(64) {
-        gcm_key_data gcm;  ///< AES-GCM / GMAC expanded keys and GHASH tables
+        /// AES-GCM / GMAC expanded keys and GHASH tables. Their layout depends on the
+        /// intel-ipsec-mb code path (SSE/AVX, AVX2/AVX-512, VAES): session_init and every
+        /// MbEngine reading the session must pick the same one (both use
+        /// init_mb_mgr_auto, so same CPU and library build).
+        gcm_key_data gcm;
         struct {
             alignas(16) uint8_t enc[16 * 15];  ///< AES expanded encryption keys (CBC, IV gen)
             alignas(16) uint8_t dec[16 * 15];  ///< AES expanded decryption keys (CBC)
