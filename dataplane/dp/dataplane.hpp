@@ -52,7 +52,6 @@ struct Dataplane {
     uint32_t nb_ports = 0;
     PortInfo ports[kMaxPorts];
     uint16_t outside_port = 0;  ///< first outside port (index)
-    Routes routes;
     NeighborTable neighbors;
     Punt punt;
     rte_mempool* pool = nullptr;

@@ -144,7 +144,6 @@ int run(int argc, char** argv) {
                 std::max<uint32_t>(RTE_MBUF_DEFAULT_BUF_SIZE, RTE_PKTMBUF_HEADROOM + 14 + max_mtu + 128));
             dp->pool = rte_pktmbuf_pool_create(kPoolName, cfg.dataplane.mbufs, 256, kMbufPrivBytes, room, socket);
             if (!dp->pool) throw std::runtime_error(fmt::format("mbuf pool: {}", rte_strerror(rte_errno)));
-            dp->routes.build(cfg, socket);
             dp->punt.create(cfg.dataplane.punt_ring_size, socket);
             dp->sa = std::make_unique<SaBinding>(*dp);
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "dataplane/dp/dataplane.hpp"
+#include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/worker.hpp"
 
 namespace espgw::dp {
@@ -40,23 +41,14 @@ void output_ip_via(Worker& w, rte_mbuf* m, uint16_t port, uint8_t family, const 
 
 void output_ip(Worker& w, rte_mbuf* m) noexcept {
     const auto* ip = rte_pktmbuf_mtod(m, const uint8_t*);
-    const NextHop* nh;
-    uint8_t family;
-    const uint8_t* dst;
-    if ((ip[0] >> 4) == 4) {
-        family = 4;
-        dst = ip + 16;
-        nh = w.dp.routes.lookup4(dst);
-    } else {
-        family = 6;
-        dst = ip + 24;
-        nh = w.dp.routes.lookup6(dst);
-    }
+    const uint8_t family = (ip[0] >> 4) == 4 ? 4 : 6;
+    const uint8_t* dst = family == 4 ? ip + 16 : ip + 24;
+    const NextHop* nh = w.sa->route(family, dst);
     if (!nh) [[unlikely]] {
         w.drop(m, DpDrop::no_route);
         return;
     }
-    output_ip_via(w, m, nh->port, family, Routes::neighbor_addr(*nh, dst));
+    output_ip_via(w, m, nh->port, family, neighbor_addr(*nh, dst));
 }
 
 void tx_flush(Worker& w) noexcept {

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "dataplane/dp/dataplane.hpp"
+#include "dataplane/dp/route.hpp"
 #include "dataplane/tables/publish.hpp"
 #include "dataplane/tables/reader.hpp"
 #include "dataplane/tables/spd.hpp"
@@ -69,6 +70,7 @@ SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
         tables::WriteResult r = tables::install_sa(*impl->t, p);
         if (!r.ok()) throw std::runtime_error(fmt::format("sa id {}: {}", e.id, r.error));
     }
+    install_routes(dp.cfg, *impl->t);
     for (const PolicyConfig& p : dp.cfg.policies) {
         uint32_t pid = 0;
         tables::WriteResult r = tables::install_policy(*impl->t, to_policy(p), &pid);
@@ -136,6 +138,10 @@ void SaReader::charge_inbound(const InboundRef& r, uint32_t) noexcept {
 void SaReader::charge_outbound(const OutboundRef& r, uint32_t) noexcept {
     tables::OutRef o{r.sa, r.st, r.slot, r.id, r.owner, r.expired};
     impl_->r.charge(o);
+}
+
+const tables::RouteHop* SaReader::route(uint8_t family, const uint8_t* dst) const noexcept {
+    return impl_->r.route(family, dst);
 }
 
 void SaReader::quiescent() noexcept { impl_->r.quiescent(); }

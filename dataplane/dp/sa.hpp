@@ -9,6 +9,7 @@
 #include <string>
 
 #include "dataplane/esp/esp.hpp"
+#include "dataplane/tables/route.hpp"
 
 namespace espgw::dp {
 
@@ -59,6 +60,9 @@ public:
     bool inbound(uint32_t spi, InboundRef& out) noexcept;
     /// First matching SPD entry; for protect, the outbound SA in `sa`.
     SpdAction spd(const Selectors& s, OutboundRef& sa) noexcept;
+    /// Longest-prefix route (shared route table); nullptr when none. Valid until
+    /// quiescent().
+    const tables::RouteHop* route(uint8_t family, const uint8_t* dst) const noexcept;
     /// Charges `bytes` to an SA's lifetime after a successful transform; raises the
     /// soft/hard expiry events the tables define.
     void charge_inbound(const InboundRef& r, uint32_t bytes) noexcept;

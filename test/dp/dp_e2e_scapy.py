@@ -264,7 +264,7 @@ TCP_CLIENT = r"""
 import os, socket, sys, threading
 fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
 data = os.urandom(int(sys.argv[2]))
-c = socket.create_connection((sys.argv[1], 5001), timeout=15)
+c = socket.create_connection((sys.argv[1], 5001), timeout=60)  # slow on a loaded 2-core machine
 got = []
 def reader():  # read while writing: an echo of more than the socket buffers would deadlock
     try:
@@ -365,10 +365,10 @@ def tunnel_cases(v, name, base):
     if v.get("workers", 1) > 1:
         # RSS over two workers: SA state is written by its owner only (hand-off), so no
         # replay-window false drops and TCP (ordering per flow) completes.
-        p = sh([PY, "-c", TCP_CLIENT, "10.10.0.2", "1000000"], NS_PEER, check=False, timeout=90)
+        p = sh([PY, "-c", TCP_CLIENT, "10.10.0.2", "600000"], NS_PEER, check=False, timeout=180)
         d = drops()
         replay = d["esp_replay_duplicate"] + d["esp_replay_old"]
-        report(p.stdout.strip() == "ok" and replay == 0, f"{name}.tcp_1M_no_replay_false_drops",
+        report(p.stdout.strip() == "ok" and replay == 0, f"{name}.tcp_600k_no_replay_false_drops",
                f"{(p.stdout + p.stderr).strip()[-300:]} replay drops {replay}")
         w = stats("workers")
         report(all(x["busy_polls"] > 0 for x in w) and stats()["path"]["handed_off"] > 0,
