@@ -14,9 +14,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def main():
     out = tempfile.mkdtemp(prefix="ebn-quick-")
     cmd = [os.path.join(ROOT, "bench", "run"), "--quick", "--out", out]
-    bd = os.environ.get("ESPGW_BUILD_DIR")
-    if bd:
-        cmd += ["--build-dir", bd]
+    bd = os.environ.get("ESPGW_BUILD_DIR") or os.path.join(ROOT, "build")
+    cmd += ["--build-dir", bd]
+    # scripts/test has built the tree already: rebuilding here would only spend the time limit
+    if all(os.access(os.path.join(bd, p), os.X_OK) for p in ("bench/esp_micro", "dataplane/dp/espgw-dp")):
+        cmd.append("--no-build")
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
         rc, tail = r.returncode, (r.stdout + r.stderr)[-400:]
