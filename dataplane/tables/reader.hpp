@@ -1,8 +1,9 @@
 #pragma once
-// The reader API of the shared tables, for the dataplane's worker threads: SPI →
-// inbound SA, SA id → outbound SA, SPD first match, lifetime charging with expiry
-// events, and the RCU quiescent report. Lock-free, no allocation, no syscalls; all
-// hot functions are inline.
+// The reader API of the shared tables, for the dataplane's worker threads (of the
+// primary process: the SPD and route objects are process-local, see publish.hpp):
+// SPI → inbound SA (one or a burst), SA id → outbound SA, SPD first match (burst),
+// route lookup, the owner rule, lifetime charging with expiry events, and the RCU
+// quiescent report. Lock-free, no allocation, no syscalls, no exceptions.
 //
 // RCU contract (rte_rcu_qsbr, one reader id per worker): a reference returned by
 // inbound()/outbound()/spd() stays valid — its slot is neither wiped nor reused —
@@ -17,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "dataplane/tables/route.hpp"
 #include "dataplane/tables/spd.hpp"
 #include "dataplane/tables/tables.hpp"
 
@@ -58,16 +60,29 @@ public:
     bool inbound(uint32_t spi, InRef& out) const noexcept {
         void* data = nullptr;
         if (rte_hash_lookup_with_hash_data(t_.spi_hash, &spi, spi_sig(t_, spi), &data) < 0) return false;
-        const auto slot = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
-        const InSlot& s = t_.in[slot];
-        // Acquire pairs with the writer's release after building the slot; under RCU
-        // a slot found by lookup is never free (defensive check, costs a plain load).
-        if (s.phase.load(std::memory_order_acquire) == kSlotFree) [[unlikely]]
-            return false;
-        InState& st = t_.ins[slot];
-        out = {&s.sa, &st.st, slot, s.meta.id, s.meta.owner,
-               (st.life.load(std::memory_order_relaxed) & kLifeDead) != 0};
-        return true;
+        return in_ref(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data)), out);
+    }
+
+    /// Burst form of inbound(): looks up spi[0..n) (host order, n <= 64) with one
+    /// rte_hash_lookup_with_hash_bulk_data; bit i of the result is set when spi[i]
+    /// was found, and then out[i] is filled. Worker thread.
+    uint64_t inbound_burst(const uint32_t* spi, uint32_t n, InRef* out) const noexcept {
+        const void* keys[64];
+        hash_sig_t sig[64];
+        void* data[64];
+        uint64_t hits = 0;
+        for (uint32_t i = 0; i < n; ++i) {
+            keys[i] = &spi[i];
+            sig[i] = spi_sig(t_, spi[i]);
+        }
+        if (n == 0 || rte_hash_lookup_with_hash_bulk_data(t_.spi_hash, keys, sig, n, &hits, data) < 0) [[unlikely]]
+            return 0;
+        for (uint64_t m = hits; m != 0; m &= m - 1) {
+            const auto i = static_cast<uint32_t>(__builtin_ctzll(m));
+            if (!in_ref(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[i])), out[i])) [[unlikely]]
+                hits &= ~(uint64_t{1} << i);
+        }
+        return hits;
     }
 
     /// Outbound SA with id `id`. False when the id names no outbound SA. Worker thread.
@@ -85,13 +100,45 @@ public:
         return true;
     }
 
-    /// SPD first match for `k`; no_match also while the primary has not yet built a
-    /// classifier. Worker thread of the primary process only (the classifier is
-    /// process-local).
-    SpdMatch spd(const SpdKey& k) const noexcept {
-        // Acquire pairs with spd_refresh's release store of a fully built classifier.
+    /// SPD first match (by priority) for keys[0..n) into out[0..n), any n; no_match
+    /// also while refresh() has not yet published a classifier. Worker thread of the
+    /// primary process only (the classifier is process-local).
+    void spd_burst(const SpdKey* keys, SpdMatch* out, uint32_t n) const noexcept {
+        // Acquire pairs with refresh()'s release store of a fully built classifier.
         const Classifier* c = t_.classifier.load(std::memory_order_acquire);
-        return c ? c->match(k) : SpdMatch{};
+        if (c == nullptr) [[unlikely]] {
+            for (uint32_t i = 0; i < n; ++i) out[i] = SpdMatch{};
+            return;
+        }
+        for (uint32_t i = 0; i < n; i += Classifier::kBurst)
+            c->classify(keys + i, out + i, n - i < Classifier::kBurst ? n - i : Classifier::kBurst);
+    }
+    /// One-key form of spd_burst().
+    SpdMatch spd(const SpdKey& k) const noexcept {
+        SpdMatch m;
+        spd_burst(&k, &m, 1);
+        return m;
+    }
+
+    /// Longest-prefix route for an IPv4 (4 network-order bytes) or IPv6 (16 bytes)
+    /// destination; nullptr when no route or none published yet. The hop stays valid
+    /// until quiescent(). Worker thread of the primary.
+    const RouteHop* route(uint8_t family, const uint8_t* dst) const noexcept {
+        const RouteTable* rt = t_.routes.load(std::memory_order_acquire);
+        if (rt == nullptr) [[unlikely]]
+            return nullptr;
+        return family == 4 ? rt->lookup4(dst) : rt->lookup6(dst);
+    }
+    /// Burst IPv4 route lookup: dst_host[0..n) host order, any n.
+    void route4_burst(const uint32_t* dst_host, const RouteHop** out, uint32_t n) const noexcept {
+        const RouteTable* rt = t_.routes.load(std::memory_order_acquire);
+        for (uint32_t i = 0; i < n; i += RouteTable::kBurst) {
+            const uint32_t k = n - i < RouteTable::kBurst ? n - i : RouteTable::kBurst;
+            if (rt == nullptr) [[unlikely]]
+                for (uint32_t j = 0; j < k; ++j) out[i + j] = nullptr;
+            else
+                rt->lookup4_bulk(dst_host + i, out + i, k);
+        }
     }
 
     /// Owner worker's lifetime check after the ESP transform counted a packet in
@@ -106,6 +153,10 @@ public:
 
     /// Owner of an SA slot (hand packets off to it when it is not this worker).
     uint32_t owner_of(Direction dir, uint32_t slot) const noexcept { return t_.owner_of(dir, slot); }
+    /// The owner rule (layout.hpp default_owner): true when this worker may run the
+    /// transform and write r.st; otherwise hand the packet to worker r.owner.
+    bool mine(const InRef& r) const noexcept { return r.owner == worker_; }
+    bool mine(const OutRef& r) const noexcept { return r.owner == worker_; }
 
     /// Quiescent state: no reference obtained before this call is used after it.
     void quiescent() noexcept { rte_rcu_qsbr_quiescent(t_.rcu, worker_); }
@@ -115,6 +166,18 @@ public:
     void online() noexcept { rte_rcu_qsbr_thread_online(t_.rcu, worker_); }
 
 private:
+    bool in_ref(uint32_t slot, InRef& out) const noexcept {
+        const InSlot& s = t_.in[slot];
+        // Acquire pairs with the writer's release after building the slot; under RCU
+        // a slot found by lookup is never free (defensive check, costs a plain load).
+        if (s.phase.load(std::memory_order_acquire) == kSlotFree) [[unlikely]]
+            return false;
+        InState& st = t_.ins[slot];
+        out = {&s.sa, &st.st, slot, s.meta.id, s.meta.owner,
+               (st.life.load(std::memory_order_relaxed) & kLifeDead) != 0};
+        return true;
+    }
+
     void charge_state(const SaMeta& m, std::atomic<uint32_t>& life, uint64_t packets, uint64_t bytes) const noexcept {
         // Unlimited lifetimes are stored as UINT64_MAX: four compares, no branches on 0.
         const bool soft = bytes >= m.life.soft_bytes || packets >= m.life.soft_packets;

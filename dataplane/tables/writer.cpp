@@ -277,7 +277,7 @@ WriteResult install_policy(Tables& t, const Policy& p, uint32_t* policy_id) {
         r.order = ++h.policy_order;
         r.in_use = 1;
         ++h.nb_policies;
-        // Release: spd_refresh's acquire load of the generation sees the record.
+        // Release: refresh()'s acquire load of the generation sees the record.
         h.spd_generation.fetch_add(1, std::memory_order_release);
         if (policy_id) *policy_id = i;
         return {};

@@ -81,7 +81,7 @@ WriteResult replace_sa(Tables& t, const SaParams& p);
 WriteResult delete_sa(Tables& t, uint32_t id);
 
 /// Adds an SPD entry and bumps the SPD generation; the primary's control thread
-/// publishes it with spd_refresh() (see spd.hpp). `*policy_id` receives its id.
+/// publishes it with refresh() (see publish.hpp). `*policy_id` receives its id.
 /// bad_params for a family other than 4/6, a prefix longer than the family, an empty
 /// port range or a protect with sa_id >= max_ids; no_space when the SPD is full.
 /// A protect entry may name an SA not installed yet (lookups then say "no SA").
