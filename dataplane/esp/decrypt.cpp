@@ -4,6 +4,7 @@
 // RFC 6040 §4.2 (ECN on decapsulation).
 #include <cstring>
 
+#include "dataplane/esp/aead_op.hpp"
 #include "dataplane/esp/esp.hpp"
 #include "dataplane/net/checksum.hpp"
 
@@ -15,7 +16,6 @@ using net::store_be16;
 using net::store_be32;
 
 namespace {
-constexpr uint8_t kScratchGmacEsn = 1;  // esp-4 .. esp+4 hold SPI || seq_hi during the engine
 constexpr uint8_t kScratchHmacEsn = 2;  // the ICV slot holds seq_hi; the ICV is in scratch.icv
 constexpr uint8_t kScratchUdp = 4;      // arrived in UDP (RFC 3948)
 
@@ -122,39 +122,7 @@ DropReason inbound_prepare(const InboundSa& sa, const InboundState& st, PacketBu
             scratch.flags |= kScratchHmacEsn;
         }
     } else {
-        op.auth = nullptr;
-        op.auth_len = 0;
-        if (sa.flags & kSaGmac) {
-            op.data = ct;
-            op.data_len = 0;
-            if (esn) {
-                // RFC 4543 §3.3: SPI || seq_hi || seq_lo || IV || payload as one AAD;
-                // borrow the 4 bytes in front of the ESP header (restored in finish).
-                std::memcpy(scratch.saved, esp - 4, 4);
-                store_be32(esp - 4, sa.spi);
-                store_be32(esp, seq_hi);
-                op.aad = esp - 4;
-                op.aad_len = 12 + 8 + ct_len;
-                scratch.flags |= kScratchGmacEsn;
-            } else {
-                op.aad = esp;
-                op.aad_len = 8 + 8 + ct_len;
-            }
-        } else {
-            op.data = ct;
-            op.data_len = ct_len;
-            if (esn) {
-                // RFC 4106 §5 / RFC 7634 §2.1.
-                store_be32(scratch.aad, sa.spi);
-                store_be32(scratch.aad + 4, seq_hi);
-                store_be32(scratch.aad + 8, static_cast<uint32_t>(seq));
-                op.aad = scratch.aad;
-                op.aad_len = 12;
-            } else {
-                op.aad = esp;
-                op.aad_len = 8;
-            }
-        }
+        detail::set_aead_op(sa.flags, sa.spi, esp, ct, ct_len, seq, op, scratch);
     }
     return DropReason::none;
 }
@@ -165,10 +133,7 @@ DropReason inbound_finish(const InboundSa& sa, InboundState& st, PacketBuf& pkt,
     uint8_t* const esp = data + scratch.esp_off;
     uint8_t* const ct = esp + 8 + sa.iv_bytes;
     const uint32_t ct_len = scratch.payload_len;
-    if (scratch.flags & kScratchGmacEsn) {
-        std::memcpy(esp - 4, scratch.saved, 4);
-        store_be32(esp, sa.spi);
-    }
+    detail::restore_gmac_esn(sa.spi, esp, scratch);
     if (scratch.flags & kScratchHmacEsn) std::memcpy(ct + ct_len, scratch.icv, sa.icv_bytes);
     if (status != crypto::OpStatus::ok) [[unlikely]]
         return status == crypto::OpStatus::auth_failed ? DropReason::icv_mismatch

@@ -3,6 +3,7 @@
 // RFC 4301 §5.1.2 (tunnel header construction).
 #include <cstring>
 
+#include "dataplane/esp/aead_op.hpp"
 #include "dataplane/esp/esp.hpp"
 #include "dataplane/net/checksum.hpp"
 
@@ -14,7 +15,6 @@ using net::store_be32;
 using net::store_be64;
 
 namespace {
-constexpr uint8_t kScratchGmacEsn = 1;  // esp-4 .. esp+4 hold SPI || seq_hi during the engine
 constexpr uint8_t kScratchUdp6 = 2;     // UDP over IPv6: checksum in finish
 
 // Length of the IPv6 headers that must precede ESP in transport mode (RFC 4303
@@ -225,40 +225,7 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
         // AEAD / GMAC: IV = the 64-bit sequence number, unique per key (RFC 4106 §3.1,
         // RFC 7634 §2, RFC 4543 §3.1).
         store_be64(iv, seq);
-        op.auth = nullptr;
-        op.auth_len = 0;
-        if (sa.flags & kSaGmac) {
-            // RFC 4543 §3.3: everything from the SPI to the next header is AAD.
-            op.data = ct;
-            op.data_len = 0;
-            if (esn) {
-                // SPI || seq_hi || seq_lo must be contiguous: borrow the 4 bytes
-                // before the ESP header (restored in finish).
-                std::memcpy(scratch.saved, esp - 4, 4);
-                store_be32(esp - 4, sa.spi);
-                store_be32(esp, seq_hi);
-                op.aad = esp - 4;
-                op.aad_len = 12 + 8 + ct_len;
-                scratch.flags |= kScratchGmacEsn;
-            } else {
-                op.aad = esp;
-                op.aad_len = 8 + 8 + ct_len;
-            }
-        } else {
-            op.data = ct;
-            op.data_len = ct_len;
-            if (esn) {
-                // RFC 4106 §5 / RFC 7634 §2.1: AAD = SPI || seq_hi || seq_lo.
-                store_be32(scratch.aad, sa.spi);
-                store_be32(scratch.aad + 4, seq_hi);
-                store_be32(scratch.aad + 8, static_cast<uint32_t>(seq));
-                op.aad = scratch.aad;
-                op.aad_len = 12;
-            } else {
-                op.aad = esp;
-                op.aad_len = 8;
-            }
-        }
+        detail::set_aead_op(sa.flags, sa.spi, esp, ct, ct_len, seq, op, scratch);
     }
 
     pkt.data = out;
@@ -271,10 +238,7 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
 DropReason outbound_finish(const OutboundSa& sa, PacketBuf& pkt, crypto::OpStatus status,
                            PacketScratch& scratch) noexcept {
     uint8_t* const esp = pkt.data + scratch.esp_off;
-    if (scratch.flags & kScratchGmacEsn) {
-        std::memcpy(esp - 4, scratch.saved, 4);
-        store_be32(esp, sa.spi);
-    }
+    detail::restore_gmac_esn(sa.spi, esp, scratch);
     if (status != crypto::OpStatus::ok) [[unlikely]]
         return DropReason::crypto_error;
     if (scratch.flags & kScratchUdp6) {
