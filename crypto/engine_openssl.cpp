@@ -174,9 +174,13 @@ bool lengths_ok(const Op& op) {
         if (!i.encrypts && op.data_len != 0) return false;  // GMAC: nothing is enciphered
         return (op.data_len == 0 || op.data != nullptr) && op.iv != nullptr && op.icv != nullptr;
     }
-    // RFC 3602 §3: whole blocks, at least one (ESP's pad length and next header).
-    if (i.encrypts && (op.data_len == 0 || op.data_len % 16 != 0 || op.iv == nullptr)) return false;
-    return op.auth != nullptr && op.icv != nullptr;
+    if (op.auth == nullptr || op.icv == nullptr) return false;
+    // RFC 3602 §3: whole blocks, at least one (ESP's pad length and next header); the
+    // ciphertext lies inside the hashed region, as MbEngine requires (same contract).
+    if (i.encrypts && (op.data_len == 0 || op.data_len % 16 != 0 || op.iv == nullptr || op.data < op.auth ||
+                       op.data + op.data_len > op.auth + op.auth_len))
+        return false;
+    return true;
 }
 
 }  // namespace

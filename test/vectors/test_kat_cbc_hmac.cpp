@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -227,6 +228,85 @@ TEST_CASE("HMAC-SHA-1-96, SHA-256-128 and SHA-512-256 match RFC 2202 / RFC 4231 
             icv.back() ^= 0x80;
             msg[0] ^= 0x01;
             CHECK(test::run_one(e, op, false) == OpStatus::auth_failed);
+        });
+    }
+}
+
+TEST_CASE("CBC data empty or not a multiple of the block size is an error on both engines and nothing is "
+          "written",
+          "[cbc][error]") {
+    Session s;
+    test::make_session(s, Suite{Cipher::aes_cbc_128, Integ::hmac_sha256_128}, Bytes(16, 3), kCbcAuthKey);
+    for (const size_t len : {size_t{0}, size_t{1}, size_t{15}, size_t{17}, size_t{100}}) {
+        INFO("data_len " << len);
+        both_engines([&](auto& e) {
+            for (const bool enc : {true, false}) {
+                CbcPacket p(s, len);
+                std::fill(p.buf.begin(), p.buf.end(), uint8_t{0x5a});
+                const Bytes before = p.buf;
+                CHECK(test::run_one(e, p.op, enc) == OpStatus::error);
+                CHECK(p.buf == before);
+            }
+        });
+    }
+}
+
+TEST_CASE("Ops whose regions break the Op contract are an error on both engines and nothing is "
+          "written",
+          "[error]") {
+    Session cbc, gmac, gcm;
+    test::make_session(cbc, Suite{Cipher::aes_cbc_256, Integ::hmac_sha1_96}, Bytes(32, 3), Bytes(20, 4));
+    test::make_session(gmac, Suite{Cipher::aes_gmac_128, Integ::none}, Bytes(20, 5), {});
+    test::make_session(gcm, Suite{Cipher::aes_gcm_128, Integ::none}, Bytes(20, 6), {});
+    struct Bad {
+        const char* what;
+        void (*mutate)(Op&, const Session&, const Session&, const Session&);
+    };
+    const Bad bad[] = {
+        {"CBC data starts before the hashed region",
+         [](Op& op, const Session& c, const Session&, const Session&) {
+             op.session = &c;
+             op.auth = op.data + 16;
+             op.auth_len = 32;
+         }},
+        {"CBC data ends after the hashed region",
+         [](Op& op, const Session& c, const Session&, const Session&) {
+             op.session = &c;
+             op.auth_len = 16 + 16;  // IV and one of the two blocks
+         }},
+        {"HMAC without an ICV pointer",
+         [](Op& op, const Session& c, const Session&, const Session&) {
+             op.session = &c;
+             op.icv = nullptr;
+         }},
+        {"GMAC with data to encipher",
+         [](Op& op, const Session&, const Session& g, const Session&) { op.session = &g; }},
+        {"GCM without an IV", [](Op& op, const Session&, const Session&, const Session& g) {
+             op.session = &g;
+             op.iv = nullptr;
+         }},
+    };
+    for (const auto& b : bad) {
+        INFO(b.what);
+        both_engines([&](auto& e) {
+            for (const bool enc : {true, false}) {
+                INFO((enc ? "encrypt" : "decrypt"));
+                Bytes buf(16 + 32 + 32, 0x5a);  // IV || 2 blocks || ICV room
+                const Bytes before = buf;
+                const uint8_t aad[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+                Op op{};
+                op.iv = buf.data();
+                op.data = buf.data() + 16;
+                op.data_len = 32;
+                op.auth = buf.data();
+                op.auth_len = 48;
+                op.aad = aad;
+                op.aad_len = 8;
+                op.icv = buf.data() + 48;
+                b.mutate(op, cbc, gmac, gcm);
+                CHECK(test::run_one(e, op, enc) == OpStatus::error);
+                CHECK(buf == before);
+            }
         });
     }
 }
