@@ -101,9 +101,9 @@ TEST_CASE("readers never see a torn or reclaimed SA while a writer churns the ta
         while (!stop.load(std::memory_order_relaxed)) {
             held.clear();
             const SpdMatch m = r.spd(key);
-            const RouteHop* h = r.route(4, b4);
-            const uint16_t port = h ? h->port : 0;
-            const bool via = h ? h->via : false;
+            const RouteHop* hop = r.route(4, b4);
+            const uint16_t port = hop ? hop->port : 0;
+            const bool via = hop ? hop->via : false;
             // Loaded after the lookups: whatever they found was published before, so
             // its marker is <= this (the writer stores the marker, then publishes).
             const uint32_t newest = newest_marker.load(std::memory_order_acquire);
@@ -111,8 +111,8 @@ TEST_CASE("readers never see a torn or reclaimed SA while a writer churns the ta
                 if (m.kind != SpdMatch::protect || m.sa_id < seen_marker || m.sa_id > newest) f.fail(6);
                 seen_marker = m.sa_id;
             }
-            if (h != nullptr && (port < (seen_port & 0xffff) || port > newest || via)) f.fail(7);
-            if (h != nullptr) seen_port = port;
+            if (hop != nullptr && (port < (seen_port & 0xffff) || port > newest || via)) f.fail(7);
+            if (hop != nullptr) seen_port = port;
             for (int i = 0; i < 32; ++i) {
                 const uint32_t id = rng() % kIds;
                 ++n;
