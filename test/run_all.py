@@ -60,6 +60,8 @@ def run_catch2(builddir, label_prefix, only=None):
             continue
         env = dict(os.environ)
         env.update(t.get("env") or {})
+        if label_prefix == "tsan:":
+            env["TSAN_OPTIONS"] = f"suppressions={os.path.join(ROOT, 'test', 'tsan.supp')} second_deadlock_stack=1"
         timeout = t.get("timeout") or 300
         start = time.time()
         try:
