@@ -47,6 +47,7 @@ def record(ok, name, why=""):
         failures.append(f"{name}: {why}" if why else name)
 
 
+TESTCASE = re.compile(r"^TESTCASE (PASS|FAIL|SKIP) (\S+?):?(?:\s+(.*))?$")
 CATCH_ALL = re.compile(r"All tests passed \((\d+) assertions? in (\d+) test cases?\)")
 CATCH_SUM = re.compile(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
 CATCH_SUM_ALLFAIL = re.compile(r"test cases:\s*(\d+)\s*\|\s*(\d+) failed")
@@ -89,6 +90,24 @@ def run_catch2(builddir, label_prefix, only=None):
                 record(False, name, "test case failed")
             log(f"  FAIL {name}: {n_pass} passed, {n_fail} failed (rc={rc}, {dur:.1f} s)")
             log(indent(tail(out, 60)))
+        elif any(TESTCASE.match(l.strip()) for l in out.splitlines()):
+            # A meson test that is a driver of its own (e.g. a multi-process test):
+            # it prints TESTCASE lines like the integration scripts.
+            n_pass = n_fail = 0
+            for l in out.splitlines():
+                m = TESTCASE.match(l.strip())
+                if not m or m.group(1) == "SKIP":
+                    continue
+                ok = m.group(1) == "PASS"
+                record(ok, f"{name}/{m.group(2)}", m.group(3) or "")
+                n_pass += ok
+                n_fail += not ok
+            if rc != 0 and n_fail == 0:
+                record(False, name, f"exited with status {rc}")
+                n_fail = 1
+            log(f"  {'PASS' if n_fail == 0 else 'FAIL'} {name}: {n_pass} passed, {n_fail} failed ({dur:.1f} s)")
+            if n_fail:
+                log(indent(tail(out, 60)))
         else:
             n_fail = int(m_allfail.group(2)) if m_allfail else 1
             for _ in range(n_fail):
@@ -105,7 +124,6 @@ def indent(text):
     return "\n".join("      " + l for l in text.splitlines())
 
 
-TESTCASE = re.compile(r"^TESTCASE (PASS|FAIL|SKIP) (\S+?):?(?:\s+(.*))?$")
 
 
 def run_integration(pattern=None):
