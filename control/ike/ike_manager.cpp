@@ -176,7 +176,7 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
                 respond(sa, m.header, {make_notify(NotifyType::INVALID_SYNTAX)}, true);
                 return;
             }
-            half_open_.erase({sa.spi_i, sa.remote});
+            forget_half_open(sa.spi_r);
             Exchange ex;
             ex.request = &inner;
             std::vector<std::unique_ptr<Task>> tasks;
@@ -242,15 +242,23 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
     }
 }
 
+void IkeManager::forget_half_open(uint64_t spi_r) {
+    // Keyed by the IKE_SA_INIT source, which NAT-T may have changed since: search by value.
+    for (auto it = half_open_.begin(); it != half_open_.end(); ++it) {
+        if (it->second == spi_r) {
+            half_open_.erase(it);
+            return;
+        }
+    }
+}
+
 void IkeManager::remove_sa(uint64_t spi_r) {
     auto it = sas_.find(spi_r);
     if (it == sas_.end()) return;
     IkeSa& sa = *it->second;
     for (const auto& c : sa.children) sink_.remove(c.info.spi_in, c.info.spi_out);
-    if (sa.virtual_ip && sa.conn && !sa.conn->pool.empty()) {
-        // Lease stays reserved for the identity (reused on reconnect).
-    }
-    half_open_.erase({sa.spi_i, sa.remote});
+    // The virtual IP lease stays reserved for the identity (reused on reconnect).
+    forget_half_open(spi_r);
     sas_.erase(it);
 }
 

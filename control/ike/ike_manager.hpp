@@ -50,6 +50,7 @@ private:
                           const Message& m);
     void respond(IkeSa& sa, const Header& req, std::vector<Payload> payloads, bool encrypt);
     void remove_sa(uint64_t spi_r);
+    void forget_half_open(uint64_t spi_r);
 
     const IkeConfig& config_;
     Transport& transport_;
