@@ -70,7 +70,8 @@ TEST_CASE("readers never see a torn or reclaimed SA while a writer churns the ta
     l.event_ring_size = 1024;
     auto t = Tables::create("tts", l);
 
-    std::atomic<bool> stop{false};
+    std::atomic<bool> stop{false};         // readers
+    std::atomic<bool> writer_stop{false};  // writer, stopped first (see below)
     std::atomic<uint32_t> version[kIds];  // current SPI version per id (hint for readers)
     for (auto& v : version) v.store(0, std::memory_order_relaxed);
     Failures f;
@@ -149,7 +150,7 @@ TEST_CASE("readers never see a torn or reclaimed SA while a writer churns the ta
         uint64_t w = 0;
         std::vector<uint8_t> live(kIds, 0);
         uint32_t marker = 0, policy_id = UINT32_MAX;
-        while (!stop.load(std::memory_order_relaxed)) {
+        while (!writer_stop.load(std::memory_order_relaxed)) {
             if (w % 256 == 0) {
                 // The primary's control-thread role: change SPD and routes, republish.
                 ++marker;
@@ -214,8 +215,12 @@ TEST_CASE("readers never see a torn or reclaimed SA while a writer churns the ta
     std::thread r0(reader, 0), r1(reader, 1);
     std::thread wr(writer);
     std::this_thread::sleep_for(std::chrono::milliseconds(3000));
-    stop.store(true);
+    // Writer first: a reader's exit unregisters it from the RCU inside librte_rcu
+    // (uninstrumented), so ThreadSanitizer could not see the happens-before from
+    // its last lookup to a reclaim that followed the exit.
+    writer_stop.store(true);
     wr.join();
+    stop.store(true);
     r0.join();
     r1.join();
 
