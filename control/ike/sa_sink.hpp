@@ -43,6 +43,27 @@ public:
     virtual bool install(const ChildSaInfo& info, const ChildSaKeys& keys) = 0;
     /// Removes both directions of the pair identified by its SPIs (no-op if unknown).
     virtual void remove(uint32_t spi_in, uint32_t spi_out) = 0;
+    /// Make-before-break rekey of a CHILD_SA (RFC 7296 §2.8, DESIGN.md): installs the
+    /// new pair `info` (new SPIs) so that inbound traffic on both old and new SPIs is
+    /// accepted and outbound traffic of the old pair's policies now uses the new
+    /// outbound SA. The old inbound SA stays until remove(old_spi_in, old_spi_out).
+    /// Returns false when the dataplane refused (the old pair then stays untouched).
+    /// Default: install() (a sink without policies has nothing to switch).
+    virtual bool rekey(uint32_t old_spi_in, uint32_t old_spi_out, const ChildSaInfo& info, const ChildSaKeys& keys) {
+        (void)old_spi_in;
+        (void)old_spi_out;
+        return install(info, keys);
+    }
+};
+
+/// Where the sink reports dataplane lifetime events (soft: rekey now; hard: the SA
+/// is dead) of an SA it installed, identified by the inbound SPI of its pair (host
+/// order). Implemented by IkeManager; a sink that watches the dataplane's event ring
+/// calls it from the control thread.
+class ChildExpiryListener {
+public:
+    virtual ~ChildExpiryListener() = default;
+    virtual void on_child_expired(uint32_t spi_in, bool hard) = 0;
 };
 
 }  // namespace espgw::ike
