@@ -17,6 +17,9 @@ public:
     /// it on the NAT-T port) from `local` to `remote`. Control thread; failures are
     /// logged by the transport and otherwise ignored (IKE retransmits).
     virtual void send(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> msg) = 0;
+    /// Sends one RFC 3948 §2.3 NAT-keepalive (the single byte 0xFF, no non-ESP marker)
+    /// from `local` (the NAT-T port) to `remote`. Control thread; failures logged.
+    virtual void send_nat_keepalive(const Endpoint& local, const Endpoint& remote) = 0;
 };
 
 }  // namespace espgw::ike

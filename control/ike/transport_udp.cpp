@@ -66,6 +66,17 @@ void UdpTransport::send(const Endpoint& local, const Endpoint& remote, std::span
         log_warn("peer {}: sendto failed: {}", to_string(remote), std::strerror(errno));
 }
 
+void UdpTransport::send_nat_keepalive(const Endpoint& local, const Endpoint& remote) {
+    (void)local;  // keepalives always leave from the NAT-T socket
+    const uint8_t ka = 0xFF;  // RFC 3948 §2.3
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(remote.port);
+    to.sin_addr.s_addr = htonl(remote.addr_host);
+    if (sendto(fd_natt_, &ka, 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0)
+        log_warn("peer {}: NAT keepalive sendto failed: {}", to_string(remote), std::strerror(errno));
+}
+
 bool UdpTransport::poll_once(int timeout_ms, const Handler& h) {
     pollfd fds[2] = {{fd_ike_, POLLIN, 0}, {fd_natt_, POLLIN, 0}};
     const int n = poll(fds, 2, timeout_ms);

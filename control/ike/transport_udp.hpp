@@ -20,6 +20,7 @@ public:
     UdpTransport& operator=(const UdpTransport&) = delete;
 
     void send(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> msg) override;
+    void send_nat_keepalive(const Endpoint& local, const Endpoint& remote) override;
     /// Waits up to `timeout_ms` and hands every received IKE message to `h`; ESP and
     /// NAT keepalives on 4500 are dropped. Returns false when interrupted by a signal.
     bool poll_once(int timeout_ms, const Handler& h);

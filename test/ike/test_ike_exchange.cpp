@@ -42,6 +42,8 @@ struct CaptureTransport final : Transport {
     void send(const Endpoint& l, const Endpoint& r, std::span<const uint8_t> m) override {
         sent.push_back({l, r, Bytes(m.begin(), m.end())});
     }
+    std::vector<std::pair<Endpoint, Endpoint>> keepalives;
+    void send_nat_keepalive(const Endpoint& l, const Endpoint& r) override { keepalives.emplace_back(l, r); }
 };
 
 struct RecordingSink final : SaSink {
