@@ -210,7 +210,10 @@ def build_variant(builddir, setup_args, env=None, only_tests=None):
 
 def run_fuzz():
     env = dict(os.environ, CC="clang", CXX="clang++")
-    if not build_variant("build-fuzz", ["-Dfuzz=true", "-Ddataplane=disabled"], env):
+    tb = time.time()
+    built = build_variant("build-fuzz", ["-Dfuzz=true", "-Ddataplane=disabled"], env)
+    log(f"  fuzz build took {time.time() - tb:.0f} s")
+    if not built:
         record(False, "fuzz-build", "clang libFuzzer build failed")
         return
     targets = json.loads(subprocess.check_output(["meson", "introspect", "build-fuzz", "--targets"]))
@@ -251,7 +254,10 @@ def main():
         for san, names in SANITIZED.items():
             log(f"== {san} build")
             bdir = f"build-{san}"
-            if build_variant(bdir, [f"-Dsanitize={san}", "-Dmarch=x86-64-v2"], only_tests=names):
+            tb = time.time()
+            built = build_variant(bdir, [f"-Dsanitize={san}", "-Dmarch=x86-64-v2"], only_tests=names)
+            log(f"  {san} build took {time.time() - tb:.0f} s")
+            if built:
                 run_catch2(bdir, f"{san}:", names)
             else:
                 record(False, f"{san}-build", "build failed")
