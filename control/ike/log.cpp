@@ -5,7 +5,14 @@
 
 namespace espgw::ike {
 
+namespace {
+bool g_enabled = true;
+}
+
+void log_set_enabled(bool enabled) noexcept { g_enabled = enabled; }
+
 void log_line(std::string_view level, std::string_view text) noexcept {
+    if (!g_enabled) return;
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     tm t{};

@@ -11,6 +11,10 @@ namespace espgw::ike {
 /// Writes one line. Control thread; never throws.
 void log_line(std::string_view level, std::string_view text) noexcept;
 
+/// Turns the event log off (fuzzers, benchmarks) or back on. Not thread-safe: call
+/// before the control thread starts.
+void log_set_enabled(bool enabled) noexcept;
+
 template <class... A>
 void log_info(fmt::format_string<A...> f, A&&... a) {
     log_line("info", fmt::format(f, std::forward<A>(a)...));
