@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
             transport.poll_once(200, [&](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> m) {
                 manager.on_message(l, r, m);
             });
+            manager.tick(std::chrono::steady_clock::now());  // timers: retransmits, DPD, rekey, keepalives
         }
         log_info("stopping: {} IKE SA(s)", manager.ike_sa_count());
     } catch (const std::exception& e) {

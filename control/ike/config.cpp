@@ -39,6 +39,34 @@ std::vector<std::string> string_list(const toml::table& t, const std::string& ke
     return out;
 }
 
+// [ike] lifecycle keys: whole seconds >= 0 (retransmit_* may be fractional).
+void parse_lifecycle(const toml::table& ike, IkeConfig& cfg) {
+    auto secs = [&](const char* key, uint32_t& out) {
+        const toml::node* n = ike.get(key);
+        if (!n) return;
+        auto v = n->value<int64_t>();
+        if (!v || *v < 0 || *v > 86400 * 365) fail(std::string("ike.") + key, "not a number of seconds");
+        out = static_cast<uint32_t>(*v);
+    };
+    secs("rekey_time", cfg.child_rekey_time_s);
+    secs("life_time", cfg.child_life_time_s);
+    secs("dpd_delay", cfg.dpd_delay_s);
+    secs("retransmit_tries", cfg.retransmit_tries);
+    secs("keepalive", cfg.keepalive_s);
+    secs("cookie_threshold", cfg.cookie_threshold);
+    secs("cookie_secret_time", cfg.cookie_secret_s);
+    secs("half_open_timeout", cfg.half_open_timeout_s);
+    if (!ike.get("life_time") && cfg.child_rekey_time_s) cfg.child_life_time_s = cfg.child_rekey_time_s * 11 / 10;
+    cfg.retransmit_timeout_s = ike["retransmit_timeout"].value_or(cfg.retransmit_timeout_s);
+    cfg.retransmit_base = ike["retransmit_base"].value_or(cfg.retransmit_base);
+    if (!(cfg.retransmit_timeout_s > 0 && cfg.retransmit_timeout_s <= 600))
+        fail("ike.retransmit_timeout", "must be in (0, 600] seconds");
+    if (!(cfg.retransmit_base >= 1 && cfg.retransmit_base <= 10)) fail("ike.retransmit_base", "must be in [1, 10]");
+    if (cfg.child_life_time_s && cfg.child_rekey_time_s && cfg.child_life_time_s <= cfg.child_rekey_time_s)
+        fail("ike.life_time", "must be longer than rekey_time");
+    if (cfg.cookie_secret_s == 0) fail("ike.cookie_secret_time", "must be > 0");
+}
+
 }  // namespace
 
 IkeConfig parse_config(std::string_view text) {
@@ -62,6 +90,7 @@ IkeConfig parse_config(std::string_view text) {
         cfg.port = static_cast<uint16_t>(port);
         cfg.natt_port = static_cast<uint16_t>(natt);
         cfg.sa_output = (*ike)["sa_output"].value_or(std::string{});
+        parse_lifecycle(*ike, cfg);
     }
     if (const toml::table* pools = root["pools"].as_table()) {
         for (const auto& [k, v] : *pools) {

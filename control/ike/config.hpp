@@ -41,6 +41,19 @@ struct IkeConfig {
     std::string sa_output;  // JSON-lines file the logging SaSink appends to; empty: none
     std::vector<ConnectionConfig> connections;
     std::map<std::string, PoolConfig> pools;
+
+    // IKE SA lifecycle ([ike] keys, seconds; 0 switches a timer off). RFC 7296 §2.1,
+    // §2.4 (retransmission, liveness), §2.6 (cookies), §2.8 (rekey); RFC 3948 §2.3.
+    uint32_t child_rekey_time_s = 3600;   // rekey_time: we rekey a CHILD_SA this long after it was made
+    uint32_t child_life_time_s = 3960;    // life_time: hard lifetime, the CHILD_SA is deleted
+    uint32_t dpd_delay_s = 30;            // dpd_delay: liveness check after this much silence
+    double retransmit_timeout_s = 4.0;    // retransmit_timeout: first retransmission of our request
+    double retransmit_base = 1.8;         // retransmit_base: back-off factor per retransmission
+    uint32_t retransmit_tries = 5;        // retransmit_tries: then the IKE SA is deleted (DPD action clear)
+    uint32_t keepalive_s = 20;            // keepalive: NAT keepalives toward peers behind a NAT
+    uint32_t cookie_threshold = 64;       // cookie_threshold: half-open IKE SAs before COOKIEs are demanded
+    uint32_t cookie_secret_s = 120;       // cookie_secret_time: how often the cookie secret changes
+    uint32_t half_open_timeout_s = 30;    // half_open_timeout: an unfinished IKE SA is dropped
 };
 
 /// Parses TOML text. Throws std::invalid_argument("connections[0].psk: ...") style errors.

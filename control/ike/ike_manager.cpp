@@ -242,6 +242,8 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
     }
 }
 
+void IkeManager::tick(std::chrono::steady_clock::time_point now) { (void)now; }
+
 void IkeManager::forget_half_open(uint64_t spi_r) {
     // Keyed by the IKE_SA_INIT source, which NAT-T may have changed since: search by value.
     for (auto it = half_open_.begin(); it != half_open_.end(); ++it) {

@@ -11,6 +11,7 @@
 #include "control/ike/task.hpp"
 #include "control/ike/transport.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -38,6 +39,10 @@ public:
     /// Handles one received IKE message (non-ESP marker already stripped) that arrived
     /// at `local` from `remote`. Never throws for anything a peer can send.
     void on_message(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data);
+
+    /// Runs the timers (retransmissions, DPD, rekey, keepalives, cookie secret) due at
+    /// `now` (steady clock). Call at least every 200 ms from the control thread.
+    void tick(std::chrono::steady_clock::time_point now);
 
     const IkeCounters& counters() const noexcept { return counters_; }
     size_t ike_sa_count() const noexcept { return sas_.size(); }
