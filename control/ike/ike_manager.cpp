@@ -6,6 +6,7 @@
 
 #include <openssl/rand.h>
 
+#include <cmath>
 #include <stdexcept>
 
 namespace espgw::ike {
@@ -15,13 +16,21 @@ std::string IkeSa::who() const {
 }
 
 IkeManager::IkeManager(const IkeConfig& config, Transport& transport, SaSink& sink)
-    : config_(config), transport_(transport), sink_(sink), ctx_{config_, pools_, sink_} {
+    : config_(config), transport_(transport), sink_(sink), ctx_{config_, pools_, sink_},
+      now_(Clock::now()), cookies_(config.cookie_secret_s, now_) {
+    ctx_.now = now_;
     for (const auto& [name, p] : config_.pools) pools_.emplace(name, AddressPool(name, p.cidr));
 }
 
 const IkeSa* IkeManager::find(uint64_t spi_r) const {
     auto it = sas_.find(spi_r);
     return it == sas_.end() ? nullptr : it->second.get();
+}
+
+std::vector<uint64_t> IkeManager::spis() const {
+    std::vector<uint64_t> out;
+    for (const auto& [spi, sa] : sas_) out.push_back(spi);
+    return out;
 }
 
 void IkeManager::on_message(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data) {
@@ -34,7 +43,16 @@ void IkeManager::on_message(const Endpoint& local, const Endpoint& remote, std::
         return;
     }
     try {
-        if (m.header.is_response()) return;  // we have no requests outstanding (responder only, yet)
+        if (m.header.is_response()) {
+            // A response to our own request: every IKE SA here has our SPI as SPIr.
+            auto it = sas_.find(m.header.spi_r);
+            if (it == sas_.end() || it->second->spi_i != m.header.spi_i || m.header.exchange == ExchangeType::IKE_SA_INIT) {
+                ++counters_.responses_dropped;
+                return;
+            }
+            handle_response(*it->second, data, m);
+            return;
+        }
         if (m.header.exchange == ExchangeType::IKE_SA_INIT) {
             handle_init(local, remote, data, m);
             return;
@@ -63,8 +81,30 @@ void IkeManager::handle_init(const Endpoint& local, const Endpoint& remote, std:
         }
         return;
     }
+    // §2.6: with too many half-open IKE SAs, demand a cookie before keeping any state
+    // or doing any DH: the initiator must prove it receives at its address.
+    if (half_open_.size() >= config_.cookie_threshold) {
+        const auto* ni = m.get<NoncePayload>(PayloadType::NONCE);
+        if (!ni) return;
+        const NotifyPayload* c = m.find_notify(NotifyType::COOKIE);
+        if (c && cookies_.verify(c->data, ni->data, remote, m.header.spi_i)) {
+            ++counters_.cookies_accepted;
+        } else {
+            if (c) ++counters_.cookies_rejected;
+            Header h;
+            h.spi_i = m.header.spi_i;
+            h.exchange = ExchangeType::IKE_SA_INIT;
+            h.flags = FLAG_RESPONSE;
+            transport_.send(local, remote,
+                            encode_message(h, {make_notify(NotifyType::COOKIE, cookies_.make(ni->data, remote, h.spi_i))}));
+            ++counters_.cookies_sent;
+            return;
+        }
+    }
     auto sa = std::make_unique<IkeSa>();
     sa->spi_i = m.header.spi_i;
+    sa->created = now_;
+    sa->last_rx = now_;
     do {
         if (RAND_bytes(reinterpret_cast<uint8_t*>(&sa->spi_r), sizeof sa->spi_r) != 1)
             throw std::runtime_error("RAND_bytes");
@@ -139,23 +179,26 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
         ++counters_.bad_msg_id;
         return;
     }
+    Message inner;
+    ParseError pe = ParseError::OK;
     const auto* sk = m.get<SkPayload>(PayloadType::SK);
     if (!sk || m.payloads.size() != 1) {
         ++counters_.parse_errors;
         return;
     }
-    const bool i = sa.initiator;
-    const SkKeys keys{i ? sa.keys.sk_er.bytes() : sa.keys.sk_ei.bytes(), i ? sa.keys.sk_ar.bytes() : sa.keys.sk_ai.bytes()};
-    Message inner;
-    inner.header = m.header;
-    ParseError pe = ParseError::OK;
-    const SkError se = decrypt_message(data, *sk, sa.ike_alg, keys, inner.payloads, pe);
-    if (se != SkError::OK) {
-        // §2.21.2: messages failing integrity are dropped silently.
-        ++counters_.icv_failures;
-        log_info("{}: dropped message: {}", sa.who(), name(se));
-        return;
+    {
+        const bool i = sa.initiator;
+        const SkKeys keys{i ? sa.keys.sk_er.bytes() : sa.keys.sk_ei.bytes(), i ? sa.keys.sk_ar.bytes() : sa.keys.sk_ai.bytes()};
+        inner.header = m.header;
+        const SkError se = decrypt_message(data, *sk, sa.ike_alg, keys, inner.payloads, pe);
+        if (se != SkError::OK) {
+            // §2.21.2: messages failing integrity are dropped silently.
+            ++counters_.icv_failures;
+            log_info("{}: dropped message: {}", sa.who(), name(se));
+            return;
+        }
     }
+    sa.last_rx = now_;
     sa.expected_msg_id = m.header.message_id + 1;
     if (pe != ParseError::OK) {
         ++counters_.parse_errors;
@@ -197,52 +240,293 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
             respond(sa, m.header, std::move(ex.response), true);
             return;
         }
-        case ExchangeType::INFORMATIONAL: {
-            // §1.4.1: a Delete for the IKE SA is answered with an empty INFORMATIONAL
-            // and ends the IKE SA with its CHILD_SAs; ESP deletes are answered with
-            // the deleted pairs' inbound SPIs. An empty request is a liveness check.
-            bool delete_ike = false;
-            std::vector<Bytes> child_spis;
-            for (const auto& p : inner.payloads) {
-                const auto* d = std::get_if<DeletePayload>(&p.body);
-                if (!d) continue;
-                if (d->protocol == ProtocolId::IKE) delete_ike = true;
-                if (d->protocol != ProtocolId::ESP || d->spi_size != 4) continue;
-                for (const auto& spi : d->spis) {
-                    const uint32_t out = static_cast<uint32_t>(spi[0]) << 24 | static_cast<uint32_t>(spi[1]) << 16 |
-                                         static_cast<uint32_t>(spi[2]) << 8 | spi[3];
-                    for (auto c = sa.children.begin(); c != sa.children.end(); ++c) {
-                        if (c->info.spi_out != out) continue;
-                        const uint32_t in = c->info.spi_in;
-                        sink_.remove(in, out);
-                        child_spis.push_back({static_cast<uint8_t>(in >> 24), static_cast<uint8_t>(in >> 16),
-                                              static_cast<uint8_t>(in >> 8), static_cast<uint8_t>(in)});
-                        sa.children.erase(c);
-                        break;
-                    }
-                }
+        case ExchangeType::INFORMATIONAL:
+            handle_informational(sa, m, inner);
+            return;
+        case ExchangeType::CREATE_CHILD_SA: {
+            if (sa.state != IkeSaState::ESTABLISHED || sa.rekeyed_at) {
+                // §2.25: the IKE SA is going away (deleted or rekeyed).
+                respond(sa, m.header, {make_notify(NotifyType::TEMPORARY_FAILURE)}, true);
+                return;
             }
-            std::vector<Payload> reply;
-            if (!delete_ike && !child_spis.empty())
-                reply.push_back({PayloadType::DELETE, false, DeletePayload{ProtocolId::ESP, 4, child_spis}});
-            respond(sa, m.header, std::move(reply), true);
-            if (delete_ike) {
-                log_info("{}: IKE SA deleted by peer", sa.who());
-                remove_sa(sa.spi_r);
+            // §1.3: an SA payload with an IKE proposal rekeys the IKE SA, otherwise a CHILD_SA.
+            const auto* sai = inner.get<SaPayload>(PayloadType::SA);
+            const bool ike = sai && !sai->proposals.empty() && sai->proposals.front().protocol == ProtocolId::IKE;
+            Exchange ex;
+            ex.request = &inner;
+            std::unique_ptr<Task> task = ike ? make_ike_rekey(ctx_) : make_child_rekey(ctx_);
+            if (task->process_r(sa, ex) == TaskStatus::FAILED || task->build_r(sa, ex) == TaskStatus::FAILED) {
+                respond(sa, m.header, {make_notify(ex.error.value_or(NotifyType::NO_PROPOSAL_CHOSEN), ex.error_data)}, true);
+                return;
             }
+            const bool rekey = inner.find_notify(NotifyType::REKEY_SA) != nullptr;
+            respond(sa, m.header, std::move(ex.response), true);
+            if (ike) ++counters_.ike_rekeys;
+            else if (rekey) ++counters_.child_rekeys;
+            after_exchange(sa, ex);
             return;
         }
-        case ExchangeType::CREATE_CHILD_SA:
-            // Rekeying comes next (child_rekey / ike_rekey tasks); until then refuse.
-            respond(sa, m.header, {make_notify(NotifyType::NO_ADDITIONAL_SAS)}, true);
-            return;
         default:
             respond(sa, m.header, {make_notify(NotifyType::INVALID_SYNTAX)}, true);
             return;
     }
 }
 
-void IkeManager::tick(std::chrono::steady_clock::time_point now) { (void)now; }
+void IkeManager::handle_informational(IkeSa& sa, const Message& req, const Message& inner) {
+    // §1.4.1: a Delete for the IKE SA is answered with an empty INFORMATIONAL and ends
+    // the IKE SA with its CHILD_SAs; ESP deletes are answered with the deleted pairs'
+    // inbound SPIs. An empty request is a liveness check (§2.4) and gets an empty answer.
+    bool delete_ike = false;
+    std::vector<Bytes> child_spis;
+    for (const auto& p : inner.payloads) {
+        const auto* d = std::get_if<DeletePayload>(&p.body);
+        if (!d) continue;
+        if (d->protocol == ProtocolId::IKE) delete_ike = true;
+        if (d->protocol != ProtocolId::ESP || d->spi_size != 4) continue;
+        for (const auto& spi : d->spis) {
+            const uint32_t out = static_cast<uint32_t>(spi[0]) << 24 | static_cast<uint32_t>(spi[1]) << 16 |
+                                 static_cast<uint32_t>(spi[2]) << 8 | spi[3];
+            for (auto c = sa.children.begin(); c != sa.children.end(); ++c) {
+                if (c->info.spi_out != out) continue;
+                const uint32_t in = c->info.spi_in;
+                sink_.remove(in, out);
+                log_info("{}: CHILD_SA {:08x}_i {:08x}_o deleted by peer", sa.who(), in, out);
+                // §1.4.1: when both ends delete the same pair at once, each answers
+                // without the SPI it already deletes.
+                if (!c->deleting)
+                    child_spis.push_back({static_cast<uint8_t>(in >> 24), static_cast<uint8_t>(in >> 16),
+                                          static_cast<uint8_t>(in >> 8), static_cast<uint8_t>(in)});
+                sa.children.erase(c);
+                break;
+            }
+        }
+    }
+    std::vector<Payload> reply;
+    if (!delete_ike && !child_spis.empty())
+        reply.push_back({PayloadType::DELETE, false, DeletePayload{ProtocolId::ESP, 4, child_spis}});
+    respond(sa, req.header, std::move(reply), true);
+    if (delete_ike) {
+        log_info("{}: IKE SA deleted by peer", sa.who());
+        remove_sa(sa.spi_r);
+        return;
+    }
+    kick(sa);
+}
+
+bool IkeManager::open(IkeSa& sa, std::span<const uint8_t> data, const Message& m, Message& inner) {
+    const auto* sk = m.get<SkPayload>(PayloadType::SK);
+    if (!sk || m.payloads.size() != 1) return false;
+    const bool i = sa.initiator;
+    const SkKeys keys{i ? sa.keys.sk_er.bytes() : sa.keys.sk_ei.bytes(), i ? sa.keys.sk_ar.bytes() : sa.keys.sk_ai.bytes()};
+    inner.header = m.header;
+    ParseError pe = ParseError::OK;
+    const SkError se = decrypt_message(data, *sk, sa.ike_alg, keys, inner.payloads, pe);
+    if (se != SkError::OK) ++counters_.icv_failures;
+    if (pe != ParseError::OK) ++counters_.parse_errors;
+    return se == SkError::OK && pe == ParseError::OK;
+}
+
+void IkeManager::handle_response(IkeSa& sa, std::span<const uint8_t> data, const Message& m) {
+    // §2.2: only the response to our one outstanding request counts; late duplicates
+    // (answers to retransmissions) are dropped.
+    if (!sa.pending || m.header.message_id != sa.pending->message_id || m.header.exchange != sa.pending->exchange) {
+        ++counters_.responses_dropped;
+        return;
+    }
+    Message inner;
+    if (!open(sa, data, m, inner)) {
+        ++counters_.responses_dropped;
+        log_info("{}: dropped response {}", sa.who(), m.header.message_id);
+        return;
+    }
+    sa.last_rx = now_;
+    std::shared_ptr<Task> task = std::move(sa.pending->task);
+    sa.pending.reset();
+    Exchange ex;
+    ex.request = &inner;
+    if (task->process_i(sa, ex) == TaskStatus::SUCCESS && task->name() == "child_rekey") ++counters_.child_rekeys;
+    after_exchange(sa, ex);
+}
+
+void IkeManager::after_exchange(IkeSa& sa, Exchange& ex) {
+    for (auto& t : ex.follow_up) sa.queue.push_back(std::move(t));
+    if (ex.new_ike_sa) {
+        std::unique_ptr<IkeSa> n = std::move(ex.new_ike_sa);
+        const uint64_t spi = n->spi_r;
+        if (!sas_.count(spi)) sas_[spi] = std::move(n);
+    }
+    if (ex.delete_ike_sa) {
+        log_info("{}: IKE SA deleted", sa.who());
+        remove_sa(sa.spi_r);
+        return;
+    }
+    kick(sa);
+}
+
+void IkeManager::kick(IkeSa& sa) {
+    // §2.3: a window of one: the next request leaves when the previous was answered.
+    while (!sa.pending && !sa.queue.empty() && sa.state == IkeSaState::ESTABLISHED) {
+        std::shared_ptr<Task> task = std::move(sa.queue.front());
+        sa.queue.pop_front();
+        Exchange ex;
+        if (task->build_i(sa, ex) == TaskStatus::FAILED) continue;
+        Header h;
+        h.spi_i = sa.spi_i;
+        h.spi_r = sa.spi_r;
+        h.exchange = task->exchange_type();
+        h.flags = sa.initiator ? FLAG_INITIATOR : 0;
+        h.message_id = sa.next_msg_id++;
+        const bool i = sa.initiator;
+        const SkKeys keys{i ? sa.keys.sk_ei.bytes() : sa.keys.sk_er.bytes(), i ? sa.keys.sk_ai.bytes() : sa.keys.sk_ar.bytes()};
+        PendingRequest p;
+        p.exchange = h.exchange;
+        p.message_id = h.message_id;
+        p.wire = encrypt_message(h, ex.response, sa.ike_alg, keys);
+        p.next_send = now_ + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(config_.retransmit_timeout_s));
+        p.task = std::move(task);
+        transport_.send(sa.local, sa.remote, p.wire);
+        ++counters_.requests_sent;
+        sa.pending = std::move(p);
+    }
+    if (sa.state == IkeSaState::DELETING && !sa.pending) {
+        // Our Delete of the IKE SA left and nothing else may follow.
+        sa.queue.clear();
+    }
+}
+
+IkeSa* IkeManager::owner_of(uint32_t spi_in, ChildSa** child) {
+    for (auto& [spi, sa] : sas_) {
+        if (ChildSa* c = sa->child_by_in(spi_in)) {
+            *child = c;
+            return sa.get();
+        }
+    }
+    return nullptr;
+}
+
+void IkeManager::on_child_expired(uint32_t spi_in, bool hard) {
+    ChildSa* c = nullptr;
+    IkeSa* sa = owner_of(spi_in, &c);
+    if (!sa) return;
+    if (hard) {
+        // RFC 4301 §4.4.2.1: at the hard lifetime the SA is gone; tell the peer.
+        log_info("{}: CHILD_SA {:08x}_i reached its hard lifetime", sa->who(), spi_in);
+        c->expire_at = Clock::time_point::max();
+        if (!c->deleting) {
+            c->deleting = true;
+            sa->queue.push_back(make_delete(ctx_, {spi_in}));
+        }
+    } else if (!c->rekeying && !c->replaced && !c->deleting) {
+        c->rekeying = true;
+        c->rekey_at = Clock::time_point::max();
+        sa->queue.push_back(make_child_rekey(ctx_, spi_in));
+    }
+    kick(*sa);
+}
+
+bool IkeManager::delete_child(uint32_t spi_in) {
+    ChildSa* c = nullptr;
+    IkeSa* sa = owner_of(spi_in, &c);
+    if (!sa) return false;
+    if (!c->deleting) {
+        c->deleting = true;
+        sa->queue.push_back(make_delete(ctx_, {spi_in}));
+    }
+    kick(*sa);
+    return true;
+}
+
+bool IkeManager::delete_ike_sa(uint64_t spi_r) {
+    auto it = sas_.find(spi_r);
+    if (it == sas_.end()) return false;
+    IkeSa& sa = *it->second;
+    if (sa.state != IkeSaState::ESTABLISHED) {
+        remove_sa(spi_r);
+        return true;
+    }
+    sa.queue.clear();  // §1.4.1: nothing else matters once the IKE SA goes
+    sa.queue.push_back(make_delete(ctx_, {}));
+    kick(sa);
+    return true;
+}
+
+void IkeManager::tick(Clock::time_point now) {
+    now_ = now;
+    ctx_.now = now;
+    cookies_.tick(now);
+    std::vector<uint64_t> dead;
+    for (auto& [spi, sa] : sas_) {
+        try {
+            tick_sa(*sa, dead);
+        } catch (const std::exception& e) {
+            log_warn("{}: internal error in timers: {}", sa->who(), e.what());
+        }
+    }
+    for (uint64_t spi : dead) remove_sa(spi);
+}
+
+void IkeManager::tick_sa(IkeSa& sa, std::vector<uint64_t>& dead) {
+    using std::chrono::seconds;
+    if (sa.state == IkeSaState::CREATED || sa.state == IkeSaState::INIT_DONE) {
+        if (config_.half_open_timeout_s && now_ - sa.created >= seconds(config_.half_open_timeout_s)) {
+            ++counters_.half_open_expired;
+            log_info("{}: half-open IKE SA expired", sa.who());
+            dead.push_back(sa.spi_r);
+        }
+        return;
+    }
+    if (sa.rekeyed_at && now_ - *sa.rekeyed_at >= seconds(30) && !sa.pending) {
+        // §1.3.2: the peer should have deleted the old IKE SA by now.
+        dead.push_back(sa.spi_r);
+        return;
+    }
+    if (sa.pending && now_ >= sa.pending->next_send) {
+        PendingRequest& p = *sa.pending;
+        if (p.retransmits >= config_.retransmit_tries) {
+            // §2.4: no answer through all retransmissions: the peer is dead. Action
+            // clear: the IKE SA and its CHILD_SAs go without further messages.
+            ++counters_.peers_dead;
+            log_warn("{}: no response after {} retransmissions, peer is dead: clearing IKE SA and {} CHILD_SA(s)",
+                     sa.who(), p.retransmits, sa.children.size());
+            dead.push_back(sa.spi_r);
+            return;
+        }
+        ++p.retransmits;
+        // §2.1/§2.4: exponential back-off.
+        const double wait = config_.retransmit_timeout_s * std::pow(config_.retransmit_base, p.retransmits);
+        p.next_send = now_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
+        transport_.send(sa.local, sa.remote, p.wire);
+        ++counters_.retransmits_sent;
+    }
+    if (sa.state != IkeSaState::ESTABLISHED) return;
+    for (auto& c : sa.children) {
+        if (now_ >= c.expire_at && !c.deleting) {
+            log_info("{}: CHILD_SA {:08x}_i reached its hard lifetime", sa.who(), c.info.spi_in);
+            c.expire_at = Clock::time_point::max();
+            c.deleting = true;
+            sa.queue.push_back(make_delete(ctx_, {c.info.spi_in}));
+        } else if (now_ >= c.rekey_at && !c.rekeying && !c.replaced && !c.deleting) {
+            c.rekeying = true;
+            c.rekey_at = Clock::time_point::max();
+            sa.queue.push_back(make_child_rekey(ctx_, c.info.spi_in));
+        }
+    }
+    if (config_.dpd_delay_s && !sa.pending && sa.queue.empty() && !sa.rekeyed_at &&
+        now_ - sa.last_rx >= seconds(config_.dpd_delay_s)) {
+        ++counters_.dpd_sent;
+        sa.queue.push_back(make_ike_dpd(ctx_));
+    }
+    // RFC 3948 §2.3 / RFC 7296 §2.23: keep the peer's NAT mapping open.
+    if (config_.keepalive_s && sa.nat_remote && sa.local.port == config_.natt_port && now_ >= sa.next_keepalive) {
+        if (sa.next_keepalive != Clock::time_point{}) {
+            transport_.send_nat_keepalive(sa.local, sa.remote);
+            ++counters_.keepalives_sent;
+        }
+        sa.next_keepalive = now_ + seconds(config_.keepalive_s);
+    }
+    kick(sa);
+}
 
 void IkeManager::forget_half_open(uint64_t spi_r) {
     // Keyed by the IKE_SA_INIT source, which NAT-T may have changed since: search by value.

@@ -1,11 +1,16 @@
 #pragma once
-// The IKE SA table and the responder's exchange dispatcher (the task manager):
-// finds or creates the IKE SA of each received message, enforces the message-ID
-// window and replays the last response to a retransmitted request (§2.1, §2.2),
-// decrypts SK, runs the exchange's tasks and sends the response. Control thread only.
+// The IKE SA table and the exchange dispatcher (the task manager): finds or creates
+// the IKE SA of each received message, enforces the message-ID window and replays the
+// last response to a retransmitted request (§2.1, §2.2), decrypts SK, runs the
+// exchange's tasks and sends the response. It also initiates our own requests (CHILD
+// rekey, delete, DPD) one at a time per IKE SA, retransmitting them with exponential
+// back-off (§2.1, §2.4), and runs the lifecycle timers from tick(): rekey/hard
+// lifetimes, liveness checks, NAT keepalives (RFC 3948), half-open expiry and the
+// stateless-cookie secret (§2.6). Control thread only.
 
 #include "control/ike/address_pool.hpp"
 #include "control/ike/config.hpp"
+#include "control/ike/cookie_jar.hpp"
 #include "control/ike/ike_sa.hpp"
 #include "control/ike/sa_sink.hpp"
 #include "control/ike/task.hpp"
@@ -29,9 +34,21 @@ struct IkeCounters {
     uint64_t icv_failures = 0;
     uint64_t retransmits_answered = 0;
     uint64_t responses_sent = 0;
+    uint64_t requests_sent = 0;
+    uint64_t retransmits_sent = 0;
+    uint64_t responses_dropped = 0;    // response we did not wait for, or failing ICV
+    uint64_t peers_dead = 0;           // our request went unanswered: IKE SA cleared
+    uint64_t cookies_sent = 0;         // §2.6: IKE_SA_INIT answered with N(COOKIE)
+    uint64_t cookies_accepted = 0;     // retry carrying a valid cookie
+    uint64_t cookies_rejected = 0;     // retry carrying a wrong or stale cookie
+    uint64_t half_open_expired = 0;
+    uint64_t child_rekeys = 0;         // CHILD_SAs rekeyed (either side)
+    uint64_t ike_rekeys = 0;
+    uint64_t dpd_sent = 0;
+    uint64_t keepalives_sent = 0;
 };
 
-class IkeManager {
+class IkeManager final : public ChildExpiryListener {
 public:
     /// `config`, `transport` and `sink` must outlive the manager.
     IkeManager(const IkeConfig& config, Transport& transport, SaSink& sink);
@@ -44,16 +61,35 @@ public:
     /// `now` (steady clock). Call at least every 200 ms from the control thread.
     void tick(std::chrono::steady_clock::time_point now);
 
+    /// ChildExpiryListener: the dataplane's soft (rekey now) or hard (delete) lifetime
+    /// of the pair with inbound SPI `spi_in` came. Unknown SPIs are ignored.
+    void on_child_expired(uint32_t spi_in, bool hard) override;
+
+    /// Queues an INFORMATIONAL Delete of the CHILD_SA pair with inbound SPI `spi_in`
+    /// (false: unknown) or of the IKE SA with our SPI `spi_r`. For the CLI and tests.
+    bool delete_child(uint32_t spi_in);
+    bool delete_ike_sa(uint64_t spi_r);
+
     const IkeCounters& counters() const noexcept { return counters_; }
     size_t ike_sa_count() const noexcept { return sas_.size(); }
+    size_t half_open_count() const noexcept { return half_open_.size(); }
     /// The IKE SA with our (responder) SPI, or nullptr. For tests and the CLI.
     const IkeSa* find(uint64_t spi_r) const;
+    /// Our SPIs of all IKE SAs, in order. For tests and the CLI.
+    std::vector<uint64_t> spis() const;
 
 private:
     void handle_init(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data, const Message& m);
     void handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data,
                           const Message& m);
+    void handle_response(IkeSa& sa, std::span<const uint8_t> data, const Message& m);
+    bool open(IkeSa& sa, std::span<const uint8_t> data, const Message& m, Message& inner);
     void respond(IkeSa& sa, const Header& req, std::vector<Payload> payloads, bool encrypt);
+    void handle_informational(IkeSa& sa, const Message& req, const Message& inner);
+    void after_exchange(IkeSa& sa, Exchange& ex);
+    void kick(IkeSa& sa);
+    void tick_sa(IkeSa& sa, std::vector<uint64_t>& dead);
+    IkeSa* owner_of(uint32_t spi_in, ChildSa** child);
     void remove_sa(uint64_t spi_r);
     void forget_half_open(uint64_t spi_r);
 
@@ -65,6 +101,8 @@ private:
     std::map<uint64_t, std::unique_ptr<IkeSa>> sas_;                 // by our SPI (SPIr)
     std::map<std::pair<uint64_t, Endpoint>, uint64_t> half_open_;    // (SPIi, peer) -> SPIr
     IkeCounters counters_;
+    Clock::time_point now_;
+    CookieJar cookies_;
 };
 
 }  // namespace espgw::ike

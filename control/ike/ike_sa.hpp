@@ -11,6 +11,8 @@
 #include "control/ike/message.hpp"
 #include "control/ike/sa_sink.hpp"
 
+#include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,8 +22,37 @@ namespace espgw::ike {
 
 enum class IkeSaState { CREATED, INIT_DONE, ESTABLISHED, DELETING };
 
+using Clock = std::chrono::steady_clock;
+
 struct ChildSa {
     ChildSaInfo info;
+    Clock::time_point rekey_at = Clock::time_point::max();   // soft lifetime (we rekey)
+    Clock::time_point expire_at = Clock::time_point::max();  // hard lifetime (we delete)
+    bool rekeying = false;  // our CREATE_CHILD_SA rekey of this pair is queued or outstanding
+    bool replaced = false;  // a newer pair took over: only the Delete of this one is left
+    bool deleting = false;  // our Delete of this pair is queued or outstanding
+    // §2.8.1: the peer rekeyed this pair while our own rekey of it was outstanding:
+    // the smallest nonce of the peer's exchange decides which new pair stays.
+    std::optional<Bytes> peer_rekey_min_nonce;
+};
+
+/// Starts the configured soft/hard lifetimes of a new CHILD_SA at `now`.
+inline void arm_child_timers(ChildSa& c, const IkeConfig& cfg, Clock::time_point now) {
+    if (cfg.child_rekey_time_s) c.rekey_at = now + std::chrono::seconds(cfg.child_rekey_time_s);
+    if (cfg.child_life_time_s) c.expire_at = now + std::chrono::seconds(cfg.child_life_time_s);
+}
+
+class Task;
+
+/// Our own request in flight (§2.1: window of one): sent, waiting for its response,
+/// retransmitted with exponential back-off until the limit.
+struct PendingRequest {
+    std::shared_ptr<Task> task;
+    ExchangeType exchange = ExchangeType::INFORMATIONAL;
+    uint32_t message_id = 0;
+    Bytes wire;
+    uint32_t retransmits = 0;
+    Clock::time_point next_send;
 };
 
 struct IkeSa {
@@ -52,6 +83,29 @@ struct IkeSa {
     uint32_t expected_msg_id = 0;
     std::optional<uint32_t> last_response_id;
     Bytes last_response;
+
+    // Our requests (§2.2: our own message-ID counter, starting at 0 for the IKE SA's
+    // responder too): one outstanding, the rest queued in order.
+    uint32_t next_msg_id = 0;
+    std::optional<PendingRequest> pending;
+    std::deque<std::shared_ptr<Task>> queue;
+
+    Clock::time_point created{};         // IKE_SA_INIT answered (half-open timeout)
+    Clock::time_point last_rx{};         // last authenticated message from the peer (DPD)
+    Clock::time_point next_keepalive{};  // RFC 3948 §2.3
+    std::optional<Clock::time_point> rekeyed_at;  // §1.3.2: replaced; the peer deletes it
+
+    /// The CHILD_SA whose inbound (ours) / outbound (the peer's inbound) SPI is given.
+    ChildSa* child_by_in(uint32_t spi_in) noexcept {
+        for (auto& c : children)
+            if (c.info.spi_in == spi_in) return &c;
+        return nullptr;
+    }
+    ChildSa* child_by_out(uint32_t spi_out) noexcept {
+        for (auto& c : children)
+            if (c.info.spi_out == spi_out) return &c;
+        return nullptr;
+    }
 
     /// "peer 192.0.2.7[4500] id rw@example.com" prefix for every log line.
     std::string who() const;

@@ -2,8 +2,9 @@
 // IKEv2 tasks in strongSwan's shape: one task per protocol job (ike_init, ike_natd,
 // ike_auth, ike_config, child_create, ...), each processing its part of a request and
 // building its part of the response. A responder exchange runs process_r on every task
-// of the exchange, then build_r on every task, in order. Initiator halves (build_i /
-// process_i) come with the initiator; the default says "not supported".
+// of the exchange, then build_r on every task, in order. A task we initiate (rekey,
+// delete, DPD) runs alone in its exchange: build_i builds the request, process_i reads
+// the response; IkeManager queues, sends and retransmits it.
 
 #include "control/ike/address_pool.hpp"
 #include "control/ike/config.hpp"
@@ -12,6 +13,7 @@
 #include "control/ike/sa_sink.hpp"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -23,12 +25,18 @@ enum class TaskStatus {
     FAILED,    // the exchange fails: the response carries Exchange::error only
 };
 
+class Task;
+
 /// What tasks share while one exchange runs.
 struct Exchange {
-    const Message* request = nullptr;  // outer header + decrypted payloads
-    std::vector<Payload> response;     // payloads the response will carry
+    const Message* request = nullptr;  // received: outer header + decrypted payloads (for
+                                       // build_r the request, for process_i the response)
+    std::vector<Payload> response;     // payloads the message we send will carry
     std::optional<NotifyType> error;   // set by a failing task: answer this notify alone
     Bytes error_data;
+    std::unique_ptr<IkeSa> new_ike_sa;            // §1.3.2: the IKE SA that replaces this one
+    std::vector<std::shared_ptr<Task>> follow_up;  // our requests to queue (delete the old pair)
+    bool delete_ike_sa = false;                    // the IKE SA ends after this exchange
 };
 
 /// Services tasks may use; owned by IkeManager.
@@ -36,6 +44,7 @@ struct TaskContext {
     const IkeConfig& config;
     std::map<std::string, AddressPool>& pools;
     SaSink& sink;
+    Clock::time_point now{};  // the manager's clock at the current event
 };
 
 class Task {
@@ -46,6 +55,21 @@ public:
     virtual TaskStatus process_r(IkeSa& sa, Exchange& ex) = 0;
     /// Responder: append this task's payloads to ex.response.
     virtual TaskStatus build_r(IkeSa& sa, Exchange& ex) = 0;
+    /// Initiator: the exchange type of our request.
+    virtual ExchangeType exchange_type() const noexcept { return ExchangeType::INFORMATIONAL; }
+    /// Initiator: the request's payloads into ex.response. FAILED: nothing to send
+    /// (the task became moot, e.g. its CHILD_SA is gone); the manager drops it.
+    virtual TaskStatus build_i(IkeSa& sa, Exchange& ex) {
+        (void)sa;
+        (void)ex;
+        return TaskStatus::FAILED;
+    }
+    /// Initiator: read the response (ex.request). May set ex.follow_up/delete_ike_sa.
+    virtual TaskStatus process_i(IkeSa& sa, Exchange& ex) {
+        (void)sa;
+        (void)ex;
+        return TaskStatus::FAILED;
+    }
 };
 
 }  // namespace espgw::ike

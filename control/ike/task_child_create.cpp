@@ -27,7 +27,11 @@ public:
         const auto* tsi = m.get<TsPayload>(PayloadType::TSi);
         const auto* tsr = m.get<TsPayload>(PayloadType::TSr);
         if (!sai || !tsi || !tsr) return child_error(sa, NotifyType::INVALID_SYNTAX, "missing SAi2/TSi/TSr");
-        const auto sel = select_proposal(sa.conn->esp_proposals, *sai, ProtocolId::ESP);
+        // §1.2: the CHILD_SA of IKE_AUTH uses the IKE SA's DH; PFS groups in our ESP
+        // proposals apply to CREATE_CHILD_SA only.
+        std::vector<Algorithms> ours = sa.conn->esp_proposals;
+        for (auto& a : ours) a.dh = DhGroup::NONE;
+        const auto sel = select_proposal(ours, *sai, ProtocolId::ESP);
         if (!sel) return child_error(sa, NotifyType::NO_PROPOSAL_CHOSEN, "no acceptable ESP proposal");
         const auto* cp = m.get<CpPayload>(PayloadType::CP);
         if (cp && cp->cfg_type == CFG_REQUEST && !sa.conn->pool.empty() && !sa.virtual_ip)
@@ -87,6 +91,7 @@ public:
             return TaskStatus::SUCCESS;
         }
         sa.children.push_back(ChildSa{info});
+        arm_child_timers(sa.children.back(), ctx_.config, ctx_.now);
         const Bytes spi = {static_cast<uint8_t>(spi_in_ >> 24), static_cast<uint8_t>(spi_in_ >> 16),
                            static_cast<uint8_t>(spi_in_ >> 8), static_cast<uint8_t>(spi_in_)};
         ex.response.push_back({PayloadType::SA, false, make_reply_sa(sel_, ProtocolId::ESP, spi)});

@@ -4,6 +4,7 @@
 #include "control/ike/task.hpp"
 
 #include <memory>
+#include <vector>
 
 namespace espgw::ike {
 
@@ -17,6 +18,19 @@ std::unique_ptr<Task> make_ike_auth(TaskContext& ctx);
 std::unique_ptr<Task> make_ike_config(TaskContext& ctx);
 /// IKE_AUTH: the first CHILD_SA: ESP proposal, TS narrowing, KEYMAT, install (§2.17).
 std::unique_ptr<Task> make_child_create(TaskContext& ctx);
+
+/// CREATE_CHILD_SA for a CHILD_SA (§1.3.1, §1.3.3): as responder a new pair or the
+/// rekey of one (N(REKEY_SA)), optional PFS (KE); as initiator the rekey of our pair
+/// with inbound SPI `spi_in`, collisions resolved by the lowest nonce (§2.8.1).
+std::unique_ptr<Task> make_child_rekey(TaskContext& ctx, uint32_t spi_in = 0);
+/// CREATE_CHILD_SA rekeying the IKE SA, responder (§1.3.2): new SPIs and keys, the
+/// CHILD_SAs move to the new IKE SA (Exchange::new_ike_sa); the peer deletes the old one.
+std::unique_ptr<Task> make_ike_rekey(TaskContext& ctx);
+/// INFORMATIONAL Delete we initiate (§1.4.1): the CHILD_SA pairs with these inbound
+/// SPIs (removed from the sink when answered), or, with no SPIs, the IKE SA itself.
+std::unique_ptr<Task> make_delete(TaskContext& ctx, std::vector<uint32_t> spis_in);
+/// INFORMATIONAL liveness check we initiate (§1.4, §2.4): an empty request.
+std::unique_ptr<Task> make_ike_dpd(TaskContext& ctx);
 
 /// NAT detection hash (§2.23): SHA-1(SPIi | SPIr | IP | port).
 Bytes natd_hash(uint64_t spi_i, uint64_t spi_r, const Endpoint& ep);
