@@ -26,7 +26,7 @@ SANITIZED = {
     "asan": ["vectors", "unit", "tables", "tables_stress", "dp_config"],
     "tsan": ["tables_stress"],
 }
-FUZZ_SECONDS = int(os.environ.get("ESPGW_FUZZ_SECONDS", "30"))
+FUZZ_SECONDS = int(os.environ.get("ESPGW_FUZZ_SECONDS", "20"))
 
 passed = 0
 failed = 0
@@ -189,8 +189,9 @@ def run_integration(pattern=None):
         log(f"  {script}: rc={rc}, {dur:.1f} s")
 
 
-def build_variant(builddir, setup_args, env=None, only_tests=None):
-    """Configures and builds `builddir`; with only_tests, just those tests' executables."""
+def build_variant(builddir, setup_args, env=None, only_tests=None, only_prefix=None):
+    """Configures and builds `builddir`; with only_tests, just those tests' executables;
+    with only_prefix, just the executables whose target name starts with it."""
     if not os.path.exists(os.path.join(builddir, "build.ninja")):
         args = ["meson", "setup"] + (["--wipe"] if os.path.isdir(builddir) else []) + [builddir]
         p = subprocess.run(args + setup_args, capture_output=True, text=True, env=env)
@@ -202,6 +203,10 @@ def build_variant(builddir, setup_args, env=None, only_tests=None):
         tests = json.loads(subprocess.check_output(["meson", "introspect", builddir, "--tests"]))
         targets = [os.path.relpath(t["cmd"][0], os.path.abspath(builddir))
                    for t in tests if t["name"] in only_tests]
+    if only_prefix:
+        tg = json.loads(subprocess.check_output(["meson", "introspect", builddir, "--targets"]))
+        targets = [os.path.relpath(t["filename"][0], os.path.abspath(builddir))
+                   for t in tg if t["name"].startswith(only_prefix) and t["type"] == "executable"]
     p = subprocess.run(["ninja", "-C", builddir] + targets, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         log(indent(tail(p.stdout + p.stderr, 40)))
@@ -211,7 +216,7 @@ def build_variant(builddir, setup_args, env=None, only_tests=None):
 def run_fuzz():
     env = dict(os.environ, CC="clang", CXX="clang++")
     tb = time.time()
-    built = build_variant("build-fuzz", ["-Dfuzz=true", "-Ddataplane=disabled"], env)
+    built = build_variant("build-fuzz", ["-Dfuzz=true", "-Ddataplane=disabled"], env, only_prefix="fuzz_")
     log(f"  fuzz build took {time.time() - tb:.0f} s")
     if not built:
         record(False, "fuzz-build", "clang libFuzzer build failed")
