@@ -192,7 +192,7 @@ void parse_dataplane(const toml::table& root, Config& cfg) {
     const toml::table* t = n->as_table();
     if (!t) fail("dataplane", "expected a [dataplane] table");
     Section s(*t, "dataplane",
-              {"workers", "lcores", "burst", "idle_backoff", "idle_polls", "idle_max_sleep_us",
+              {"workers", "lcores", "burst", "idle_backoff", "idle", "idle_polls", "idle_max_sleep_us",
                "mbufs", "memory_mb", "hugepages", "nat_t_port", "punt_ring_size", "max_sas",
                "max_policies"});
     DataplaneConfig& d = cfg.dataplane;
@@ -213,6 +213,15 @@ void parse_dataplane(const toml::table& root, Config& cfg) {
     }
     d.burst = static_cast<uint32_t>(s.integer("burst", 1, 256, 32));
     d.idle_backoff = s.boolean("idle_backoff", true);
+    d.idle = d.idle_backoff ? IdleMode::sleep : IdleMode::off;
+    if (s.has("idle")) {
+        std::string m = s.string("idle", "sleep");
+        if (m == "off") d.idle = IdleMode::off;
+        else if (m == "sleep") d.idle = IdleMode::sleep;
+        else if (m == "interrupt") d.idle = IdleMode::interrupt;
+        else fail("dataplane.idle", fmt::format("\"{}\" is not one of off, sleep, interrupt", m));
+        d.idle_backoff = d.idle != IdleMode::off;
+    }
     d.idle_polls = static_cast<uint32_t>(s.integer("idle_polls", 1, 1000000, 256));
     d.idle_max_sleep_us = static_cast<uint32_t>(s.integer("idle_max_sleep_us", 1, 100000, 1000));
     d.mbufs = static_cast<uint32_t>(s.integer("mbufs", 1023, 1048575, 8191));
@@ -223,7 +232,7 @@ void parse_dataplane(const toml::table& root, Config& cfg) {
     d.nat_t_port = static_cast<uint16_t>(s.integer("nat_t_port", 1, 65535, net::kPortNatT));
     d.punt_ring_size = static_cast<uint32_t>(s.integer("punt_ring_size", 64, 65536, 1024));
     d.max_sas = static_cast<uint32_t>(s.integer("max_sas", 16, 1 << 20, 4096));
-    d.max_policies = static_cast<uint32_t>(s.integer("max_policies", 16, 65536, 1024));
+    d.max_policies = static_cast<uint32_t>(s.integer("max_policies", 16, 1 << 20, 1024));
     if (d.punt_ring_size & (d.punt_ring_size - 1))
         fail("dataplane.punt_ring_size", fmt::format("{} is not a power of 2", d.punt_ring_size));
 }

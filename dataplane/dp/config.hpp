@@ -38,12 +38,20 @@ using MacAddr = std::array<uint8_t, 6>;
 
 enum class PortRole : uint8_t { outside, inside };
 
+/// [dataplane] idle: what a worker does after idle_polls empty polls.
+enum class IdleMode : uint8_t {
+    off,        ///< keep polling (benchmarks, dedicated cores)
+    sleep,      ///< nanosleep, doubling up to idle_max_sleep_us
+    interrupt,  ///< wait for an RX interrupt (ports whose PMD has none: sleep)
+};
+
 /// [dataplane]
 struct DataplaneConfig {
     uint32_t workers = 1;            ///< worker lcores (1..64); lcore 0 is the main lcore
     std::vector<uint32_t> lcores;    ///< explicit worker lcore ids (empty: 1..workers)
     uint32_t burst = 32;             ///< RX/TX burst size, 1..256
     bool idle_backoff = true;        ///< sleep after idle_polls empty polls
+    IdleMode idle = IdleMode::sleep;  ///< `idle = "off"|"sleep"|"interrupt"`; default from idle_backoff
     uint32_t idle_polls = 256;       ///< empty polls before the first sleep, 1..1e6
     uint32_t idle_max_sleep_us = 1000;  ///< longest single sleep, 1..100000 us
     uint32_t mbufs = 8191;           ///< mbuf pool size (per socket), 1023..1048575
@@ -52,7 +60,7 @@ struct DataplaneConfig {
     uint16_t nat_t_port = net::kPortNatT;  ///< local UDP port of ESP-in-UDP / IKE NAT-T
     uint32_t punt_ring_size = 1024;  ///< punt and inject ring size (power of 2)
     uint32_t max_sas = 4096;         ///< shared SA table slots per direction, 16..1048576
-    uint32_t max_policies = 1024;    ///< shared SPD entries, 16..65536
+    uint32_t max_policies = 1024;    ///< shared SPD entries, 16..1048576
 };
 
 /// [[port]]
