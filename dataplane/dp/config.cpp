@@ -1,5 +1,7 @@
 // TOML → validated Config (control path: exceptions and allocation are fine here).
 #include "dataplane/dp/config.hpp"
+#include "dataplane/fw/fw_config.hpp"
+#include "dataplane/nat/nat_config.hpp"
 
 #include <fmt/format.h>
 
@@ -194,7 +196,7 @@ void parse_dataplane(const toml::table& root, Config& cfg) {
     Section s(*t, "dataplane",
               {"workers", "lcores", "burst", "idle_backoff", "idle", "idle_polls", "idle_max_sleep_us",
                "mbufs", "memory_mb", "hugepages", "nat_t_port", "punt_ring_size", "max_sas",
-               "max_policies"});
+               "max_policies", "max_routes", "control_group"});
     DataplaneConfig& d = cfg.dataplane;
     d.workers = static_cast<uint32_t>(s.integer("workers", 1, 64, 1));
     if (const toml::node* l = s.node("lcores")) {
@@ -233,6 +235,11 @@ void parse_dataplane(const toml::table& root, Config& cfg) {
     d.punt_ring_size = static_cast<uint32_t>(s.integer("punt_ring_size", 64, 65536, 1024));
     d.max_sas = static_cast<uint32_t>(s.integer("max_sas", 16, 1 << 20, 4096));
     d.max_policies = static_cast<uint32_t>(s.integer("max_policies", 16, 1 << 20, 1024));
+    d.max_routes = static_cast<uint32_t>(s.integer("max_routes", 16, 1 << 20, 1024));
+    d.control_group = s.string("control_group", "root");
+    if (d.control_group.empty() || d.control_group.size() > 64 ||
+        d.control_group.find_first_of(" \t\n:/") != std::string::npos)
+        fail("dataplane.control_group", "expected a group name");
     if (d.punt_ring_size & (d.punt_ring_size - 1))
         fail("dataplane.punt_ring_size", fmt::format("{} is not a power of 2", d.punt_ring_size));
 }
@@ -280,21 +287,21 @@ void parse_ports(const toml::table& root, Config& cfg) {
     if (!outside) fail("port", "no port has role = \"outside\"");
 }
 
+RouteConfig parse_route(const toml::table& t, const std::string& path, const Config& cfg) {
+    Section s(t, path, {"prefix", "via", "port"});
+    RouteConfig r;
+    r.prefix = s.prefix("prefix", std::nullopt);
+    if (s.has("via")) {
+        r.via = s.address("via");
+        if (r.via->family != r.prefix.addr.family) fail(s.key("via"), "address family differs from the prefix's");
+    }
+    r.port = find_port(cfg, s.string("port", std::nullopt), s.key("port"));
+    return r;
+}
+
 void parse_routes(const toml::table& root, Config& cfg) {
     auto ts = tables(root, "route");
-    for (size_t i = 0; i < ts.size(); ++i) {
-        std::string path = fmt::format("route[{}]", i);
-        Section s(*ts[i], path, {"prefix", "via", "port"});
-        RouteConfig r;
-        r.prefix = s.prefix("prefix", std::nullopt);
-        if (s.has("via")) {
-            r.via = s.address("via");
-            if (r.via->family != r.prefix.addr.family)
-                fail(s.key("via"), "address family differs from the prefix's");
-        }
-        r.port = find_port(cfg, s.string("port", std::nullopt), s.key("port"));
-        cfg.routes.push_back(r);
-    }
+    for (size_t i = 0; i < ts.size(); ++i) cfg.routes.push_back(parse_route(*ts[i], fmt::format("route[{}]", i), cfg));
 }
 
 void parse_neighbors(const toml::table& root, Config& cfg) {
@@ -313,68 +320,78 @@ void parse_neighbors(const toml::table& root, Config& cfg) {
     }
 }
 
+SaEntry parse_sa(const toml::table& t, const std::string& path, const DataplaneConfig& dpc) {
+    Section s(t, path,
+              {"id", "spi", "direction", "suite", "keymat", "mode", "esn", "udp_encap",
+               "udp_src_port", "udp_dst_port", "tunnel_src", "tunnel_dst", "replay_window",
+               "soft_bytes", "hard_bytes", "soft_packets", "hard_packets", "ttl", "initial_seq"});
+    SaEntry e;
+    e.id = static_cast<uint32_t>(s.integer("id", 1, (1 << 17) - 1, std::nullopt));
+    e.sa.spi = static_cast<uint32_t>(s.integer("spi", 256, 0xffffffff, std::nullopt));  // RFC 4303 §2.1: 1..255 reserved
+    e.direction = s.choice<SaDirection>("direction", {{"in", SaDirection::in}, {"out", SaDirection::out}}, std::nullopt);
+    e.suite_name = s.string("suite", std::nullopt);
+    auto suite = parse_suite(e.suite_name);
+    if (!suite) fail(s.key("suite"), fmt::format("\"{}\" is not one of {}", e.suite_name, suite_list()));
+    e.sa.suite = *suite;
+    auto keymat = parse_hex(s.string("keymat", std::nullopt), s.key("keymat"));
+    KeyBytes kb = suite_key_bytes(*suite);
+    if (keymat.size() != kb.enc + kb.auth)
+        fail(s.key("keymat"), fmt::format("{} bytes, suite {} needs {} ({} cipher{} + {} integrity)",
+                                          keymat.size(), e.suite_name, kb.enc + kb.auth, kb.enc,
+                                          kb.auth == 0 && kb.enc % 8 == 4 ? " incl. 4-byte salt" : "", kb.auth));
+    e.enc_keymat.assign(keymat.begin(), keymat.begin() + kb.enc);
+    e.auth_key.assign(keymat.begin() + kb.enc, keymat.end());
+    std::fill(keymat.begin(), keymat.end(), 0);
+    e.sa.mode = s.choice<esp::Mode>("mode", {{"tunnel", esp::Mode::tunnel}, {"transport", esp::Mode::transport}},
+                                    esp::Mode::tunnel);
+    e.sa.esn = s.boolean("esn", false);
+    e.sa.udp_encap = s.boolean("udp_encap", false);
+    e.sa.udp_src_port = static_cast<uint16_t>(s.integer("udp_src_port", 1, 65535, dpc.nat_t_port));
+    e.sa.udp_dst_port = static_cast<uint16_t>(s.integer("udp_dst_port", 1, 65535, net::kPortNatT));
+    if (e.sa.mode == esp::Mode::tunnel) {
+        e.sa.tunnel_src = s.address("tunnel_src");
+        e.sa.tunnel_dst = s.address("tunnel_dst");
+        if (e.sa.tunnel_src.family != e.sa.tunnel_dst.family)
+            fail(s.key("tunnel_dst"), "address family differs from tunnel_src's");
+    }
+    int64_t w = s.integer("replay_window", 0, esp::kReplayWindowMax, esp::kReplayWindowDefault);
+    if (w != 0 && w < esp::kReplayWindowMin)
+        fail(s.key("replay_window"), fmt::format("{} must be 0 (off) or {}..{}", w, esp::kReplayWindowMin,
+                                                  esp::kReplayWindowMax));
+    if (w == 0 && e.sa.esn && e.direction == SaDirection::in)
+        fail(s.key("replay_window"), "ESN needs the anti-replay window (RFC 4303 §2.2.1)");
+    e.sa.replay_window = static_cast<uint32_t>(w);
+    e.sa.ttl = static_cast<uint8_t>(s.integer("ttl", 1, 255, 64));
+    e.sa.initial_seq = static_cast<uint64_t>(s.integer("initial_seq", 0, INT64_MAX, 0));
+    constexpr int64_t kMax = INT64_MAX;
+    e.soft_bytes = static_cast<uint64_t>(s.integer("soft_bytes", 0, kMax, 0));
+    e.hard_bytes = static_cast<uint64_t>(s.integer("hard_bytes", 0, kMax, 0));
+    e.soft_packets = static_cast<uint64_t>(s.integer("soft_packets", 0, kMax, 0));
+    e.hard_packets = static_cast<uint64_t>(s.integer("hard_packets", 0, kMax, 0));
+    if (e.hard_bytes && e.soft_bytes > e.hard_bytes)
+        fail(s.key("soft_bytes"), fmt::format("{} exceeds hard_bytes {}", e.soft_bytes, e.hard_bytes));
+    if (e.hard_packets && e.soft_packets > e.hard_packets)
+        fail(s.key("soft_packets"), fmt::format("{} exceeds hard_packets {}", e.soft_packets, e.hard_packets));
+    return e;
+}
+
 void parse_sas(const toml::table& root, Config& cfg) {
     auto ts = tables(root, "sa");
     std::set<uint32_t> ids;
-    std::set<std::pair<int, uint32_t>> spis;
+    std::set<uint32_t> spis;
+    uint32_t n_in = 0, n_out = 0;
     for (size_t i = 0; i < ts.size(); ++i) {
         std::string path = fmt::format("sa[{}]", i);
-        Section s(*ts[i], path,
-                  {"id", "spi", "direction", "suite", "keymat", "mode", "esn", "udp_encap",
-                   "udp_src_port", "udp_dst_port", "tunnel_src", "tunnel_dst", "replay_window",
-                   "soft_bytes", "hard_bytes", "soft_packets", "hard_packets", "ttl", "initial_seq"});
-        SaEntry e;
-        e.id = static_cast<uint32_t>(s.integer("id", 1, (1 << 17) - 1, std::nullopt));
-        if (!ids.insert(e.id).second) fail(s.key("id"), fmt::format("{} is used by another [[sa]]", e.id));
-        e.sa.spi = static_cast<uint32_t>(s.integer("spi", 256, 0xffffffff, std::nullopt));  // RFC 4303 §2.1: 1..255 reserved
-        e.direction = s.choice<SaDirection>("direction", {{"in", SaDirection::in}, {"out", SaDirection::out}}, std::nullopt);
-        if (e.direction == SaDirection::in && !spis.insert({0, e.sa.spi}).second)
-            fail(s.key("spi"), fmt::format("{} is used by another inbound SA", e.sa.spi));
-        e.suite_name = s.string("suite", std::nullopt);
-        auto suite = parse_suite(e.suite_name);
-        if (!suite) fail(s.key("suite"), fmt::format("\"{}\" is not one of {}", e.suite_name, suite_list()));
-        e.sa.suite = *suite;
-        auto keymat = parse_hex(s.string("keymat", std::nullopt), s.key("keymat"));
-        KeyBytes kb = suite_key_bytes(*suite);
-        if (keymat.size() != kb.enc + kb.auth)
-            fail(s.key("keymat"), fmt::format("{} bytes, suite {} needs {} ({} cipher{} + {} integrity)",
-                                              keymat.size(), e.suite_name, kb.enc + kb.auth, kb.enc,
-                                              kb.auth == 0 && kb.enc % 8 == 4 ? " incl. 4-byte salt" : "", kb.auth));
-        e.enc_keymat.assign(keymat.begin(), keymat.begin() + kb.enc);
-        e.auth_key.assign(keymat.begin() + kb.enc, keymat.end());
-        std::fill(keymat.begin(), keymat.end(), 0);
-        e.sa.mode = s.choice<esp::Mode>("mode", {{"tunnel", esp::Mode::tunnel}, {"transport", esp::Mode::transport}},
-                                        esp::Mode::tunnel);
-        e.sa.esn = s.boolean("esn", false);
-        e.sa.udp_encap = s.boolean("udp_encap", false);
-        e.sa.udp_src_port = static_cast<uint16_t>(s.integer("udp_src_port", 1, 65535, cfg.dataplane.nat_t_port));
-        e.sa.udp_dst_port = static_cast<uint16_t>(s.integer("udp_dst_port", 1, 65535, net::kPortNatT));
-        if (e.sa.mode == esp::Mode::tunnel) {
-            e.sa.tunnel_src = s.address("tunnel_src");
-            e.sa.tunnel_dst = s.address("tunnel_dst");
-            if (e.sa.tunnel_src.family != e.sa.tunnel_dst.family)
-                fail(s.key("tunnel_dst"), "address family differs from tunnel_src's");
-        }
-        int64_t w = s.integer("replay_window", 0, esp::kReplayWindowMax, esp::kReplayWindowDefault);
-        if (w != 0 && w < esp::kReplayWindowMin)
-            fail(s.key("replay_window"), fmt::format("{} must be 0 (off) or {}..{}", w, esp::kReplayWindowMin,
-                                                      esp::kReplayWindowMax));
-        if (w == 0 && e.sa.esn && e.direction == SaDirection::in)
-            fail(s.key("replay_window"), "ESN needs the anti-replay window (RFC 4303 §2.2.1)");
-        e.sa.replay_window = static_cast<uint32_t>(w);
-        e.sa.ttl = static_cast<uint8_t>(s.integer("ttl", 1, 255, 64));
-        e.sa.initial_seq = static_cast<uint64_t>(s.integer("initial_seq", 0, INT64_MAX, 0));
-        constexpr int64_t kMax = INT64_MAX;
-        e.soft_bytes = static_cast<uint64_t>(s.integer("soft_bytes", 0, kMax, 0));
-        e.hard_bytes = static_cast<uint64_t>(s.integer("hard_bytes", 0, kMax, 0));
-        e.soft_packets = static_cast<uint64_t>(s.integer("soft_packets", 0, kMax, 0));
-        e.hard_packets = static_cast<uint64_t>(s.integer("hard_packets", 0, kMax, 0));
-        if (e.hard_bytes && e.soft_bytes > e.hard_bytes)
-            fail(s.key("soft_bytes"), fmt::format("{} exceeds hard_bytes {}", e.soft_bytes, e.hard_bytes));
-        if (e.hard_packets && e.soft_packets > e.hard_packets)
-            fail(s.key("soft_packets"), fmt::format("{} exceeds hard_packets {}", e.soft_packets, e.hard_packets));
+        SaEntry e = parse_sa(*ts[i], path, cfg.dataplane);
+        if (!ids.insert(e.id).second) fail(path + ".id", fmt::format("{} is used by another [[sa]]", e.id));
+        if (e.direction == SaDirection::in && !spis.insert(e.sa.spi).second)
+            fail(path + ".spi", fmt::format("{} is used by another inbound SA", e.sa.spi));
+        ++(e.direction == SaDirection::in ? n_in : n_out);
         cfg.sas.push_back(std::move(e));
     }
+    if (std::max(n_in, n_out) > cfg.dataplane.max_sas)
+        fail("dataplane.max_sas", fmt::format("{} is smaller than the {} static SAs of one direction",
+                                              cfg.dataplane.max_sas, std::max(n_in, n_out)));
 }
 
 std::pair<uint16_t, uint16_t> port_range(const Section& s, std::string_view k) {
@@ -399,56 +416,73 @@ std::pair<uint16_t, uint16_t> port_range(const Section& s, std::string_view k) {
     fail(s.key(k), fmt::format("\"{}\" is not a port or lo-hi range within 0..65535", t));
 }
 
-void parse_policies(const toml::table& root, Config& cfg) {
-    auto ts = tables(root, "policy");
-    for (size_t i = 0; i < ts.size(); ++i) {
-        std::string path = fmt::format("policy[{}]", i);
-        Section s(*ts[i], path, {"priority", "src", "dst", "proto", "src_port", "dst_port", "action", "sa"});
-        PolicyConfig p;
-        p.priority = static_cast<uint32_t>(s.integer("priority", 0, 65535, 100));
-        std::optional<Prefix> src, dst;
-        if (s.has("src")) src = s.prefix("src", std::nullopt);
-        if (s.has("dst")) dst = s.prefix("dst", std::nullopt);
-        uint8_t fam = src ? src->addr.family : dst ? dst->addr.family : 4;
-        Prefix any;
-        any.addr.family = fam;
-        p.src = src.value_or(any);
-        p.dst = dst.value_or(any);
-        if (p.src.addr.family != p.dst.addr.family) fail(s.key("dst"), "address family differs from src's");
-        if (s.has("proto")) {
-            const toml::node* n = s.node("proto");
-            if (n->is_integer()) {
-                p.proto = static_cast<uint8_t>(s.integer("proto", 0, 255, std::nullopt));
-            } else {
-                p.proto = s.choice<uint8_t>("proto", {{"any", 0}, {"icmp", 1}, {"tcp", 6}, {"udp", 17}, {"icmpv6", 58}},
-                                            std::nullopt);
-            }
+PolicyConfig parse_policy(const toml::table& t, const std::string& path, const std::vector<SaEntry>* sas) {
+    Section s(t, path, {"priority", "src", "dst", "proto", "src_port", "dst_port", "action", "sa"});
+    PolicyConfig p;
+    p.priority = static_cast<uint32_t>(s.integer("priority", 0, 65535, 100));
+    std::optional<Prefix> src, dst;
+    if (s.has("src")) src = s.prefix("src", std::nullopt);
+    if (s.has("dst")) dst = s.prefix("dst", std::nullopt);
+    uint8_t fam = src ? src->addr.family : dst ? dst->addr.family : 4;
+    Prefix any;
+    any.addr.family = fam;
+    p.src = src.value_or(any);
+    p.dst = dst.value_or(any);
+    if (p.src.addr.family != p.dst.addr.family) fail(s.key("dst"), "address family differs from src's");
+    if (s.has("proto")) {
+        const toml::node* n = s.node("proto");
+        if (n->is_integer()) {
+            p.proto = static_cast<uint8_t>(s.integer("proto", 0, 255, std::nullopt));
+        } else {
+            p.proto = s.choice<uint8_t>("proto", {{"any", 0}, {"icmp", 1}, {"tcp", 6}, {"udp", 17}, {"icmpv6", 58}},
+                                        std::nullopt);
         }
-        std::tie(p.src_port_lo, p.src_port_hi) = port_range(s, "src_port");
-        std::tie(p.dst_port_lo, p.dst_port_hi) = port_range(s, "dst_port");
-        bool ports = s.has("src_port") || s.has("dst_port");
-        if (ports && p.proto != 6 && p.proto != 17) fail(s.key("proto"), "ports need proto = \"tcp\" or \"udp\"");
-        p.action = s.choice<PolicyAction>(
-            "action", {{"protect", PolicyAction::protect}, {"bypass", PolicyAction::bypass}, {"discard", PolicyAction::discard}},
-            std::nullopt);
-        if (p.action == PolicyAction::protect) {
-            p.sa_id = static_cast<uint32_t>(s.integer("sa", 1, (1 << 17) - 1, std::nullopt));
+    }
+    std::tie(p.src_port_lo, p.src_port_hi) = port_range(s, "src_port");
+    std::tie(p.dst_port_lo, p.dst_port_hi) = port_range(s, "dst_port");
+    bool ports = s.has("src_port") || s.has("dst_port");
+    if (ports && p.proto != 6 && p.proto != 17) fail(s.key("proto"), "ports need proto = \"tcp\" or \"udp\"");
+    p.action = s.choice<PolicyAction>(
+        "action", {{"protect", PolicyAction::protect}, {"bypass", PolicyAction::bypass}, {"discard", PolicyAction::discard}},
+        std::nullopt);
+    if (p.action == PolicyAction::protect) {
+        p.sa_id = static_cast<uint32_t>(s.integer("sa", 1, (1 << 17) - 1, std::nullopt));
+        if (sas) {
             bool found = false;
-            for (uint32_t j = 0; j < cfg.sas.size(); ++j) {
-                if (cfg.sas[j].id != p.sa_id) continue;
-                if (cfg.sas[j].direction != SaDirection::out)
+            for (uint32_t j = 0; j < sas->size(); ++j) {
+                if ((*sas)[j].id != p.sa_id) continue;
+                if ((*sas)[j].direction != SaDirection::out)
                     fail(s.key("sa"), fmt::format("sa {} is inbound; protect needs an outbound SA", p.sa_id));
                 p.sa_index = j;
                 found = true;
             }
             if (!found) fail(s.key("sa"), fmt::format("no [[sa]] has id {}", p.sa_id));
-        } else if (s.has("sa")) {
-            fail(s.key("sa"), "only action = \"protect\" takes an SA");
         }
-        cfg.policies.push_back(p);
+    } else if (s.has("sa")) {
+        fail(s.key("sa"), "only action = \"protect\" takes an SA");
     }
+    return p;
+}
+
+void parse_policies(const toml::table& root, Config& cfg) {
+    auto ts = tables(root, "policy");
+    for (size_t i = 0; i < ts.size(); ++i) cfg.policies.push_back(parse_policy(*ts[i], fmt::format("policy[{}]", i), &cfg.sas));
     std::stable_sort(cfg.policies.begin(), cfg.policies.end(),
                      [](const PolicyConfig& a, const PolicyConfig& b) { return a.priority < b.priority; });
+    if (cfg.policies.size() > cfg.dataplane.max_policies)
+        fail("dataplane.max_policies", fmt::format("{} is smaller than the {} static policies",
+                                                   cfg.dataplane.max_policies, cfg.policies.size()));
+}
+
+/// Parses `text` as the body of one table (key = value lines).
+toml::table parse_entry_text(std::string_view text) {
+    try {
+        return toml::parse(text);
+    } catch (const toml::parse_error& e) {
+        // The description may quote the text; never echo it (it can hold key material).
+        throw ConfigError(fmt::format("line {}:{}: not a valid key = value list", e.source().begin.line,
+                                      e.source().begin.column));
+    }
 }
 
 }  // namespace
@@ -539,7 +573,7 @@ Config parse_config(std::string_view toml_text) {
         throw ConfigError(fmt::format("line {}:{}: {}", e.source().begin.line, e.source().begin.column,
                                       e.description()));
     }
-    Section top(root, "", {"dataplane", "port", "route", "neighbor", "sa", "policy"});
+    Section top(root, "", {"dataplane", "port", "route", "neighbor", "sa", "policy", "nat", "masquerade", "firewall"});
     Config cfg;
     parse_dataplane(root, cfg);
     parse_ports(root, cfg);
@@ -547,7 +581,57 @@ Config parse_config(std::string_view toml_text) {
     parse_neighbors(root, cfg);
     parse_sas(root, cfg);
     parse_policies(root, cfg);
+    cfg.nat = nat::parse_nat_config(root, cfg.ports, cfg.dataplane.nat_t_port);
+    cfg.firewall = fw::parse_firewall_config(root);
     return cfg;
+}
+
+SaEntry parse_sa_entry(std::string_view text, const DataplaneConfig& dpc) {
+    return parse_sa(parse_entry_text(text), "sa", dpc);
+}
+
+PolicyConfig parse_policy_entry(std::string_view text) { return parse_policy(parse_entry_text(text), "policy", nullptr); }
+
+RouteConfig parse_route_entry(std::string_view text, const Config& cfg) {
+    return parse_route(parse_entry_text(text), "route", cfg);
+}
+
+std::string key_values_to_toml(const std::vector<std::string>& args, std::string_view what) {
+    std::string out;
+    std::set<std::string> seen;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        const size_t eq = a.find('=');
+        // Never quote the argument itself in errors: it may be a key.
+        if (eq == std::string::npos || eq == 0)
+            fail(std::string(what), fmt::format("argument {} is not key=value", i + 1));
+        const std::string k = a.substr(0, eq);
+        const std::string v = a.substr(eq + 1);
+        for (char c : k)
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+                fail(std::string(what), fmt::format("argument {}: a key is letters, digits and _", i + 1));
+        const std::string path = fmt::format("{}.{}", what, k);
+        if (!seen.insert(k).second) fail(path, "given twice");
+        for (char c : v)
+            if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+                fail(path, "value holds a quote, backslash or control character");
+        auto all = [&](size_t from, auto pred) {
+            if (from >= v.size()) return false;
+            for (size_t j = from; j < v.size(); ++j)
+                if (!pred(static_cast<unsigned char>(v[j]))) return false;
+            return true;
+        };
+        const bool dec = all(v[0] == '-' ? 1 : 0, [](unsigned char c) { return std::isdigit(c) != 0; });
+        const bool hex = k != "keymat" && v.size() > 2 && v.size() <= 18 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') &&
+                         all(2, [](unsigned char c) { return std::isxdigit(c) != 0; });
+        if (v == "true" || v == "false" || (dec && k != "keymat"))
+            out += fmt::format("{} = {}\n", k, v);
+        else if (hex)
+            out += fmt::format("{} = 0x{}\n", k, v.substr(2));
+        else
+            out += fmt::format("{} = \"{}\"\n", k, v);
+    }
+    return out;
 }
 
 Config load_config(const std::string& path) {

@@ -13,6 +13,8 @@
 
 #include "crypto/algorithm.hpp"
 #include "dataplane/esp/sa.hpp"
+#include "dataplane/fw/rules.hpp"
+#include "dataplane/nat/masquerade.hpp"
 #include "dataplane/net/ip.hpp"
 
 namespace espgw::dp {
@@ -61,6 +63,8 @@ struct DataplaneConfig {
     uint32_t punt_ring_size = 1024;  ///< punt and inject ring size (power of 2)
     uint32_t max_sas = 4096;         ///< shared SA table slots per direction, 16..1048576
     uint32_t max_policies = 1024;    ///< shared SPD entries, 16..1048576
+    uint32_t max_routes = 1024;      ///< shared route records (IPv4 + IPv6), 16..1048576
+    std::string control_group = "root";  ///< group owning the control socket (mode 0660)
 };
 
 /// [[port]]
@@ -127,11 +131,33 @@ struct Config {
     std::vector<NeighborConfig> neighbors;
     std::vector<SaEntry> sas;
     std::vector<PolicyConfig> policies;  ///< sorted by priority (stable)
+    nat::NatConfig nat;                  ///< [nat], [[masquerade]] (dataplane/nat/nat_config.hpp)
+    fw::FirewallConfig firewall;         ///< [firewall] (dataplane/fw/fw_config.hpp)
 };
 
 /// Parses and validates a TOML document. Throws ConfigError naming the key path
 /// and the problem (syntax errors carry line:column). Control path, any thread.
 Config parse_config(std::string_view toml_text);
+
+/// One [[sa]] table given as TOML key = value lines (espctl `sa add`): the same keys
+/// and checks as the config file, errors named "sa.<key>: ...". Uniqueness of id/SPI
+/// is the tables' job (install_sa). Never echoes a value. Control path, any thread.
+SaEntry parse_sa_entry(std::string_view toml_text, const DataplaneConfig& dpc);
+
+/// One [[policy]] table (espctl `policy add`); errors "policy.<key>: ...". A protect
+/// policy may name any SA id (installed or not; the tables allow it).
+PolicyConfig parse_policy_entry(std::string_view toml_text);
+
+/// One [[route]] table (espctl `route add`); `port` names one of cfg.ports.
+RouteConfig parse_route_entry(std::string_view toml_text, const Config& cfg);
+
+/// Turns espctl arguments "key=value" into TOML key = value lines: true/false and
+/// decimal numbers stay bare, 0x-hex numbers become TOML hex integers (except for
+/// `keymat`, always a string), everything else is quoted. Throws ConfigError naming
+/// `what` and the argument position or key (never the value) for an argument without
+/// '=', a bad key, a key given twice, or a value with a quote, backslash or control
+/// character. Pure; any thread.
+std::string key_values_to_toml(const std::vector<std::string>& args, std::string_view what);
 
 /// Reads `path` and parses it; ConfigError also when the file cannot be read.
 Config load_config(const std::string& path);

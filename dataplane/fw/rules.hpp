@@ -7,6 +7,7 @@
 // Later (issue 6): rule sets per connection and direction, user/group sources,
 // automatic rules that follow a tunnel's traffic selectors.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -56,5 +57,16 @@ int32_t linear_match(const RuleSet& rs, const FwKey& k) noexcept;
 
 /// "allow" / "drop" / "reject".
 const char* action_name(Action a) noexcept;
+
+}  // namespace espgw::fw
+
+namespace espgw::fw {
+
+/// [firewall] and its [[firewall.rule]] entries.
+struct FirewallConfig {
+    bool enabled = false;        ///< a [firewall] table was given
+    RuleSet set;
+    size_t max_acl_bytes = 0;    ///< rte_acl trie bound (0 = rte_acl's default)
+};
 
 }  // namespace espgw::fw

@@ -48,7 +48,7 @@ WorkerNat::WorkerNat(const NatConfig& cfg, uint32_t worker, uint32_t workers, ui
       table_(workers ? (cfg.max_sessions + workers - 1) / workers : cfg.max_sessions,
              [&] { uint16_t lo, hi; port_slice(worker, workers, cfg.port_lo, cfg.port_hi, &lo, &hi); return lo; }(),
              [&] { uint16_t lo, hi; port_slice(worker, workers, cfg.port_lo, cfg.port_hi, &lo, &hi); return hi; }(),
-             now_s) {}
+             now_s, cfg.reserved_udp_port) {}
 
 uint32_t WorkerNat::timeout_of(const Session& s) const noexcept {
     const Timeouts& t = cfg_.timeouts;

@@ -39,6 +39,7 @@ struct NatConfig {
     uint16_t port_lo = 1024;           ///< public ports/ICMP identifiers handed out
     uint16_t port_hi = 65535;
     uint32_t expire_budget = 256;      ///< sessions examined per worker poll
+    uint16_t reserved_udp_port = 4500; ///< never allocated (the dataplane's NAT-T port)
 
     bool enabled() const noexcept { return !rules.empty(); }
 };

@@ -17,8 +17,9 @@ uint32_t SessionTable::hash(uint8_t proto, uint32_t a, uint16_t ap, uint32_t r, 
     return static_cast<uint32_t>(x);
 }
 
-SessionTable::SessionTable(uint32_t capacity, uint16_t port_lo, uint16_t port_hi, uint32_t now_s)
+SessionTable::SessionTable(uint32_t capacity, uint16_t port_lo, uint16_t port_hi, uint32_t now_s, uint16_t reserved_udp)
     : cap_(capacity == 0 ? 1 : capacity), port_lo_(port_lo), port_hi_(port_hi < port_lo ? port_lo : port_hi),
+      reserved_udp_(reserved_udp),
       now_s_(now_s) {
     // Load factor <= 0.5 keeps linear-probe chains short.
     const uint32_t idx_size = std::bit_ceil(uint64_t{cap_} * 2) > (1ull << 31) ? (1u << 31)
@@ -114,6 +115,7 @@ int64_t SessionTable::create(const FlowKey& k, uint32_t pub_addr, uint16_t rule,
     uint32_t t = 0;
     for (; t < tries; ++t, off = off + 1 == span ? 0 : off + 1) {
         pk.port = static_cast<uint16_t>(port_lo_ + off);
+        if (k.proto == 17 && pk.port == reserved_udp_ && reserved_udp_ != 0) continue;
         if (find_public(pk) < 0) break;
     }
     if (t == tries) {

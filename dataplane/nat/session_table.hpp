@@ -61,8 +61,10 @@ public:
     static constexpr uint32_t kPortTries = 256;    ///< probes before ports_exhausted
 
     /// `capacity` sessions (>= 1), public ports/identifiers port_lo..port_hi (this
-    /// worker's slice), wheel starting at `now_s`. Throws std::bad_alloc.
-    SessionTable(uint32_t capacity, uint16_t port_lo, uint16_t port_hi, uint32_t now_s);
+    /// worker's slice), wheel starting at `now_s`; UDP port `reserved_udp` (the
+    /// NAT-T port, whose traffic the dataplane treats as ESP/IKE) is never handed
+    /// out. Throws std::bad_alloc.
+    SessionTable(uint32_t capacity, uint16_t port_lo, uint16_t port_hi, uint32_t now_s, uint16_t reserved_udp = 0);
 
     /// Session id for the inside key (addr = inside address) or -1.
     int64_t find_inside(const FlowKey& k) const noexcept;
@@ -110,6 +112,7 @@ private:
     uint32_t cap_;
     uint32_t mask_;  ///< index size - 1
     uint16_t port_lo_, port_hi_;
+    uint16_t reserved_udp_;
     uint32_t used_ = 0;
     uint32_t nfree_ = 0;
     uint32_t now_s_;      ///< next wheel tick to process

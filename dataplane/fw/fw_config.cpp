@@ -1,0 +1,168 @@
+// Firewall configuration keys.
+//
+// [firewall]
+// default = "allow" | "drop" | "reject"       (policy after the last rule; default allow)
+// max_acl_bytes = 0                           (rte_acl trie bound)
+// [[firewall.rule]]
+// source = "10.20.0.0/16"   destination = "0.0.0.0/0"          (default any)
+// protocol = "tcp" | "udp" | "icmp" | "any" | 0..255          (default any)
+// source_ports = "1024-65535" | 53   ports = "80" | "8000-8100" (tcp/udp, destination)
+// icmp_type = 8                                              (icmp only)
+// action = "allow" | "drop" | "reject"   log = false   enabled = true   comment = "..."
+#include "dataplane/fw/fw_config.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <initializer_list>
+
+#include "dataplane/dp/config.hpp"
+#include "dataplane/net/ip.hpp"
+
+namespace espgw::fw {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& key, const std::string& what) {
+    throw dp::ConfigError(fmt::format("{}: {}", key, what));
+}
+
+void only_keys(const toml::table& t, const std::string& path, std::initializer_list<std::string_view> keys) {
+    for (auto&& [k, v] : t) {
+        (void)v;
+        bool ok = false;
+        for (auto w : keys) ok = ok || w == k.str();
+        if (!ok) fail(fmt::format("{}.{}", path, k.str()), "unknown key");
+    }
+}
+
+std::string str(const toml::table& t, const std::string& path, std::string_view k, std::string dflt) {
+    const toml::node* n = t.get(k);
+    if (!n) return dflt;
+    if (!n->is_string()) fail(fmt::format("{}.{}", path, k), "expected a string");
+    return std::string(*n->value<std::string_view>());
+}
+
+bool boolean(const toml::table& t, const std::string& path, std::string_view k, bool dflt) {
+    const toml::node* n = t.get(k);
+    if (!n) return dflt;
+    if (!n->is_boolean()) fail(fmt::format("{}.{}", path, k), "expected true or false");
+    return *n->value<bool>();
+}
+
+Action action(const std::string& s, const std::string& key) {
+    if (s == "allow" || s == "accept") return Action::allow;
+    if (s == "drop") return Action::drop;
+    if (s == "reject") return Action::reject;
+    fail(key, fmt::format("\"{}\" is not one of allow, drop, reject", s));
+}
+
+/// "a.b.c.d/n" or a bare address, IPv4 only (host-order net, length).
+void prefix4(const std::string& s, const std::string& key, uint32_t* net, uint8_t* len) {
+    const auto slash = s.find('/');
+    auto a = net::IpAddr::parse(s.substr(0, slash));
+    unsigned l = 32;
+    if (slash != std::string::npos) {
+        auto r = std::from_chars(s.data() + slash + 1, s.data() + s.size(), l);
+        if (r.ec != std::errc() || r.ptr != s.data() + s.size() || l > 32) a.reset();
+    }
+    if (!a || a->family != 4) fail(key, fmt::format("\"{}\" is not an IPv4 address/prefix-length", s));
+    const uint32_t mask = l == 0 ? 0 : ~uint32_t{0} << (32 - l);
+    *net = net::load_be32(a->bytes) & mask;
+    *len = static_cast<uint8_t>(l);
+}
+
+void port_range(const toml::node& n, const std::string& key, uint16_t* lo, uint16_t* hi) {
+    if (auto v = n.value<int64_t>(); n.is_integer() && v) {
+        if (*v < 0 || *v > 65535) fail(key, "port out of range 0..65535");
+        *lo = *hi = static_cast<uint16_t>(*v);
+        return;
+    }
+    if (!n.is_string()) fail(key, "expected a port or \"low-high\"");
+    const std::string s(*n.value<std::string_view>());
+    unsigned a = 0, b = 0;
+    const auto dash = s.find('-');
+    auto r1 = std::from_chars(s.data(), s.data() + (dash == std::string::npos ? s.size() : dash), a);
+    bool ok = r1.ec == std::errc() && r1.ptr == s.data() + (dash == std::string::npos ? s.size() : dash);
+    b = a;
+    if (ok && dash != std::string::npos) {
+        auto r2 = std::from_chars(s.data() + dash + 1, s.data() + s.size(), b);
+        ok = r2.ec == std::errc() && r2.ptr == s.data() + s.size();
+    }
+    if (!ok || a > 65535 || b > 65535 || a > b) fail(key, fmt::format("\"{}\" is not a port range low-high", s));
+    *lo = static_cast<uint16_t>(a);
+    *hi = static_cast<uint16_t>(b);
+}
+
+uint8_t protocol(const toml::node& n, const std::string& key) {
+    if (auto v = n.value<int64_t>(); n.is_integer() && v) {
+        if (*v < 0 || *v > 255) fail(key, "out of range 0..255");
+        return static_cast<uint8_t>(*v);
+    }
+    const std::string s = n.is_string() ? std::string(*n.value<std::string_view>()) : "";
+    if (s == "any") return 0;
+    if (s == "icmp") return net::kProtoIcmp;
+    if (s == "tcp") return net::kProtoTcp;
+    if (s == "udp") return net::kProtoUdp;
+    fail(key, "expected tcp, udp, icmp, any or a protocol number");
+}
+
+}  // namespace
+
+FirewallConfig parse_firewall_config(const toml::table& root) {
+    FirewallConfig fc;
+    const toml::node* n = root.get("firewall");
+    if (!n) return fc;
+    const toml::table* t = n->as_table();
+    if (!t) fail("firewall", "expected a table");
+    only_keys(*t, "firewall", {"default", "max_acl_bytes", "rule"});
+    fc.enabled = true;
+    fc.set.default_action = action(str(*t, "firewall", "default", "allow"), "firewall.default");
+    if (const toml::node* m = t->get("max_acl_bytes")) {
+        auto v = m->value<int64_t>();
+        if (!m->is_integer() || !v || *v < 0) fail("firewall.max_acl_bytes", "expected a byte count");
+        fc.max_acl_bytes = static_cast<size_t>(*v);
+    }
+    const toml::node* rn = t->get("rule");
+    if (!rn) return fc;
+    const toml::array* arr = rn->as_array();
+    if (!arr) fail("firewall.rule", "expected [[firewall.rule]] tables");
+    for (size_t i = 0; i < arr->size(); ++i) {
+        const std::string path = fmt::format("firewall.rule[{}]", i);
+        const toml::table* rt = (*arr)[i].as_table();
+        if (!rt) fail(path, "expected a table");
+        only_keys(*rt, path, {"source", "destination", "protocol", "source_ports", "ports", "icmp_type", "action",
+                              "log", "enabled", "comment"});
+        Rule r;
+        prefix4(str(*rt, path, "source", "0.0.0.0/0"), path + ".source", &r.src_net, &r.src_len);
+        prefix4(str(*rt, path, "destination", "0.0.0.0/0"), path + ".destination", &r.dst_net, &r.dst_len);
+        if (const toml::node* p = rt->get("protocol")) r.proto = protocol(*p, path + ".protocol");
+        if (const toml::node* p = rt->get("source_ports")) port_range(*p, path + ".source_ports", &r.src_port_lo, &r.src_port_hi);
+        if (const toml::node* p = rt->get("ports")) port_range(*p, path + ".ports", &r.dst_port_lo, &r.dst_port_hi);
+        if (const toml::node* p = rt->get("icmp_type")) {
+            auto v = p->value<int64_t>();
+            if (!p->is_integer() || !v || *v < 0 || *v > 255) fail(path + ".icmp_type", "expected 0..255");
+            r.icmp_type = static_cast<int16_t>(*v);
+        }
+        r.action = action(str(*rt, path, "action", "allow"), path + ".action");
+        r.log = boolean(*rt, path, "log", false);
+        r.enabled = boolean(*rt, path, "enabled", true);
+        r.comment = str(*rt, path, "comment", "");
+        fc.set.rules.push_back(r);
+    }
+    if (auto bad = validate(fc.set)) fail("firewall." + bad->substr(0, bad->find(':')), bad->substr(bad->find(':') + 2));
+    return fc;
+}
+
+FirewallConfig parse_firewall_text(std::string_view toml_text) {
+    toml::table root;
+    try {
+        root = toml::parse(toml_text);
+    } catch (const toml::parse_error& e) {
+        throw dp::ConfigError(fmt::format("line {}:{}: {}", e.source().begin.line, e.source().begin.column,
+                                          e.description()));
+    }
+    return parse_firewall_config(root);
+}
+
+}  // namespace espgw::fw
