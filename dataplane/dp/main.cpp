@@ -114,7 +114,10 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "espgw-dp: bad configuration: {}\n", e.what());
         return 2;
     }
-    if (vm.count("no-idle-backoff")) cfg.dataplane.idle_backoff = false;
+    if (vm.count("no-idle-backoff")) {
+        cfg.dataplane.idle_backoff = false;
+        cfg.dataplane.idle = IdleMode::off;
+    }
     if (vm.count("check")) {
         fmt::print("espgw-dp: {} is valid ({} ports, {} routes, {} SAs, {} policies)\n", config_path, cfg.ports.size(),
                    cfg.routes.size(), cfg.sas.size(), cfg.policies.size());
@@ -175,7 +178,8 @@ int run(int argc, char** argv) {
             }
             fmt::print(stderr, "espgw-dp: ready: {} workers, {} SAs, {} policies, idle back-off {}, stats {}\n",
                        dp->workers.size(), cfg.sas.size(), cfg.policies.size(),
-                       cfg.dataplane.idle_backoff ? "on" : "off", stats_path);
+                       cfg.dataplane.idle == IdleMode::interrupt ? "interrupt" : cfg.dataplane.idle_backoff ? "on" : "off",
+                       stats_path);
             while (!dp->stop.load(std::memory_order_relaxed)) {
                 stats.poll_once(100);
                 dp->sa->control_tick();

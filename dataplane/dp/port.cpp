@@ -75,7 +75,17 @@ void ports_start(Dataplane& dp) {
             conf.rx_adv_conf.rss_conf.rss_hf = rss;
             p.rss = true;
         }
+        // idle = "interrupt": ask for RX queue interrupts. PMDs without them ignore the
+        // request (the worker finds out when it arms them and sleeps instead); one that
+        // refuses the configuration gets it again without.
+        if (cfg.dataplane.idle == IdleMode::interrupt) conf.intr_conf.rxq = 1;
         rc = rte_eth_dev_configure(p.port_id, p.nb_rxq, p.nb_txq, &conf);
+        if (rc != 0 && conf.intr_conf.rxq) {
+            fmt::print(stderr, "espgw-dp: port {}: configure with RX interrupts failed ({}); without them\n", p.name,
+                       rte_strerror(-rc));
+            conf.intr_conf.rxq = 0;
+            rc = rte_eth_dev_configure(p.port_id, p.nb_rxq, p.nb_txq, &conf);
+        }
         if (rc != 0) port_fail(p, "configure", rc);
         int socket = rte_eth_dev_socket_id(p.port_id);
         if (socket < 0) socket = 0;

@@ -27,9 +27,7 @@ struct SaReader::Impl {
     Impl(tables::Tables& t, uint32_t w) : r(t, w) {}
 };
 
-namespace {
-
-tables::Policy to_policy(const PolicyConfig& p) {
+tables::Policy to_table_policy(const PolicyConfig& p) {
     tables::Policy o;
     o.priority = p.priority;
     o.family = p.dst.addr.family;
@@ -49,14 +47,13 @@ tables::Policy to_policy(const PolicyConfig& p) {
     return o;
 }
 
-}  // namespace
-
 SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
     const DataplaneConfig& d = dp.cfg.dataplane;
     tables::Limits lim;
     lim.max_sas = d.max_sas;
     lim.max_ids = kMaxSaId + 1;
     lim.max_policies = d.max_policies;
+    lim.max_routes = d.max_routes;
     lim.workers = d.workers;
     impl->t = tables::Tables::create(kTablesName, lim);
     for (const SaEntry& e : dp.cfg.sas) {
@@ -73,7 +70,7 @@ SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
     install_routes(dp.cfg, *impl->t);
     for (const PolicyConfig& p : dp.cfg.policies) {
         uint32_t pid = 0;
-        tables::WriteResult r = tables::install_policy(*impl->t, to_policy(p), &pid);
+        tables::WriteResult r = tables::install_policy(*impl->t, to_table_policy(p), &pid);
         if (!r.ok()) throw std::runtime_error(fmt::format("policy priority {}: {}", p.priority, r.error));
     }
     tables::refresh(*impl->t);
@@ -83,6 +80,8 @@ SaBinding::~SaBinding() {
     if (impl->t) tables::release_published(*impl->t);
 }
 
+tables::Tables& SaBinding::tables() const noexcept { return *impl->t; }
+
 void SaBinding::control_tick() { tables::refresh(*impl->t); }
 
 std::string SaBinding::stats_json() const {
@@ -91,9 +90,15 @@ std::string SaBinding::stats_json() const {
     for (const tables::SaInfo& s : tables::list_sas(*impl->t)) {
         j += fmt::format(
             "{}{{\"id\":{},\"direction\":\"{}\",\"spi\":{},\"owner\":{},\"packets\":{},\"bytes\":{},\"seq\":{},"
-            "\"soft_expired\":{},\"hard_expired\":{}}}",
+            "\"soft_expired\":{},\"hard_expired\":{},\"life\":{{\"soft_bytes\":{},\"hard_bytes\":{},"
+            "\"soft_packets\":{},\"hard_packets\":{}}},\"drops\":{{",
             first ? "" : ",", s.id, s.dir == tables::Direction::in ? "in" : "out", s.spi, s.owner, s.counters.packets,
-            s.counters.bytes, s.counters.seq, s.counters.soft_expired, s.counters.hard_expired);
+            s.counters.bytes, s.counters.seq, s.counters.soft_expired, s.counters.hard_expired, s.life.soft_bytes,
+            s.life.hard_bytes, s.life.soft_packets, s.life.hard_packets);
+        for (uint32_t i = 0; i < tables::kSaDropCount; ++i)
+            j += fmt::format("{}\"{}\":{}", i ? "," : "", tables::sa_drop_name(static_cast<tables::SaDrop>(i)),
+                             s.counters.drops.n[i]);
+        j += "}}";
         first = false;
     }
     return j + "]";
@@ -140,11 +145,20 @@ void SaReader::charge_outbound(const OutboundRef& r, uint32_t) noexcept {
     impl_->r.charge(o);
 }
 
+void SaReader::count_drop(const InboundRef& r, tables::SaDrop d) noexcept {
+    impl_->r.count_drop(tables::InRef{r.sa, r.st, r.slot, r.id, r.owner, r.expired}, d);
+}
+
+void SaReader::count_drop(const OutboundRef& r, tables::SaDrop d) noexcept {
+    impl_->r.count_drop(tables::OutRef{r.sa, r.st, r.slot, r.id, r.owner, r.expired}, d);
+}
+
 const tables::RouteHop* SaReader::route(uint8_t family, const uint8_t* dst) const noexcept {
     return impl_->r.route(family, dst);
 }
 
 void SaReader::quiescent() noexcept { impl_->r.quiescent(); }
 void SaReader::offline() noexcept { impl_->r.offline(); }
+void SaReader::online() noexcept { impl_->r.online(); }
 
 }  // namespace espgw::dp

@@ -9,7 +9,12 @@
 #include <string>
 
 #include "dataplane/esp/esp.hpp"
+#include "dataplane/tables/layout.hpp"
 #include "dataplane/tables/route.hpp"
+
+namespace espgw::tables {
+class Tables;
+}
 
 namespace espgw::dp {
 
@@ -67,15 +72,46 @@ public:
     /// soft/hard expiry events the tables define.
     void charge_inbound(const InboundRef& r, uint32_t bytes) noexcept;
     void charge_outbound(const OutboundRef& r, uint32_t bytes) noexcept;
+    /// Counts a drop in the SA's per-SA counters. Owner worker of the SA only.
+    void count_drop(const InboundRef& r, tables::SaDrop d) noexcept;
+    void count_drop(const OutboundRef& r, tables::SaDrop d) noexcept;
     /// RCU quiescent state: no reference from before this call is used after it.
     void quiescent() noexcept;
     /// Leaves the RCU reader set (a stopping worker must not hold writers up).
     void offline() noexcept;
+    /// Rejoins the reader set after offline() (a worker waking from an RX-interrupt wait).
+    void online() noexcept;
 
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+/// The per-SA drop reason of an ESP transform refusal. Pure; any thread.
+constexpr tables::SaDrop sa_drop_of(esp::DropReason r) noexcept {
+    switch (r) {
+    case esp::DropReason::icv_mismatch:
+    case esp::DropReason::crypto_error: return tables::SaDrop::icv;
+    case esp::DropReason::replay_old:
+    case esp::DropReason::replay_duplicate:
+    case esp::DropReason::seq_zero: return tables::SaDrop::replay;
+    case esp::DropReason::seq_overflow: return tables::SaDrop::seq_overflow;
+    case esp::DropReason::bad_alignment:
+    case esp::DropReason::bad_pad_length:
+    case esp::DropReason::bad_padding:
+    case esp::DropReason::bad_next_header:
+    case esp::DropReason::tfc_dummy:
+    case esp::DropReason::inner_family_mismatch:
+    case esp::DropReason::inner_truncated:
+    case esp::DropReason::ecn_ce_not_ect:
+    case esp::DropReason::truncated: return tables::SaDrop::malformed;
+    default: return tables::SaDrop::other;
+    }
+}
+
+struct PolicyConfig;
+/// A [[policy]] (config or espctl) as a shared-table SPD entry. Pure; any thread.
+tables::Policy to_table_policy(const PolicyConfig& p);
 
 /// Name of espgw-dp's table set (memzones "espgw.*"); espgw-ike attaches to it as a
 /// DPDK secondary of the same --file-prefix (tables::Tables::attach(kTablesName)).
@@ -92,6 +128,9 @@ struct SaBinding {
     /// JSON array of the installed SAs with their counters (no key material).
     /// Stats thread; reads counters relaxed.
     std::string stats_json() const;
+    /// The shared tables, for the control socket's writer calls (writer.hpp rules:
+    /// main lcore, never a worker).
+    tables::Tables& tables() const noexcept;
     /// Main lcore, periodically: republishes the SPD classifier after writers changed
     /// it (tables::spd_refresh) and frees retired classifiers.
     void control_tick();

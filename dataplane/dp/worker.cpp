@@ -21,7 +21,7 @@ Worker::Worker(Dataplane& d, uint32_t idx, unsigned lc)
       index(idx),
       lcore(lc),
       burst(d.cfg.dataplane.burst),
-      idle(d.cfg.dataplane.idle_backoff, d.cfg.dataplane.idle_polls, d.cfg.dataplane.idle_max_sleep_us),
+      idle(d.cfg.dataplane.idle, d.cfg.dataplane.idle_polls, d.cfg.dataplane.idle_max_sleep_us),
       engine(std::make_unique<crypto::MbEngine>()),
       tsc_hz(rte_get_tsc_hz()) {}
 
@@ -39,6 +39,31 @@ void Worker::drop(rte_mbuf* m, esp::DropReason why) noexcept {
     cnt_add(counters.esp_drop[static_cast<uint32_t>(why)]);
     rte_pktmbuf_free(m);
 }
+
+namespace {
+// The idle period of one iteration: an RX-interrupt wait where every queue of this
+// worker has one ([dataplane] idle = "interrupt"), else a sleep of `sleep_ns`. The
+// worker is offline for RCU while it waits (writers never wait for an idle worker).
+void idle_wait(Worker& w, uint64_t sleep_ns) noexcept {
+    if (w.idle.mode() == IdleMode::interrupt) {
+        if (!w.intr.tried()) {
+            RxIntrQueue qs[kMaxRxQueuesPerWorker];
+            for (uint32_t i = 0; i < w.nb_rxq; ++i) {
+                const PortInfo& p = w.dp.ports[w.rxq[i].port];
+                qs[i] = {p.port_id, w.rxq[i].queue, p.name.c_str()};
+            }
+            w.intr.arm(qs, w.nb_rxq, w.index);
+        }
+        if (w.intr.armed()) {
+            w.sa->offline();
+            w.intr.wait(kIntrWaitMs, w.counters.loop);
+            w.sa->online();
+            return;
+        }
+    }
+    IdleBackoff::sleep_for(sleep_ns, w.counters.loop);
+}
+}  // namespace
 
 int worker_main(void* arg) {
     Worker& w = *static_cast<Worker*>(arg);
@@ -66,7 +91,8 @@ int worker_main(void* arg) {
         w.sa->quiescent();
         cnt_add(w.counters.loop.iterations);
         if (total) cnt_add(w.counters.loop.busy_polls);
-        w.idle.after_poll(total, w.counters.loop);
+        if (const uint64_t ns = w.idle.next_wait_ns(total); ns != 0) [[unlikely]]
+            idle_wait(w, ns);
     }
     w.sa->offline();
     return 0;

@@ -49,6 +49,7 @@ struct alignas(64) Worker {
     TxBuffer tx[kMaxPorts];
     PendingQueue pending;
     IdleBackoff idle;
+    RxInterrupts intr;  ///< armed at the first idle period when idle = "interrupt"
     std::unique_ptr<crypto::MbEngine> engine;
     std::unique_ptr<SaReader> sa;  ///< this worker's view of the shared SA/SPD tables
     rte_ip_frag_tbl* frag_tbl = nullptr;
@@ -70,7 +71,7 @@ struct alignas(64) Worker {
 /// The worker loop (rte_eal_remote_launch entry point, arg = Worker*): until
 /// Dataplane::stop, polls its RX queues, runs classify → inbound/outbound/local →
 /// output, flushes TX, reports an RCU quiescent state once per iteration, and backs
-/// off when idle. Returns 0.
+/// off when idle (sleep, or an RX-interrupt wait offline for RCU: idle.hpp). Returns 0.
 int worker_main(void* arg);
 
 }  // namespace espgw::dp
