@@ -14,6 +14,7 @@
 #include "dataplane/dp/output.hpp"
 #include "dataplane/dp/punt.hpp"
 #include "dataplane/dp/worker.hpp"
+#include "dataplane/nat/nat_path.hpp"
 
 namespace espgw::dp {
 
@@ -104,6 +105,10 @@ void process_rx(Worker& w, uint16_t port, rte_mbuf** pkts, uint32_t n) noexcept 
             continue;
         }
         if (local) {
+            if (auto v = nat::to_public(w, port, m, cls); v != nat::ReturnVerdict::not_nat) {  // masquerade reverse
+                if (v == nat::ReturnVerdict::translated) out_cls[nout] = cls, out_pkts[nout++] = m;
+                continue;
+            }
             if (cls.kind == esp::PacketKind::esp || cls.kind == esp::PacketKind::esp_in_udp) {
                 in_cls[nin] = cls;
                 in_pkts[nin++] = m;

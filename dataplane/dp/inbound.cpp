@@ -13,6 +13,7 @@
 #include "dataplane/dp/output.hpp"
 #include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/worker.hpp"
+#include "dataplane/nat/nat_path.hpp"
 
 namespace espgw::dp {
 
@@ -85,6 +86,7 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
             w.drop(m, DpDrop::local_unhandled);
             continue;
         }
+        if (!nat::from_tunnel(w, m)) continue;  // firewall, then masquerade (dataplane/nat/nat_path.hpp)
         if (!forward_ttl(ip)) [[unlikely]] {
             w.drop(m, DpDrop::ttl_exceeded);
             continue;

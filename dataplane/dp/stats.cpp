@@ -1,5 +1,9 @@
 // Stats socket: JSON answers built with fmt.
 #include "dataplane/dp/stats.hpp"
+#include "dataplane/nat/nat_path.hpp"
+
+#include <sstream>
+#include <vector>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -136,6 +140,12 @@ std::string neighbors_json(const Dataplane& dp) {
 std::string stats_answer(const Dataplane& dp, const std::string& command) {
     std::string c = command;
     while (!c.empty() && (c.back() == '\n' || c.back() == '\r' || c.back() == ' ')) c.pop_back();
+    {  // show nat|rules, rules load PATH (dataplane/nat/nat_path.hpp)
+        std::vector<std::string> words;
+        std::istringstream ss(c);
+        for (std::string t; ss >> t;) words.push_back(t);
+        if (std::string a = nat::natfw_answer(dp, words); !a.empty()) return a + "\n";
+    }
     if (c == "ports") return ports_json(dp) + "\n";
     if (c == "workers") return workers_json(dp) + "\n";
     if (c == "drops") return total_drops_json(dp) + "\n";

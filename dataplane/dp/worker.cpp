@@ -13,6 +13,7 @@
 #include "dataplane/dp/output.hpp"
 #include "dataplane/dp/punt.hpp"
 #include "dataplane/dp/sa.hpp"
+#include "dataplane/nat/nat_path.hpp"
 
 namespace espgw::dp {
 
@@ -23,9 +24,12 @@ Worker::Worker(Dataplane& d, uint32_t idx, unsigned lc)
       burst(d.cfg.dataplane.burst),
       idle(d.cfg.dataplane.idle, d.cfg.dataplane.idle_polls, d.cfg.dataplane.idle_max_sleep_us),
       engine(std::make_unique<crypto::MbEngine>()),
-      tsc_hz(rte_get_tsc_hz()) {}
+      tsc_hz(rte_get_tsc_hz()) {
+    nat::worker_init(*this);  // masquerade + firewall state (dataplane/nat/nat_path.hpp)
+}
 
 Worker::~Worker() {
+    nat::worker_fini(*this);
     if (frag_tbl) rte_ip_frag_table_destroy(frag_tbl);
     if (handoff_ring) rte_ring_free(handoff_ring);
 }
@@ -81,6 +85,7 @@ int worker_main(void* arg) {
         }
         if (w.dp.workers.size() > 1) total += drain_handoff(w);
         if (w.index == 0) drain_inject(w);
+        nat::worker_poll(w);  // NAT return hand-off, session expiry, firewall RCU report
         if (w.now_tsc >= w.next_service_tsc) {
             w.next_service_tsc = w.now_tsc + service_period;
             if (!w.pending.empty()) w.pending.service(w, w.now_tsc);

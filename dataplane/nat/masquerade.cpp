@@ -9,6 +9,11 @@ namespace {
 constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpAck = 0x10;
 
 uint32_t slice_of(uint32_t span, uint32_t workers) noexcept { return (span + workers - 1) / workers; }
+
+/// Single-writer counter increment, relaxed: other threads only read it (stats).
+inline void bump(uint64_t& c, uint64_t n = 1) noexcept {
+    __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
 }  // namespace
 
 int32_t port_owner(uint16_t port, uint16_t port_lo, uint16_t port_hi, uint32_t workers) noexcept {
@@ -89,7 +94,7 @@ NatVerdict WorkerNat::translate_out(uint8_t* ip, uint32_t len, uint16_t rule, ui
     case L4Kind::udp:
     case L4Kind::icmp_echo: {
         if (li.kind == L4Kind::icmp_echo && ip[li.l4_off] != kIcmpEcho) {
-            ++counters.unsupported;  // echo replies from inside: no inbound mappings
+            bump(counters.unsupported);  // echo replies from inside: no inbound mappings
             return NatVerdict::drop_unsupported;
         }
         const uint16_t rport = li.kind == L4Kind::icmp_echo ? 0 : li.dst_port;
@@ -100,13 +105,13 @@ NatVerdict WorkerNat::translate_out(uint8_t* ip, uint32_t len, uint16_t rule, ui
             id = table_.create(k, pub_addr, rule, now_s + cfg_.timeouts.tcp_syn_s, &err);
             if (id < 0) [[unlikely]] {
                 if (err == CreateError::table_full) {
-                    ++counters.table_full;
+                    bump(counters.table_full);
                     return NatVerdict::drop_table_full;
                 }
-                ++counters.ports_exhausted;
+                bump(counters.ports_exhausted);
                 return NatVerdict::drop_ports_exhausted;
             }
-            ++counters.created;
+            bump(counters.created);
         }
         Session& s = table_.at(static_cast<uint32_t>(id));
         if (li.kind == L4Kind::tcp) track_tcp(s, li.tcp_flags, true);
@@ -121,23 +126,23 @@ NatVerdict WorkerNat::translate_out(uint8_t* ip, uint32_t len, uint16_t rule, ui
         FlowKey k{li.emb_proto, li.emb_dst, li.emb_dst_port, li.emb_src, rport};
         const int64_t id = table_.find_inside(k);
         if (id < 0) {
-            ++counters.no_session;
+            bump(counters.no_session);
             return NatVerdict::drop_unsupported;
         }
         const Session& s = table_.at(static_cast<uint32_t>(id));
         rewrite_icmp_error_out(ip, li, s.pub_addr, s.pub_port);
-        ++counters.icmp_errors;
+        bump(counters.icmp_errors);
         break;
     }
     case L4Kind::fragment:
-        ++counters.fragments;
+        bump(counters.fragments);
         return NatVerdict::drop_fragment;
     default:
-        ++counters.unsupported;
+        bump(counters.unsupported);
         return NatVerdict::drop_unsupported;
     }
-    ++counters.out_packets;
-    counters.out_bytes += len;
+    bump(counters.out_packets);
+    bump(counters.out_bytes, len);
     return NatVerdict::translated;
 }
 
@@ -164,14 +169,14 @@ NatVerdict WorkerNat::translate_in(uint8_t* ip, uint32_t len, uint32_t now_s) no
         if (id < 0 || li.dst != table_.at(static_cast<uint32_t>(id)).pub_addr) return NatVerdict::no_session;
         const Session& s = table_.at(static_cast<uint32_t>(id));
         rewrite_icmp_error_in(ip, li, s.in_addr, s.in_port);
-        ++counters.icmp_errors;
+        bump(counters.icmp_errors);
         break;
     }
     default:
         return NatVerdict::no_session;
     }
-    ++counters.in_packets;
-    counters.in_bytes += len;
+    bump(counters.in_packets);
+    bump(counters.in_bytes, len);
     return NatVerdict::translated;
 }
 

@@ -92,10 +92,12 @@ public:
 
     /// Reclaims expired sessions (bounded work). Once per poll.
     void tick(uint32_t now_s) noexcept {
-        counters.expired += table_.expire(now_s, cfg_.expire_budget);
+        const uint32_t n = table_.expire(now_s, cfg_.expire_budget);
+        if (n) __atomic_store_n(&counters.expired, counters.expired + n, __ATOMIC_RELAXED);
     }
 
     SessionTable& table() noexcept { return table_; }
+    const NatConfig& config() const noexcept { return cfg_; }
     const SessionTable& table() const noexcept { return table_; }
     NatCounters counters;
 

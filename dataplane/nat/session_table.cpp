@@ -137,7 +137,7 @@ int64_t SessionTable::create(const FlowKey& k, uint32_t pub_addr, uint16_t rule,
     insert(in_idx_.get(), hash(k.proto, k.addr, k.port, k.remote, k.remote_port), id);
     insert(pub_idx_.get(), hash(k.proto, pub_addr, pk.port, k.remote, k.remote_port), id);
     link(id, expire_s < now_s_ ? now_s_ : expire_s);
-    ++used_;
+    __atomic_store_n(&used_, used_ + 1, __ATOMIC_RELAXED);
     *err = CreateError::none;
     return id;
 }
@@ -157,7 +157,7 @@ void SessionTable::remove(uint32_t id) noexcept {
     erase(in_idx_.get(), hash(s.proto, s.in_addr, s.in_port, s.remote_addr, s.remote_port), id);
     erase(pub_idx_.get(), hash(s.proto, s.pub_addr, s.pub_port, s.remote_addr, s.remote_port), id);
     free_[nfree_++] = id;
-    --used_;
+    __atomic_store_n(&used_, used_ - 1, __ATOMIC_RELAXED);
 }
 
 uint32_t SessionTable::expire(uint32_t now_s, uint32_t budget) noexcept {

@@ -92,7 +92,8 @@ public:
     /// Frees one session.
     void remove(uint32_t id) noexcept;
 
-    uint32_t size() const noexcept { return used_; }
+    /// Live sessions. Any thread (relaxed read of a single-writer value).
+    uint32_t size() const noexcept { return __atomic_load_n(&used_, __ATOMIC_RELAXED); }
     uint32_t capacity() const noexcept { return cap_; }
     uint16_t port_lo() const noexcept { return port_lo_; }
     uint16_t port_hi() const noexcept { return port_hi_; }

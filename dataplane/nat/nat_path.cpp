@@ -1,0 +1,378 @@
+// Masquerade + firewall glue for the espgw-dp workers.
+#include "dataplane/nat/nat_path.hpp"
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+#include "dataplane/dp/dataplane.hpp"
+#include "dataplane/dp/outbound.hpp"
+#include "dataplane/dp/sa.hpp"
+#include "dataplane/dp/worker.hpp"
+#include "dataplane/fw/firewall.hpp"
+#include "dataplane/fw/fw_config.hpp"
+#include "dataplane/fw/reject.hpp"
+#include "dataplane/nat/masquerade.hpp"
+
+namespace espgw::nat {
+
+namespace {
+
+constexpr uint32_t kRingSize = 4096;
+constexpr uint32_t kDrainBurst = 64;
+
+/// Firewall and hand-off counters of one worker (single writer, relaxed).
+struct alignas(64) PathCounters {
+    uint64_t fw_dropped = 0, fw_rejected = 0, rejects_sent = 0;
+    uint64_t handed_off = 0, handoff_full = 0;
+    uint64_t return_no_session = 0;  ///< handed over, but no session at the owner
+};
+
+inline void bump(uint64_t& c) noexcept { __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED); }
+inline uint64_t rd(const uint64_t& c) noexcept { return __atomic_load_n(&c, __ATOMIC_RELAXED); }
+
+struct WorkerState {
+    std::optional<WorkerNat> nat;
+    rte_ring* ring = nullptr;  ///< return packets for this worker's ports (MP enqueue, SC dequeue)
+    PathCounters c;
+    ~WorkerState() {
+        if (ring) {
+            void* m;
+            while (rte_ring_dequeue(ring, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+            rte_ring_free(ring);
+        }
+    }
+};
+
+struct Plane {
+    uint32_t workers = 0;
+    uint32_t alive = 0;
+    NatConfig nat;
+    std::unique_ptr<fw::Firewall> fw;
+    std::vector<std::unique_ptr<WorkerState>> ws;
+};
+
+// Set on the main lcore before the workers launch, cleared after they stopped;
+// workers only read it (the launch is the happens-before edge).
+Plane* g_plane = nullptr;
+std::unique_ptr<Plane> g_owner;
+
+inline uint32_t now_s(const dp::Worker& w) noexcept { return static_cast<uint32_t>(w.now_tsc / (w.tsc_hz ? w.tsc_hz : 1)); }
+
+fw::FwKey fw_key(const uint8_t* ip, const L4Info& li) noexcept {
+    fw::FwKey k;
+    k.proto = ip[9];
+    k.src = net::load_be32(ip + 12);
+    k.dst = net::load_be32(ip + 16);
+    if (li.kind == L4Kind::tcp || li.kind == L4Kind::udp) {
+        k.src_port = li.src_port;
+        k.dst_port = li.dst_port;
+    } else if (k.proto == net::kProtoIcmp && li.kind != L4Kind::fragment && li.kind != L4Kind::malformed) {
+        k.src_port = ip[li.l4_off];       // type
+        k.dst_port = ip[li.l4_off + 1];   // code
+    }
+    return k;
+}
+
+/// Sends the reject answer for `m` back into the tunnel (outbound SPD + encrypt).
+void send_reject(dp::Worker& w, const uint8_t* ip, uint32_t len) noexcept {
+    rte_mbuf* r = rte_pktmbuf_alloc(w.dp.pool);
+    if (!r) return;
+    auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, fw::kRejectMaxBytes));
+    const uint32_t n = out ? fw::build_reject(ip, len, out) : 0;
+    if (n == 0) {
+        rte_pktmbuf_free(r);
+        return;
+    }
+    rte_pktmbuf_trim(r, static_cast<uint16_t>(fw::kRejectMaxBytes - n));
+    esp::Classification cls;
+    if (esp::classify(out, n, cls, w.dp.cfg.dataplane.nat_t_port) != esp::DropReason::none) {
+        rte_pktmbuf_free(r);
+        return;
+    }
+    bump(g_plane->ws[w.index]->c.rejects_sent);
+    dp::outbound_burst(w, w.dp.outside_port, &r, &cls, 1);
+}
+
+std::string prefix_str(uint32_t net, uint8_t len) {
+    return fmt::format("{}.{}.{}.{}/{}", net >> 24, (net >> 16) & 255, (net >> 8) & 255, net & 255, len);
+}
+std::string addr_str(uint32_t a) { return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255); }
+
+}  // namespace
+
+void worker_init(dp::Worker& w) {
+    const dp::Config& cfg = w.dp.cfg;
+    if (!g_plane) {
+        auto p = std::make_unique<Plane>();
+        p->workers = cfg.dataplane.workers;
+        p->nat = cfg.nat;
+        p->ws.resize(p->workers);
+        if (cfg.firewall.enabled) {
+            p->fw = std::make_unique<fw::Firewall>(p->workers, cfg.firewall.max_acl_bytes);
+            std::string why;
+            if (!p->fw->install(cfg.firewall.set, &why)) throw std::runtime_error("firewall refused: " + why);
+        }
+        g_owner = std::move(p);
+        g_plane = g_owner.get();
+    }
+    Plane& p = *g_plane;
+    if (w.index >= p.workers) throw std::runtime_error("nat: worker index beyond [dataplane].workers");
+    auto s = std::make_unique<WorkerState>();
+    const uint32_t now = static_cast<uint32_t>(rte_rdtsc() / (w.tsc_hz ? w.tsc_hz : 1));
+    if (p.nat.enabled()) {
+        s->nat.emplace(p.nat, w.index, p.workers, now);
+        const std::string name = fmt::format("enf_nat_ret_{}", w.index);
+        s->ring = rte_ring_create(name.c_str(), kRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
+        if (!s->ring) throw std::runtime_error(fmt::format("cannot create {}", name));
+    }
+    if (p.fw) p.fw->online(w.index);  // reports quiescent from its first poll on
+    p.ws[w.index] = std::move(s);
+    ++p.alive;
+}
+
+void worker_fini(dp::Worker& w) noexcept {
+    if (!g_plane || w.index >= g_plane->workers || !g_plane->ws[w.index]) return;
+    if (g_plane->fw) g_plane->fw->offline(w.index);
+    g_plane->ws[w.index].reset();
+    if (--g_plane->alive == 0) {
+        g_plane = nullptr;
+        g_owner.reset();
+    }
+}
+
+bool from_tunnel(dp::Worker& w, rte_mbuf* m) noexcept {
+    Plane* p = g_plane;
+    if (!p) return true;
+    uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
+    if ((ip[0] >> 4) != 4) return true;  // IPv6: neither filtered nor masqueraded yet
+    const uint32_t len = m->data_len;
+    const L4Info li = parse_l4(ip, len);
+    WorkerState& s = *p->ws[w.index];
+    if (p->fw) {
+        if (const fw::Compiled* c = p->fw->current()) {
+            const fw::FwKey k = fw_key(ip, li);
+            int32_t idx;
+            c->classify(&k, &idx, 1);
+            c->count(w.index, idx, len, w.now_tsc);
+            const fw::Action a = c->action_of(idx);
+            if (a != fw::Action::allow) [[unlikely]] {
+                if (a == fw::Action::reject) {
+                    bump(s.c.fw_rejected);
+                    send_reject(w, ip, len);
+                } else {
+                    bump(s.c.fw_dropped);
+                }
+                rte_pktmbuf_free(m);
+                return false;
+            }
+        }
+    }
+    if (!s.nat) return true;
+    const std::vector<MasqRule>& rules = p->nat.rules;
+    for (size_t i = 0; i < rules.size(); ++i) {
+        if (!rules[i].matches(li.src)) continue;
+        const tables::RouteHop* nh = w.sa->route(4, ip + 16);
+        if (!nh || nh->port != rules[i].out_port) continue;
+        const NatVerdict v = s.nat->translate_out(ip, len, static_cast<uint16_t>(i), rules[i].pub_addr, now_s(w));
+        if (v != NatVerdict::translated) [[unlikely]] {
+            rte_pktmbuf_free(m);  // counted by WorkerNat (table_full, ports_exhausted, ...)
+            return false;
+        }
+        return true;
+    }
+    return true;
+}
+
+ReturnVerdict to_public(dp::Worker& w, uint16_t port, rte_mbuf* m, esp::Classification& cls) noexcept {
+    (void)port;
+    Plane* p = g_plane;
+    if (!p || !p->nat.enabled() || cls.ip_version != 4 || cls.kind != esp::PacketKind::other) return ReturnVerdict::not_nat;
+    uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
+    const L4Info li = parse_l4(ip, cls.ip_len);
+    if (li.kind == L4Kind::icmp_echo && ip[li.l4_off] != kIcmpEchoReply) return ReturnVerdict::not_nat;  // pings to us
+    const int32_t owner = return_owner(li, p->nat.port_lo, p->nat.port_hi, p->workers);
+    if (owner < 0) return ReturnVerdict::not_nat;
+    WorkerState& s = *p->ws[w.index];
+    if (static_cast<uint32_t>(owner) != w.index) {
+        // Port → worker is a pure function: the owner's table has the session.
+        if (rte_ring_mp_enqueue(p->ws[static_cast<uint32_t>(owner)]->ring, m) != 0) [[unlikely]] {
+            bump(s.c.handoff_full);
+            rte_pktmbuf_free(m);
+        } else {
+            bump(s.c.handed_off);
+        }
+        return ReturnVerdict::consumed;
+    }
+    if (s.nat->translate_in(ip, cls.ip_len, now_s(w)) != NatVerdict::translated) return ReturnVerdict::not_nat;
+    if (m->data_len > cls.ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - cls.ip_len));
+    if (esp::classify(ip, cls.ip_len, cls, w.dp.cfg.dataplane.nat_t_port) != esp::DropReason::none) [[unlikely]] {
+        rte_pktmbuf_free(m);
+        return ReturnVerdict::consumed;
+    }
+    return ReturnVerdict::translated;
+}
+
+void worker_poll(dp::Worker& w) noexcept {
+    Plane* p = g_plane;
+    if (!p) return;
+    WorkerState& s = *p->ws[w.index];
+    if (s.nat) {
+        rte_mbuf* pkts[kDrainBurst];
+        const unsigned n = rte_ring_sc_dequeue_burst(s.ring, reinterpret_cast<void**>(pkts), kDrainBurst, nullptr);
+        if (n) {
+            rte_mbuf* out[kDrainBurst];
+            esp::Classification cls[kDrainBurst];
+            uint32_t k = 0;
+            const uint16_t nat_t = w.dp.cfg.dataplane.nat_t_port;
+            for (unsigned i = 0; i < n; ++i) {
+                rte_mbuf* m = pkts[i];
+                uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
+                esp::Classification c;
+                if (esp::classify(ip, m->data_len, c, nat_t) != esp::DropReason::none ||
+                    s.nat->translate_in(ip, c.ip_len, now_s(w)) != NatVerdict::translated) {
+                    bump(s.c.return_no_session);
+                    rte_pktmbuf_free(m);
+                    continue;
+                }
+                if (m->data_len > c.ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - c.ip_len));
+                if (esp::classify(ip, c.ip_len, cls[k], nat_t) != esp::DropReason::none) {
+                    rte_pktmbuf_free(m);
+                    continue;
+                }
+                out[k++] = m;
+            }
+            if (k) dp::outbound_burst(w, w.dp.outside_port, out, cls, k);
+        }
+        s.nat->tick(now_s(w));
+    }
+    if (p->fw) p->fw->quiescent(w.index);
+}
+
+std::string nat_json(const dp::Dataplane& dp) {
+    (void)dp;
+    Plane* p = g_plane;
+    if (!p || !p->nat.enabled()) return "{\"enabled\":false}";
+    std::string ws = "[";
+    NatCounters t;
+    uint64_t sessions = 0, capacity = 0, handed = 0, hfull = 0, nosess = 0;
+    for (uint32_t i = 0; i < p->workers; ++i) {
+        const WorkerState* s = p->ws[i].get();
+        if (!s || !s->nat) continue;
+        const NatCounters& c = s->nat->counters;
+        const uint64_t sz = s->nat->table().size();
+        sessions += sz;
+        capacity += s->nat->table().capacity();
+        t.out_packets += rd(c.out_packets);
+        t.out_bytes += rd(c.out_bytes);
+        t.in_packets += rd(c.in_packets);
+        t.in_bytes += rd(c.in_bytes);
+        t.created += rd(c.created);
+        t.expired += rd(c.expired);
+        t.icmp_errors += rd(c.icmp_errors);
+        t.table_full += rd(c.table_full);
+        t.ports_exhausted += rd(c.ports_exhausted);
+        t.unsupported += rd(c.unsupported);
+        t.fragments += rd(c.fragments);
+        t.no_session += rd(c.no_session);
+        handed += rd(s->c.handed_off);
+        hfull += rd(s->c.handoff_full);
+        nosess += rd(s->c.return_no_session);
+        ws += fmt::format("{}{{\"worker\":{},\"sessions\":{},\"ports\":\"{}-{}\",\"created\":{},\"out_packets\":{},\"in_packets\":{},\"handed_off\":{}}}",
+                          ws.size() > 1 ? "," : "", i, sz, s->nat->table().port_lo(), s->nat->table().port_hi(),
+                          rd(c.created), rd(c.out_packets), rd(c.in_packets), rd(s->c.handed_off));
+    }
+    ws += "]";
+    std::string rules = "[";
+    for (size_t i = 0; i < p->nat.rules.size(); ++i) {
+        const MasqRule& r = p->nat.rules[i];
+        rules += fmt::format("{}{{\"source\":\"{}\",\"port\":\"{}\",\"address\":\"{}\"}}", i ? "," : "",
+                             prefix_str(r.src_net, r.src_len), r.out_port_name, addr_str(r.pub_addr));
+    }
+    rules += "]";
+    return fmt::format(
+        "{{\"enabled\":true,\"sessions\":{},\"capacity\":{},\"bytes_per_session\":{},\"out_packets\":{},\"out_bytes\":{},"
+        "\"in_packets\":{},\"in_bytes\":{},\"created\":{},\"expired\":{},\"icmp_errors\":{},\"table_full\":{},"
+        "\"ports_exhausted\":{},\"unsupported\":{},\"fragments\":{},\"no_session\":{},\"handed_off\":{},"
+        "\"handoff_full\":{},\"return_no_session\":{},\"rules\":{},\"workers\":{}}}",
+        sessions, capacity, kBytesPerSession, t.out_packets, t.out_bytes, t.in_packets, t.in_bytes, t.created,
+        t.expired, t.icmp_errors, t.table_full, t.ports_exhausted, t.unsupported, t.fragments, t.no_session, handed,
+        hfull, nosess, rules, ws);
+}
+
+std::string rules_json(const dp::Dataplane& dp) {
+    Plane* p = g_plane;
+    if (!p || !p->fw) return "{\"enabled\":false}";
+    const fw::Compiled* c = p->fw->current();  // control thread: the only one that frees sets
+    uint64_t dropped = 0, rejected = 0, sent = 0;
+    for (uint32_t i = 0; i < p->workers; ++i)
+        if (const WorkerState* s = p->ws[i].get()) {
+            dropped += rd(s->c.fw_dropped);
+            rejected += rd(s->c.fw_rejected);
+            sent += rd(s->c.rejects_sent);
+        }
+    const uint64_t now = rte_rdtsc();
+    const uint64_t hz = rte_get_tsc_hz();
+    auto ago = [&](uint64_t t) { return t == 0 ? std::string("null") : fmt::format("{:.3f}", double(now - t) / double(hz)); };
+    std::string rs = "[";
+    const fw::RuleSet& set = c->rules();
+    for (size_t i = 0; i < set.rules.size(); ++i) {
+        const fw::Rule& r = set.rules[i];
+        const fw::RuleHits h = c->hits(static_cast<int32_t>(i));
+        std::string comment;
+        for (char ch : r.comment) comment += (ch == '"' || ch == '\\') ? ' ' : ch;
+        rs += fmt::format(
+            "{}{{\"index\":{},\"source\":\"{}\",\"destination\":\"{}\",\"protocol\":{},\"source_ports\":\"{}-{}\","
+            "\"ports\":\"{}-{}\",\"icmp_type\":{},\"action\":\"{}\",\"log\":{},\"enabled\":{},\"comment\":\"{}\","
+            "\"packets\":{},\"bytes\":{},\"last_hit_s_ago\":{}}}",
+            i ? "," : "", i, prefix_str(r.src_net, r.src_len), prefix_str(r.dst_net, r.dst_len), r.proto, r.src_port_lo,
+            r.src_port_hi, r.dst_port_lo, r.dst_port_hi, r.icmp_type, fw::action_name(r.action), r.log, r.enabled,
+            comment, h.packets, h.bytes, ago(h.last_hit));
+    }
+    rs += "]";
+    const fw::RuleHits d = c->hits(-1);
+    (void)dp;
+    return fmt::format(
+        "{{\"enabled\":true,\"generation\":{},\"default\":\"{}\",\"default_packets\":{},\"default_bytes\":{},"
+        "\"dropped\":{},\"rejected\":{},\"rejects_sent\":{},\"rules\":{}}}",
+        p->fw->generation(), fw::action_name(set.default_action), d.packets, d.bytes, dropped, rejected, sent, rs);
+}
+
+std::string rules_load(const dp::Dataplane& dp, const std::string& path) {
+    (void)dp;
+    Plane* p = g_plane;
+    if (!p || !p->fw) return "{\"error\":\"no [firewall] configured at start\"}";
+    std::ifstream in(path);
+    if (!in) return fmt::format("{{\"error\":\"{}: cannot be read\"}}", path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string why;
+    try {
+        fw::FirewallConfig fc = fw::parse_firewall_text(ss.str());
+        if (p->fw->install(fc.set, &why))
+            return fmt::format("{{\"ok\":true,\"generation\":{},\"rules\":{}}}", p->fw->generation(), fc.set.rules.size());
+    } catch (const std::exception& e) {
+        why = e.what();
+    }
+    for (char& ch : why)
+        if (ch == '"' || ch == '\\') ch = '\'';
+    return fmt::format("{{\"error\":\"{}\"}}", why);
+}
+
+std::string natfw_answer(const dp::Dataplane& dp, const std::vector<std::string>& words) {
+    size_t at = !words.empty() && words[0] == "show" ? 1 : 0;
+    if (words.size() == at + 1 && words[at] == "nat") return nat_json(dp);
+    if (words.size() == at + 1 && words[at] == "rules") return rules_json(dp);
+    if (at == 0 && words.size() == 3 && words[0] == "rules" && words[1] == "load") return rules_load(dp, words[2]);
+    return {};
+}
+
+}  // namespace espgw::nat

@@ -1,0 +1,68 @@
+#pragma once
+// Masquerade and firewall in the espgw-dp worker pipeline (DESIGN.md: inbound → inner
+// policy + firewall → masquerade → route; outside → masquerade reverse → SPD →
+// encrypt). The hooks the dp files call; the process-wide state (per-worker NAT
+// tables, return-traffic hand-off rings, the RCU-published firewall) lives here.
+//
+// Threads: *_init/*_fini on the main lcore (from Worker's constructor/destructor);
+// from_tunnel, to_public and worker_poll on the owning worker only (lock-free, no
+// allocation); the *_json / rules_load functions on the control (stats) thread.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/esp/classify.hpp"
+
+struct rte_mbuf;
+
+namespace espgw::dp {
+struct Worker;
+struct Dataplane;
+}  // namespace espgw::dp
+
+namespace espgw::nat {
+
+/// Creates worker `w`'s NAT/firewall state; the first call also builds the process
+/// state from w.dp.cfg (compiles the firewall: throws std::runtime_error with the
+/// reason when the configured rule set is refused).
+void worker_init(dp::Worker& w);
+/// Releases it; the last call frees the process state. Workers stopped.
+void worker_fini(dp::Worker& w) noexcept;
+
+/// A decrypted IPv4 packet leaving the tunnel (mbuf data at the IP header): firewall
+/// (first match; drop, or reject with ICMP/TCP RST sent back into the tunnel), then
+/// masquerade when a [[masquerade]] rule matches its source and its route leaves by
+/// the rule's port. True: continue forwarding (possibly translated); false: consumed
+/// (dropped or rejected, counted).
+bool from_tunnel(dp::Worker& w, rte_mbuf* m) noexcept;
+
+/// Verdicts of to_public().
+enum class ReturnVerdict : uint8_t {
+    not_nat,     ///< not a NAT return packet: continue local handling
+    consumed,    ///< handed to the owning worker or dropped (counted)
+    translated,  ///< translated back; `cls` re-classified: send it into the outbound path
+};
+
+/// A packet arriving on `port` for one of our addresses: translated back when it
+/// belongs to a NAT session (handed to the worker owning its public port first).
+ReturnVerdict to_public(dp::Worker& w, uint16_t port, rte_mbuf* m, esp::Classification& cls) noexcept;
+
+/// Once per poll iteration: return packets handed over by other workers, bounded
+/// session expiry, the firewall's RCU quiescent report.
+void worker_poll(dp::Worker& w) noexcept;
+
+/// JSON of the NAT state: per-worker and total sessions and counters, rules.
+std::string nat_json(const dp::Dataplane& dp);
+/// JSON of the live firewall rule set with per-rule counters.
+std::string rules_json(const dp::Dataplane& dp);
+/// Loads the [firewall] of the TOML file `path` and swaps it in (control thread;
+/// blocks one grace period). {"ok":true,...} or {"error":"reason"} (old set stays).
+std::string rules_load(const dp::Dataplane& dp, const std::string& path);
+
+/// The control-socket commands of this module, as split words: "show nat" / "nat",
+/// "show rules" / "rules", "rules load PATH". Returns the JSON answer (no newline), or
+/// "" when the words are not one of these. Control thread.
+std::string natfw_answer(const dp::Dataplane& dp, const std::vector<std::string>& words);
+
+}  // namespace espgw::nat
