@@ -449,7 +449,10 @@ PolicyConfig parse_policy(const toml::table& t, const std::string& path, const s
         p.sa_id = static_cast<uint32_t>(s.integer("sa", 1, (1 << 17) - 1, std::nullopt));
         if (sas) {
             bool found = false;
-            for (uint32_t j = 0; j < sas->size(); ++j) {
+            // Configs that number SAs 1..n find theirs at id - 1 (100k-SA configs: no n² scan).
+            const uint32_t guess = p.sa_id - 1;
+            const bool direct = guess < sas->size() && (*sas)[guess].id == p.sa_id;
+            for (uint32_t j = direct ? guess : 0; j < (direct ? guess + 1 : sas->size()); ++j) {
                 if ((*sas)[j].id != p.sa_id) continue;
                 if ((*sas)[j].direction != SaDirection::out)
                     fail(s.key("sa"), fmt::format("sa {} is inbound; protect needs an outbound SA", p.sa_id));

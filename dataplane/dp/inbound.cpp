@@ -1,10 +1,13 @@
 // Inbound: SPI → SA, prepare (replay check), decrypt burst, finish (replay advance,
-// decap), inner selector check, forward.
+// decap), inner selector check, forward; ICMP echo to our own addresses arriving
+// through the tunnel is answered back through the tunnel. Drops of packets that
+// matched an SA are also counted in that SA's per-SA counters (owner worker).
 #include "dataplane/dp/inbound.hpp"
 #include "dataplane/dp/handoff.hpp"
 
 #include <rte_mbuf.h>
 
+#include <cstring>
 #include <span>
 #include <utility>
 
@@ -14,8 +17,45 @@
 #include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/worker.hpp"
 #include "dataplane/nat/nat_path.hpp"
+#include "dataplane/net/checksum.hpp"
 
 namespace espgw::dp {
+
+namespace {
+
+/// Turns a decrypted ICMP/ICMPv6 echo request for us into the echo reply in place
+/// (RFC 792, RFC 4443 §4.2); false when it is no echo request (caller drops it:
+/// IKE and other local services are not served through tunnels — IKE arrives outside
+/// them by definition, RFC 7296 §2). `ip` is the inner header, `len` its length.
+bool tunnel_echo_reply(uint8_t* ip, const esp::Classification& c) noexcept {
+    constexpr uint8_t kEcho = 8, kEchoReply = 0, kEcho6 = 128, kEchoReply6 = 129;
+    if (c.ip_len < c.l4_off + 8u) return false;
+    uint8_t* icmp = ip + c.l4_off;
+    if (c.ip_version == 4) {
+        if (c.l4_proto != net::kProtoIcmp || icmp[0] != kEcho || icmp[1] != 0) return false;
+        uint8_t tmp[4];
+        std::memcpy(tmp, ip + 12, 4);
+        std::memcpy(ip + 12, ip + 16, 4);
+        std::memcpy(ip + 16, tmp, 4);
+        ip[8] = 64;
+        net::ipv4_set_checksum(ip);
+        icmp[0] = kEchoReply;
+        net::store_be16(icmp + 2, net::csum_update16(net::load_be16(icmp + 2), kEcho << 8, kEchoReply << 8));
+    } else {
+        if (c.l4_proto != net::kProtoIcmpv6 || icmp[0] != kEcho6 || icmp[1] != 0) return false;
+        uint8_t tmp[16];
+        std::memcpy(tmp, ip + 8, 16);
+        std::memcpy(ip + 8, ip + 24, 16);
+        std::memcpy(ip + 24, tmp, 16);
+        ip[7] = 64;
+        icmp[0] = kEchoReply6;
+        // The pseudo-header sum is symmetric in src/dst: only the type changes.
+        net::store_be16(icmp + 2, net::csum_update16(net::load_be16(icmp + 2), kEcho6 << 8, kEchoReply6 << 8));
+    }
+    return true;
+}
+
+}  // namespace
 
 void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, uint32_t n) noexcept {
     rte_mbuf* ok[kMaxBurst];
@@ -29,17 +69,20 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
             w.drop(m, DpDrop::no_sa);
             continue;
         }
-        if (ref.expired) [[unlikely]] {
-            w.drop(m, DpDrop::sa_expired);
+        if (ref.owner != w.index) {
+            // The owner also counts expired-SA drops in the SA's own counters.
+            handoff(w, ref.owner, m, HandoffKind::inbound, 0);
             continue;
         }
-        if (ref.owner != w.index) {
-            handoff(w, ref.owner, m, HandoffKind::inbound, 0);
+        if (ref.expired) [[unlikely]] {
+            w.sa->count_drop(ref, tables::SaDrop::hard_expired);
+            w.drop(m, DpDrop::sa_expired);
             continue;
         }
         bufs[k] = {rte_pktmbuf_mtod(m, uint8_t*), m->data_len, rte_pktmbuf_headroom(m), rte_pktmbuf_tailroom(m)};
         esp::DropReason r = esp::inbound_prepare(*ref.sa, *ref.st, bufs[k], cls[i], w.ops[k], w.scratch[k]);
         if (r != esp::DropReason::none) [[unlikely]] {
+            w.sa->count_drop(ref, sa_drop_of(r));
             w.drop(m, r);
             continue;
         }
@@ -49,11 +92,16 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
     }
     if (k == 0) return;
     w.engine->decrypt(std::span<crypto::Op>(w.ops, k));
+    rte_mbuf* echo[kMaxBurst];
+    esp::Classification echo_cls[kMaxBurst];
+    uint16_t echo_port[kMaxBurst];
+    uint32_t necho = 0;
     for (uint32_t j = 0; j < k; ++j) {
         rte_mbuf* m = ok[j];
         esp::PacketBuf& pb = bufs[j];
         esp::DropReason r = esp::inbound_finish(*refs[j].sa, *refs[j].st, pb, w.ops[j].status, w.scratch[j]);
         if (r != esp::DropReason::none) [[unlikely]] {
+            w.sa->count_drop(refs[j], sa_drop_of(r));
             w.drop(m, r);
             continue;
         }
@@ -67,6 +115,7 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         esp::Classification icls;
         esp::DropReason cr = esp::classify(ip, pb.len, icls);
         if (cr != esp::DropReason::none && cr != esp::DropReason::fragment) [[unlikely]] {
+            w.sa->count_drop(refs[j], tables::SaDrop::malformed);
             w.drop(m, DpDrop::bad_ip);
             continue;
         }
@@ -76,13 +125,25 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         std::swap(sel.src_port, sel.dst_port);
         OutboundRef out;
         if (w.sa->spd(sel, out) != SpdAction::protect) [[unlikely]] {
+            w.sa->count_drop(refs[j], tables::SaDrop::ts_mismatch);
             w.drop(m, DpDrop::policy_mismatch);
             continue;
         }
         cnt_add(w.counters.path.inbound_packets);
         cnt_add(w.counters.path.inbound_bytes, pb.len);
-        if (w.dp.is_local(icls.ip_version, icls.ip_version == 4 ? ip + 16 : ip + 24)) {
-            // Inner packets for the gateway itself are not served through the tunnel.
+        uint16_t local_port = 0;
+        if (w.dp.is_local(icls.ip_version, icls.ip_version == 4 ? ip + 16 : ip + 24, &local_port)) {
+            // Echo requests to our own addresses are answered back through the tunnel
+            // (after this loop: the outbound path reuses w.ops/w.scratch). Any other
+            // local traffic through a tunnel (IKE, ...) is not served.
+            if (cr == esp::DropReason::none && tunnel_echo_reply(ip, icls)) {
+                cnt_add(w.counters.path.local_packets);
+                esp::classify(ip, pb.len, icls);
+                echo[necho] = m;
+                echo_cls[necho] = icls;
+                echo_port[necho++] = local_port;
+                continue;
+            }
             w.drop(m, DpDrop::local_unhandled);
             continue;
         }
@@ -93,6 +154,9 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         }
         output_ip(w, m);
     }
+    // Echo replies re-enter as cleartext from the port that owns the address: the SPD
+    // picks the SA back to the peer (RFC 4301 §5.1), exactly like inside traffic.
+    for (uint32_t e = 0; e < necho; ++e) outbound_burst(w, echo_port[e], &echo[e], &echo_cls[e], 1);
 }
 
 }  // namespace espgw::dp

@@ -1,10 +1,7 @@
-// Stats socket: JSON answers built with fmt.
+// Control socket: request parsing, JSON answers built with fmt, writer-API calls.
 #include "dataplane/dp/stats.hpp"
-#include "dataplane/nat/nat_path.hpp"
 
-#include <sstream>
-#include <vector>
-
+#include <grp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,11 +12,15 @@
 
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "dataplane/dp/dataplane.hpp"
 #include "dataplane/dp/sa.hpp"
+#include "dataplane/nat/nat_path.hpp"
 #include "dataplane/dp/worker.hpp"
+#include "dataplane/tables/writer.hpp"
 
 namespace espgw::dp {
 
@@ -135,27 +136,244 @@ std::string neighbors_json(const Dataplane& dp) {
     return s + "]";
 }
 
+
+std::string json_escape(std::string_view in) {
+    std::string o;
+    for (char c : in) {
+        if (c == '"' || c == '\\') {
+            o += '\\';
+            o += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            o += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+            o += c;
+        }
+    }
+    return o;
+}
+
+std::string error_json(std::string_view code, std::string_view msg) {
+    return fmt::format("{{\"error\":\"{}\",\"code\":\"{}\"}}", json_escape(msg), code);
+}
+
+std::string prefix_str(uint8_t family, const uint8_t* bytes, uint8_t len) {
+    return fmt::format("{}/{}", net::IpAddr::from_bytes(bytes, family).to_string(), len);
+}
+
+std::string policies_json(const Dataplane& dp) {
+    std::string s = "[";
+    bool first = true;
+    for (const tables::PolicyInfo& i : tables::list_policies(dp.sa->tables())) {
+        const tables::Policy& p = i.p;
+        const char* action = p.action == tables::PolicyAction::protect  ? "protect"
+                             : p.action == tables::PolicyAction::bypass ? "bypass"
+                                                                        : "discard";
+        s += fmt::format(
+            "{}{{\"id\":{},\"priority\":{},\"family\":{},\"src\":\"{}\",\"dst\":\"{}\",\"proto\":{},"
+            "\"src_port\":\"{}-{}\",\"dst_port\":\"{}-{}\",\"action\":\"{}\",\"sa\":{}}}",
+            first ? "" : ",", i.id, p.priority, p.family, prefix_str(p.family, p.src, p.src_len),
+            prefix_str(p.family, p.dst, p.dst_len), p.proto, p.src_port_lo, p.src_port_hi, p.dst_port_lo,
+            p.dst_port_hi, action, p.action == tables::PolicyAction::protect ? fmt::format("{}", p.sa_id) : "null");
+        first = false;
+    }
+    return s + "]";
+}
+
+std::string routes_json(const Dataplane& dp) {
+    std::string s = "[";
+    bool first = true;
+    for (const tables::Route& r : tables::list_routes(dp.sa->tables())) {
+        s += fmt::format("{}{{\"prefix\":\"{}\",\"via\":{},\"port\":\"{}\"}}", first ? "" : ",",
+                         prefix_str(r.family, r.prefix, r.len),
+                         r.via ? fmt::format("\"{}\"", net::IpAddr::from_bytes(r.gateway, r.family).to_string()) : "null",
+                         r.port < dp.nb_ports ? json_escape(dp.ports[r.port].name) : std::to_string(r.port));
+        first = false;
+    }
+    return s + "]";
+}
+
+std::string counters_json(const Dataplane& dp) {
+    return fmt::format("{{\"ports\":{},\"path\":{},\"drops\":{},\"workers\":{},\"sa\":{},\"neighbors\":{}}}",
+                       ports_json(dp), total_path_json(dp), total_drops_json(dp), workers_json(dp),
+                       dp.sa ? dp.sa->stats_json() : std::string("[]"), neighbors_json(dp));
+}
+
+/// Parses a decimal id argument ("5" or "id=5"); false when it is not one.
+bool parse_id(const std::vector<std::string>& w, size_t at, uint32_t* id) {
+    if (w.size() != at + 1) return false;
+    std::string v = w[at];
+    if (v.starts_with("id=")) v = v.substr(3);
+    if (v.empty() || v.size() > 9) return false;
+    uint32_t n = 0;
+    for (char c : v) {
+        if (c < '0' || c > '9') return false;
+        n = n * 10 + static_cast<uint32_t>(c - '0');
+    }
+    *id = n;
+    return true;
+}
+
+std::string write_error(const tables::WriteResult& r) {
+    return error_json(r.status == tables::WriteStatus::bad_params ? "bad_request" : "refused", r.error);
+}
+
+std::string sa_add(const Dataplane& dp, const std::vector<std::string>& w) {
+    std::vector<std::string> kv(w.begin() + 2, w.end());
+    SaEntry e;
+    try {
+        std::string text = key_values_to_toml(kv, "sa");
+        e = parse_sa_entry(text, dp.cfg.dataplane);
+        explicit_bzero(text.data(), text.size());
+    } catch (const ConfigError& ex) {
+        for (auto& s : kv) explicit_bzero(s.data(), s.size());
+        return error_json("bad_request", ex.what());
+    }
+    for (auto& s : kv) explicit_bzero(s.data(), s.size());
+    tables::SaParams p;
+    p.id = e.id;
+    p.dir = e.direction == SaDirection::in ? tables::Direction::in : tables::Direction::out;
+    p.cfg = e.sa;
+    p.enc_keymat = e.enc_keymat;
+    p.auth_key = e.auth_key;
+    p.life = {e.soft_bytes, e.hard_bytes, e.soft_packets, e.hard_packets};
+    tables::WriteResult r = tables::install_sa(dp.sa->tables(), p);
+    explicit_bzero(e.enc_keymat.data(), e.enc_keymat.size());
+    explicit_bzero(e.auth_key.data(), e.auth_key.size());
+    fmt::print(stderr, "espgw-dp: control: sa add id {} {} spi {:#010x}: {}\n", e.id,
+               e.direction == SaDirection::in ? "in" : "out", e.sa.spi, r.ok() ? "ok" : r.error);
+    if (!r.ok()) return write_error(r);
+    return fmt::format("{{\"ok\":true,\"id\":{},\"direction\":\"{}\",\"spi\":{}}}", e.id,
+                       e.direction == SaDirection::in ? "in" : "out", e.sa.spi);
+}
+
+std::string policy_add(const Dataplane& dp, const std::vector<std::string>& w) {
+    PolicyConfig pc;
+    try {
+        pc = parse_policy_entry(key_values_to_toml(std::vector<std::string>(w.begin() + 2, w.end()), "policy"));
+    } catch (const ConfigError& ex) {
+        return error_json("bad_request", ex.what());
+    }
+    uint32_t id = 0;
+    tables::WriteResult r = tables::install_policy(dp.sa->tables(), to_table_policy(pc), &id);
+    fmt::print(stderr, "espgw-dp: control: policy add: {}\n", r.ok() ? fmt::format("id {}", id) : r.error);
+    if (!r.ok()) return write_error(r);
+    return fmt::format("{{\"ok\":true,\"id\":{}}}", id);
+}
+
+std::string route_change(const Dataplane& dp, const std::vector<std::string>& w, bool add) {
+    RouteConfig rc;
+    try {
+        std::vector<std::string> kv(w.begin() + 2, w.end());
+        if (!add && kv.size() == 1 && kv[0].find('=') == std::string::npos) {
+            // `route del PREFIX`: the prefix alone.
+            auto p = parse_prefix(kv[0]);
+            if (!p) throw ConfigError(fmt::format("route.prefix: \"{}\" is not an address/prefix-length", kv[0]));
+            rc.prefix = *p;
+        } else if (!add) {
+            Config c = dp.cfg;
+            std::string text = key_values_to_toml(kv, "route");
+            if (text.find("port =") == std::string::npos && !c.ports.empty())
+                text += fmt::format("port = \"{}\"\n", c.ports[0].name);
+            rc = parse_route_entry(text, c);
+        } else {
+            rc = parse_route_entry(key_values_to_toml(kv, "route"), dp.cfg);
+        }
+    } catch (const ConfigError& ex) {
+        return error_json("bad_request", ex.what());
+    }
+    tables::WriteResult r;
+    if (add) {
+        tables::Route t;
+        t.family = rc.prefix.addr.family;
+        t.len = rc.prefix.len;
+        t.port = static_cast<uint16_t>(rc.port);
+        std::memcpy(t.prefix, rc.prefix.addr.bytes, 16);
+        if (rc.via) {
+            t.via = 1;
+            std::memcpy(t.gateway, rc.via->bytes, 16);
+        }
+        r = tables::add_route(dp.sa->tables(), t);
+    } else {
+        r = tables::del_route(dp.sa->tables(), rc.prefix.addr.family, rc.prefix.addr.bytes, rc.prefix.len);
+    }
+    fmt::print(stderr, "espgw-dp: control: route {} {}: {}\n", add ? "add" : "del", rc.prefix.to_string(),
+               r.ok() ? "ok" : r.error);
+    if (!r.ok()) return write_error(r);
+    return fmt::format("{{\"ok\":true,\"prefix\":\"{}\"}}", rc.prefix.to_string());
+}
+
+constexpr const char* kUsage =
+    "unknown command; try: show counters|ports|workers|drops|sa|policies|routes|neighbors, "
+    "sa add KEY=VALUE..., sa del ID, policy add KEY=VALUE..., policy del ID, policy list, "
+    "route add KEY=VALUE..., route del PREFIX, route list";
+
+std::string answer(const Dataplane& dp, const std::vector<std::string>& w) {
+    if (w.empty()) return counters_json(dp);
+    if (std::string a = nat::natfw_answer(dp, w); !a.empty()) return a;  // show nat|rules, rules load PATH
+    std::string verb = w[0];
+    std::string what = w.size() > 1 ? w[1] : "";
+    if (verb == "show" && w.size() <= 2) {
+        verb = what.empty() ? "stats" : what;
+        what.clear();
+        if (verb == "counters") verb = "stats";
+        if (verb == "policies") verb = "policy", what = "list";
+        if (verb == "routes") verb = "route", what = "list";
+        if (verb == "sa") what = "list";
+    } else if (w.size() == 1) {
+        if (verb == "sa") what = "list";
+    }
+    const bool one = w.size() == 1 || w[0] == "show";
+    if (one && verb == "ports") return ports_json(dp);
+    if (one && verb == "workers") return workers_json(dp);
+    if (one && verb == "drops") return total_drops_json(dp);
+    if (one && verb == "neighbors") return neighbors_json(dp);
+    if (one && verb == "stats") return counters_json(dp);
+    if (!dp.sa) return error_json("refused", "the shared tables are not up");
+    if (verb == "sa") {
+        if (what == "list" && (w.size() <= 2)) return dp.sa->stats_json();
+        if (what == "add") return sa_add(dp, w);
+        if (what == "del") {
+            uint32_t id = 0;
+            if (!parse_id(w, 2, &id)) return error_json("bad_request", "sa del: expected one SA id");
+            tables::WriteResult r = tables::delete_sa(dp.sa->tables(), id);
+            fmt::print(stderr, "espgw-dp: control: sa del id {}: {}\n", id, r.ok() ? "ok" : r.error);
+            if (!r.ok()) return write_error(r);
+            return fmt::format("{{\"ok\":true,\"id\":{}}}", id);
+        }
+    }
+    if (verb == "policy") {
+        if (what == "list" && w.size() <= 2) return policies_json(dp);
+        if (what == "add") return policy_add(dp, w);
+        if (what == "del") {
+            uint32_t id = 0;
+            if (!parse_id(w, 2, &id)) return error_json("bad_request", "policy del: expected one policy id");
+            tables::WriteResult r = tables::delete_policy(dp.sa->tables(), id);
+            fmt::print(stderr, "espgw-dp: control: policy del id {}: {}\n", id, r.ok() ? "ok" : r.error);
+            if (!r.ok()) return write_error(r);
+            return fmt::format("{{\"ok\":true,\"id\":{}}}", id);
+        }
+    }
+    if (verb == "route") {
+        if (what == "list" && w.size() <= 2) return routes_json(dp);
+        if (what == "add" || what == "del") return route_change(dp, w, what == "add");
+    }
+    return error_json("unknown_command", kUsage);
+}
+
 }  // namespace
 
 std::string stats_answer(const Dataplane& dp, const std::string& command) {
-    std::string c = command;
-    while (!c.empty() && (c.back() == '\n' || c.back() == '\r' || c.back() == ' ')) c.pop_back();
-    {  // show nat|rules, rules load PATH (dataplane/nat/nat_path.hpp)
-        std::vector<std::string> words;
-        std::istringstream ss(c);
-        for (std::string t; ss >> t;) words.push_back(t);
-        if (std::string a = nat::natfw_answer(dp, words); !a.empty()) return a + "\n";
+    std::vector<std::string> words;
+    std::istringstream ss(command);
+    for (std::string t; ss >> t;) words.push_back(std::move(t));
+    std::string a;
+    try {
+        a = answer(dp, words);
+    } catch (const std::exception& e) {
+        a = error_json("refused", e.what());
     }
-    if (c == "ports") return ports_json(dp) + "\n";
-    if (c == "workers") return workers_json(dp) + "\n";
-    if (c == "drops") return total_drops_json(dp) + "\n";
-    if (c == "sa") return (dp.sa ? dp.sa->stats_json() : std::string("[]")) + "\n";
-    if (c == "neighbors") return neighbors_json(dp) + "\n";
-    if (c == "stats" || c.empty())
-        return fmt::format("{{\"ports\":{},\"path\":{},\"drops\":{},\"workers\":{},\"sa\":{},\"neighbors\":{}}}\n",
-                           ports_json(dp), total_path_json(dp), total_drops_json(dp), workers_json(dp),
-                           dp.sa ? dp.sa->stats_json() : std::string("[]"), neighbors_json(dp));
-    return fmt::format("{{\"error\":\"unknown command; try stats, ports, workers, drops, sa, neighbors\"}}\n");
+    for (auto& s : words) explicit_bzero(s.data(), s.size());
+    return a + "\n";
 }
 
 StatsServer::StatsServer(const Dataplane& dp, std::string path) : dp_(dp), path_(std::move(path)) {
@@ -171,7 +389,24 @@ StatsServer::StatsServer(const Dataplane& dp, std::string path) : dp_(dp), path_
         close(fd_);
         throw std::runtime_error(fmt::format("stats socket {}: {}", path_, std::strerror(e)));
     }
-    chmod(path_.c_str(), 0660);
+    // DESIGN.md: the CLI socket is mode 0660, group [dataplane] control_group.
+    const std::string& grp_name = dp.cfg.dataplane.control_group;
+    struct group gbuf {};
+    struct group* g = nullptr;
+    std::vector<char> tmp(16384);
+    if (getgrnam_r(grp_name.c_str(), &gbuf, tmp.data(), tmp.size(), &g) != 0 || g == nullptr) {
+        close(fd_);
+        fd_ = -1;
+        unlink(path_.c_str());
+        throw std::runtime_error(fmt::format("dataplane.control_group: no group named \"{}\"", grp_name));
+    }
+    if (chown(path_.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0 || chmod(path_.c_str(), 0660) != 0) {
+        int e = errno;
+        close(fd_);
+        fd_ = -1;
+        unlink(path_.c_str());
+        throw std::runtime_error(fmt::format("control socket {}: {}", path_, std::strerror(e)));
+    }
 }
 
 StatsServer::~StatsServer() {
@@ -190,12 +425,17 @@ void StatsServer::poll_once(int timeout_ms) {
     std::string cmd;
     char buf[256];
     pollfd cp{c, POLLIN, 0};
-    while (cmd.find('\n') == std::string::npos && cmd.size() < 1024 && poll(&cp, 1, 500) > 0) {
+    while (cmd.find('\n') == std::string::npos && cmd.size() < 4096 && poll(&cp, 1, 500) > 0) {
         ssize_t n = read(c, buf, sizeof buf);
         if (n <= 0) break;
         cmd.append(buf, static_cast<size_t>(n));
     }
-    std::string answer = stats_answer(dp_, cmd.substr(0, cmd.find('\n')));
+    std::string line = cmd.substr(0, cmd.find('\n'));
+    explicit_bzero(cmd.data(), cmd.size());
+    explicit_bzero(buf, sizeof buf);
+    std::string answer = line.size() >= 4096 ? error_json("bad_request", "request line longer than 4096 bytes") + "\n"
+                                             : stats_answer(dp_, line);
+    explicit_bzero(line.data(), line.size());
     size_t off = 0;
     while (off < answer.size()) {
         ssize_t n = write(c, answer.data() + off, answer.size() - off);

@@ -19,7 +19,7 @@ inline constexpr uint32_t kNoSlot = UINT32_MAX;
 inline constexpr uint32_t kAnyOwner = UINT32_MAX;
 inline constexpr uint32_t kMaxWorkers = 64;  ///< RCU reader ids 0..63
 inline constexpr uint64_t kMagic = 0x6573706777746231ull;  // "espgwtb1"
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;  // 3: per-SA drop counters in the owner state
 
 enum class Direction : uint8_t { in = 0, out = 1 };
 
@@ -88,15 +88,57 @@ enum LifeFlags : uint32_t {
     kLifeHardSent = 1u << 2,   ///< hard event pushed
 };
 
+// X(name, "description"): why a packet that already matched an SA was dropped; one
+// counter per reason in that SA's owner state (VPP-style per-SA error counters).
+#define ESPGW_SA_DROP_REASONS(X)                                                            \
+    X(icv, "integrity check failed or crypto error (RFC 4303 §3.4.4)")                     \
+    X(replay, "sequence number outside / already in the window, or 0 (RFC 4303 §3.4.3)")   \
+    X(ts_mismatch, "decrypted packet outside the SA's selectors (RFC 4301 §5.2)")          \
+    X(hard_expired, "SA past its hard lifetime (RFC 4301 §4.4.2.1)")                       \
+    X(malformed, "bad padding, pad length, next header or inner packet (RFC 4303 §2.4)")   \
+    X(seq_overflow, "outbound sequence space exhausted (RFC 4303 §3.3.3)")                 \
+    X(other, "any other transform refusal (headroom, size, encapsulation)")
+
+enum class SaDrop : uint8_t {
+#define ESPGW_X(name, desc) name,
+    ESPGW_SA_DROP_REASONS(ESPGW_X)
+#undef ESPGW_X
+};
+inline constexpr uint32_t kSaDropCount = 0
+#define ESPGW_X(name, desc) +1
+    ESPGW_SA_DROP_REASONS(ESPGW_X)
+#undef ESPGW_X
+    ;
+
+/// Short name of a per-SA drop reason ("icv"). Any thread.
+constexpr const char* sa_drop_name(SaDrop d) noexcept {
+    switch (d) {
+#define ESPGW_X(name, desc) \
+    case SaDrop::name:      \
+        return #name;
+        ESPGW_SA_DROP_REASONS(ESPGW_X)
+#undef ESPGW_X
+    }
+    return "unknown";
+}
+
+/// Per-SA drop counters: written by the owner worker only (relaxed single-writer
+/// increments, like the worker counters), read relaxed by anyone (a snapshot).
+struct SaDropCounters {
+    uint64_t n[kSaDropCount] = {};
+};
+
 /// Mutable per-SA state: one writer, the owning worker. Separate array from the
 /// immutable slots so owner writes never dirty lines that every reader loads.
 struct alignas(64) InState {
     esp::InboundState st;
     std::atomic<uint32_t> life{0};  ///< LifeFlags
+    SaDropCounters drops;           ///< owner-written, zeroed at build
 };
 struct alignas(64) OutState {
     esp::OutboundState st;
     std::atomic<uint32_t> life{0};
+    SaDropCounters drops;
 };
 
 /// SA id → slot, with the direction in the top bit (kIdOut) so that an SPD entry

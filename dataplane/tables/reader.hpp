@@ -151,6 +151,11 @@ public:
         charge_state(t_.out[r.slot].meta, t_.outs[r.slot].life, r.st->packets, r.st->bytes);
     }
 
+    /// Owner worker counts a drop of a packet that matched SA `r` (per-SA counters,
+    /// layout.hpp SaDrop). Relaxed single-writer increment; only the owner may call.
+    void count_drop(const InRef& r, SaDrop d) const noexcept { bump(t_.ins[r.slot].drops, d); }
+    void count_drop(const OutRef& r, SaDrop d) const noexcept { bump(t_.outs[r.slot].drops, d); }
+
     /// Owner of an SA slot (hand packets off to it when it is not this worker).
     uint32_t owner_of(Direction dir, uint32_t slot) const noexcept { return t_.owner_of(dir, slot); }
     /// The owner rule (layout.hpp default_owner): true when this worker may run the
@@ -193,6 +198,10 @@ private:
             if (!(f & kLifeHardSent) && push(m, EventKind::hard_expired)) f |= kLifeHardSent;
         }
         if (f != f0) life.store(f, std::memory_order_relaxed);
+    }
+    static void bump(SaDropCounters& c, SaDrop d) noexcept {
+        uint64_t& v = c.n[static_cast<uint32_t>(d)];
+        __atomic_store_n(&v, __atomic_load_n(&v, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
     }
     bool push(const SaMeta& m, EventKind k) const noexcept {
         Event e;

@@ -137,6 +137,7 @@ WriteResult build(Tables& t, const SaParams& p, uint32_t* slot_out) {
         s.meta = m;
         esp::inbound_state_init(t.ins[slot].st, s.sa);
         t.ins[slot].life.store(0, std::memory_order_relaxed);
+        t.ins[slot].drops = SaDropCounters{};
         // Release: everything above is visible to a reader that acquires `phase`.
         s.phase.store(kSlotLive, std::memory_order_release);
     } else {
@@ -148,6 +149,7 @@ WriteResult build(Tables& t, const SaParams& p, uint32_t* slot_out) {
         s.meta = m;
         esp::outbound_state_init(t.outs[slot].st, s.sa);
         t.outs[slot].life.store(0, std::memory_order_relaxed);
+        t.outs[slot].drops = SaDropCounters{};
         s.phase.store(kSlotLive, std::memory_order_release);
     }
     *slot_out = slot;
@@ -372,6 +374,8 @@ SaCounters counters_of(Tables& t, uint32_t ref) {
         const Lifetime& l = t.out[slot].meta.life;
         c.soft_expired = (f & kLifeSoftSent) || c.bytes >= l.soft_bytes || c.packets >= l.soft_packets;
         c.hard_expired = (f & kLifeDead) != 0;
+        for (uint32_t i = 0; i < kSaDropCount; ++i)
+            c.drops.n[i] = std::atomic_ref<uint64_t>(t.outs[slot].drops.n[i]).load(std::memory_order_relaxed);
     } else {
         esp::InboundState& st = t.ins[slot].st;
         c.packets = std::atomic_ref<uint64_t>(st.packets).load(std::memory_order_relaxed);
@@ -381,6 +385,8 @@ SaCounters counters_of(Tables& t, uint32_t ref) {
         const Lifetime& l = t.in[slot].meta.life;
         c.soft_expired = (f & kLifeSoftSent) || c.bytes >= l.soft_bytes || c.packets >= l.soft_packets;
         c.hard_expired = (f & kLifeDead) != 0;
+        for (uint32_t i = 0; i < kSaDropCount; ++i)
+            c.drops.n[i] = std::atomic_ref<uint64_t>(t.ins[slot].drops.n[i]).load(std::memory_order_relaxed);
     }
     return c;
 }
@@ -418,6 +424,30 @@ std::vector<SaInfo> list_sas(Tables& t) {
         i.counters = counters_of(t, ref);
         v.push_back(i);
     }
+    return v;
+}
+
+std::vector<PolicyInfo> list_policies(Tables& t) {
+    std::vector<std::pair<uint64_t, PolicyInfo>> v;
+    {
+        WriterLock lock(t);
+        for (uint32_t i = 0; i < t.hdr->limits.max_policies; ++i)
+            if (t.pol[i].in_use) v.push_back({t.pol[i].order, PolicyInfo{i, t.pol[i].p}});
+    }
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+        return a.second.p.priority != b.second.p.priority ? a.second.p.priority < b.second.p.priority : a.first < b.first;
+    });
+    std::vector<PolicyInfo> out;
+    out.reserve(v.size());
+    for (auto& e : v) out.push_back(e.second);
+    return out;
+}
+
+std::vector<Route> list_routes(Tables& t) {
+    std::vector<Route> v;
+    WriterLock lock(t);
+    for (uint32_t i = 0; i < t.hdr->limits.max_routes; ++i)
+        if (t.rt[i].in_use) v.push_back(t.rt[i].r);
     return v;
 }
 

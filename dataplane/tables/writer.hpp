@@ -108,6 +108,7 @@ struct SaCounters {
     uint64_t seq = 0;            ///< outbound: last sequence number used; inbound: window top
     bool soft_expired = false;
     bool hard_expired = false;
+    SaDropCounters drops;        ///< per-reason drops of packets that matched this SA
 };
 
 /// Fills `out` for SA `id`; false when the id names no SA. Takes the writer lock.
@@ -131,6 +132,20 @@ struct SaInfo {
 /// Every installed SA (e.g. for an IKE daemon re-reading the tables after a restart).
 /// Takes the writer lock; allocates.
 std::vector<SaInfo> list_sas(Tables& t);
+
+/// One SPD entry as installed (id = the policy id install_policy returned).
+struct PolicyInfo {
+    uint32_t id = 0;
+    Policy p;
+};
+
+/// Every installed SPD entry in match order (priority, then install order). Takes the
+/// writer lock; allocates. Writer rules above.
+std::vector<PolicyInfo> list_policies(Tables& t);
+
+/// Every route record in use (host bits cleared), in record order. Takes the writer
+/// lock; allocates. Writer rules above.
+std::vector<Route> list_routes(Tables& t);
 
 /// Returns retired slots whose grace period passed to the free lists (keys wiped
 /// first). `wait`: block until the oldest retired slot is reclaimable (one poll-loop
