@@ -90,10 +90,10 @@ std::string SaBinding::stats_json() const {
     for (const tables::SaInfo& s : tables::list_sas(*impl->t)) {
         j += fmt::format(
             "{}{{\"id\":{},\"direction\":\"{}\",\"spi\":{},\"owner\":{},\"packets\":{},\"bytes\":{},\"seq\":{},"
-            "\"soft_expired\":{},\"hard_expired\":{},\"life\":{{\"soft_bytes\":{},\"hard_bytes\":{},"
+            "\"soft_expired\":{},\"hard_expired\":{},\"soft_event\":{},\"hard_event\":{},\"life\":{{\"soft_bytes\":{},\"hard_bytes\":{},"
             "\"soft_packets\":{},\"hard_packets\":{}}},\"drops\":{{",
             first ? "" : ",", s.id, s.dir == tables::Direction::in ? "in" : "out", s.spi, s.owner, s.counters.packets,
-            s.counters.bytes, s.counters.seq, s.counters.soft_expired, s.counters.hard_expired, s.life.soft_bytes,
+            s.counters.bytes, s.counters.seq, s.counters.soft_expired, s.counters.hard_expired, s.counters.soft_event, s.counters.hard_event, s.life.soft_bytes,
             s.life.hard_bytes, s.life.soft_packets, s.life.hard_packets);
         for (uint32_t i = 0; i < tables::kSaDropCount; ++i)
             j += fmt::format("{}\"{}\":{}", i ? "," : "", tables::sa_drop_name(static_cast<tables::SaDrop>(i)),

@@ -374,6 +374,8 @@ SaCounters counters_of(Tables& t, uint32_t ref) {
         const Lifetime& l = t.out[slot].meta.life;
         c.soft_expired = (f & kLifeSoftSent) || c.bytes >= l.soft_bytes || c.packets >= l.soft_packets;
         c.hard_expired = (f & kLifeDead) != 0;
+        c.soft_event = (f & kLifeSoftSent) != 0;
+        c.hard_event = (f & kLifeHardSent) != 0;
         for (uint32_t i = 0; i < kSaDropCount; ++i)
             c.drops.n[i] = std::atomic_ref<uint64_t>(t.outs[slot].drops.n[i]).load(std::memory_order_relaxed);
     } else {
@@ -385,6 +387,8 @@ SaCounters counters_of(Tables& t, uint32_t ref) {
         const Lifetime& l = t.in[slot].meta.life;
         c.soft_expired = (f & kLifeSoftSent) || c.bytes >= l.soft_bytes || c.packets >= l.soft_packets;
         c.hard_expired = (f & kLifeDead) != 0;
+        c.soft_event = (f & kLifeSoftSent) != 0;
+        c.hard_event = (f & kLifeHardSent) != 0;
         for (uint32_t i = 0; i < kSaDropCount; ++i)
             c.drops.n[i] = std::atomic_ref<uint64_t>(t.ins[slot].drops.n[i]).load(std::memory_order_relaxed);
     }

@@ -108,6 +108,8 @@ struct SaCounters {
     uint64_t seq = 0;            ///< outbound: last sequence number used; inbound: window top
     bool soft_expired = false;
     bool hard_expired = false;
+    bool soft_event = false;     ///< the soft_expired event was pushed to the event ring
+    bool hard_event = false;     ///< the hard_expired event was pushed
     SaDropCounters drops;        ///< per-reason drops of packets that matched this SA
 };
 
