@@ -40,6 +40,7 @@ struct NatConfig {
     uint16_t port_hi = 65535;
     uint32_t expire_budget = 256;      ///< sessions examined per worker poll
     uint16_t reserved_udp_port = 4500; ///< never allocated (the dataplane's NAT-T port)
+    uint16_t tcp_mss = 1360;           ///< clamp SYN MSS to this (0 = off): fits ESP tunnel overhead
 
     bool enabled() const noexcept { return !rules.empty(); }
 };

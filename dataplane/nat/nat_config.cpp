@@ -53,7 +53,9 @@ NatConfig parse_nat_config(const toml::table& root, const std::vector<dp::PortCo
         const toml::table* t = n->as_table();
         if (!t) fail("nat", "expected a table");
         only_keys(*t, "nat", {"max_sessions", "ports", "expire_budget", "tcp_syn_timeout", "tcp_established_timeout",
-                              "tcp_closing_timeout", "tcp_closed_timeout", "udp_timeout", "icmp_timeout"});
+                              "tcp_closing_timeout", "tcp_closed_timeout", "udp_timeout", "icmp_timeout",
+                              "tcp_mss"});
+        nc.tcp_mss = static_cast<uint16_t>(integer(*t, "nat", "tcp_mss", 0, 65535, nc.tcp_mss));
         nc.max_sessions = integer(*t, "nat", "max_sessions", 1, 1u << 26, nc.max_sessions);
         nc.expire_budget = integer(*t, "nat", "expire_budget", 1, 1u << 20, nc.expire_budget);
         Timeouts& to = nc.timeouts;

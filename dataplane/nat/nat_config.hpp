@@ -8,6 +8,7 @@
 // expire_budget = 256             (sessions examined per worker poll)
 // tcp_syn_timeout = 120  tcp_established_timeout = 7440  tcp_closing_timeout = 240
 // tcp_closed_timeout = 10  udp_timeout = 300  icmp_timeout = 60      (seconds)
+// tcp_mss = 1360                  (SYN MSS clamp through the NAT; 0 = off)
 // [[masquerade]]
 // source = "10.20.0.0/16"  port = "outside"  address = "198.51.100.1" (default: the
 // port's first IPv4 address)

@@ -184,6 +184,38 @@ L4Info parse_l4(const uint8_t* ip, uint32_t len) noexcept {
     return li;
 }
 
+bool clamp_tcp_mss(uint8_t* ip, const L4Info& li, uint16_t mss) noexcept {
+    if (li.kind != L4Kind::tcp || !(li.tcp_flags & 0x02)) return false;
+    uint8_t* tcp = ip + li.l4_off;
+    const uint32_t hdr = (tcp[12] >> 4) * 4u;
+    const uint32_t l4_len = load_be16(ip + 2) - li.l4_off;
+    if (hdr < 20 || hdr > l4_len) return false;
+    for (uint32_t o = 20; o < hdr;) {
+        const uint8_t kind = tcp[o];
+        if (kind == 0) break;  // end of options
+        if (kind == 1) {       // NOP
+            ++o;
+            continue;
+        }
+        if (o + 1 >= hdr || tcp[o + 1] < 2 || o + tcp[o + 1] > hdr) break;
+        if (kind == 2 && tcp[o + 1] == 4) {
+            const uint32_t v = o + 2;
+            if (load_be16(tcp + v) <= mss) return false;
+            // The value may sit at an odd offset: update every 16-bit word it touches.
+            const uint32_t w0 = v & ~1u, w1 = (v + 2 + 1) & ~1u;
+            uint16_t old_w[2];
+            for (uint32_t w = w0, i = 0; w < w1; w += 2, ++i) old_w[i] = load_be16(tcp + w);
+            store_be16(tcp + v, mss);
+            uint16_t csum = load_be16(tcp + kTcpCsumOff);
+            for (uint32_t w = w0, i = 0; w < w1; w += 2, ++i) csum = csum_update16(csum, old_w[i], load_be16(tcp + w));
+            store_be16(tcp + kTcpCsumOff, csum);
+            return true;
+        }
+        o += tcp[o + 1];
+    }
+    return false;
+}
+
 void rewrite_src(uint8_t* ip, const L4Info& li, uint32_t new_src, uint16_t new_port) noexcept {
     rewrite(ip, li, 12, 0, new_src, new_port);
 }

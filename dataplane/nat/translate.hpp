@@ -67,6 +67,12 @@ void rewrite_icmp_error_in(uint8_t* ip, const L4Info& li, uint32_t in_addr, uint
 /// address/port to the public `pub_addr`/`pub_port`.
 void rewrite_icmp_error_out(uint8_t* ip, const L4Info& li, uint32_t pub_addr, uint16_t pub_port) noexcept;
 
+/// Lowers the MSS option of a TCP SYN (RFC 9293 §3.7.1) to at most `mss`, updating
+/// the TCP checksum incrementally, so that segments fit the tunnel without PMTU
+/// discovery (whose ICMP errors a NAT in front of the tunnel would have to rewrite).
+/// Returns true when it changed the packet. Non-SYN packets are left alone.
+bool clamp_tcp_mss(uint8_t* ip, const L4Info& li, uint16_t mss) noexcept;
+
 /// RFC 1624 eqn. 3 for a 32-bit field (two 16-bit words). Host-order checksum.
 uint16_t csum_update32(uint16_t csum, uint32_t old_v, uint32_t new_v) noexcept;
 

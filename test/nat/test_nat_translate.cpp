@@ -107,3 +107,27 @@ TEST_CASE("translate: ICMP error from an inside host about a return packet leave
     CHECK(ip_ok(err.data()));
     CHECK(l4_ok(err));
 }
+
+TEST_CASE("translate: SYN MSS is clamped with a correct checksum, at even and odd option offsets", "[nat][translate][mss]") {
+    for (int nops = 0; nops < 2; ++nops) {
+        // SYN with options: [NOP]* MSS(1460) + padding to a 4-byte multiple.
+        Bytes opts;
+        for (int i = 0; i < nops; ++i) opts.push_back(1);
+        opts.insert(opts.end(), {2, 4, 0x05, 0xb4});
+        while (opts.size() % 4) opts.push_back(0);
+        Bytes p = tcp(kClient, kRemote, 1234, 80, 0x02, 0);
+        p.insert(p.begin() + 40, opts.begin(), opts.end());
+        p[32] = static_cast<uint8_t>((20 + opts.size()) / 4 << 4);
+        net::store_be16(&p[2], static_cast<uint16_t>(p.size()));
+        net::ipv4_set_checksum(p.data());
+        p[36] = p[37] = 0;
+        net::store_be16(&p[36], net::l4_checksum(4, &p[12], &p[16], net::kProtoTcp, &p[20], p.size() - 20));
+        L4Info li = parse_l4(p.data(), static_cast<uint32_t>(p.size()));
+        REQUIRE(clamp_tcp_mss(p.data(), li, 1360));
+        CHECK(net::load_be16(&p[40 + nops + 2]) == 1360);
+        CHECK(l4_ok(p));
+        CHECK_FALSE(clamp_tcp_mss(p.data(), li, 1400));  // already below
+        li.tcp_flags = 0x10;
+        CHECK_FALSE(clamp_tcp_mss(p.data(), li, 536));  // not a SYN
+    }
+}

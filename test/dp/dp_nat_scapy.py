@@ -1,0 +1,458 @@
+#!/usr/bin/python3
+"""Masquerade and firewall of espgw-dp, end to end, with the scapy ESP host as road warrior.
+
+    enf-rw                             enf-inet (router + "Internet" host)      enf-gw
+    [tun enf-tun 10.20.0.1 = the VIP]  192.0.2.1 enf-i1 | enf-i0 198.51.100.3   espgw-dp (net_af_packet)
+    [dp_esp_host.py: scapy ESP] enf-p0 ====                 ==== enf-gwo (outside) 198.51.100.1
+    192.0.2.2                          host address 203.0.113.5 (lo)
+
+The road warrior's traffic to 203.0.113.5 goes through the tunnel (ESP to 198.51.100.1),
+espgw-dp decrypts it, runs the firewall (first match), masquerades it to 198.51.100.1 and
+routes it back out of the outside port to the inet host; replies to 198.51.100.1 are
+translated back and encrypted to the road warrior. tcpdump in enf-inet proves what the
+host sees. espgw-dp runs two workers on two RX queues, so return traffic that lands on
+the worker not owning its public port is handed over.
+
+Cases: ping, UDP and a TCP transfer both ways through the NAT; a few hundred short TCP
+and UDP flows; an ICMP port unreachable from the inet host reaching the client
+translated; the host sees only 198.51.100.1 (no 10.20.0.0/24 source); a firewall drop
+rule (UDP 5003) and a reject rule (TCP 5004 → RST) enforced and counted while the rest
+passes; a rule reload swapping the sets (a bad set refused, the old one kept).
+
+Prints "TESTCASE PASS|FAIL name[: reason]"; exits 1 if any failed.
+  dp_nat_scapy.py [--build-dir build] [--binary PATH] [--keep]
+"""
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dp_e2e_scapy as e2e  # noqa: E402
+
+shutil.rmtree(e2e.TMP, ignore_errors=True)  # that module's own log dir; ours is below
+
+ROOT, PY, HOST = e2e.ROOT, e2e.PY, e2e.HOST
+sh, Procs, wait_for, ping = e2e.sh, e2e.Procs, e2e.wait_for, e2e.ping
+NS_RW, NS_INET, NS_GW = "enf-rw", "enf-inet", "enf-gw"
+PUB, INET_HOST, VIP = "198.51.100.1", "203.0.113.5", "10.20.0.1"
+TMP = tempfile.mkdtemp(prefix="enf-nat-")
+SOCK = os.path.join(TMP, "dp.sock")
+results = []
+
+
+def report(ok, name, why=""):
+    results.append(ok)
+    print(f"TESTCASE {'PASS' if ok else 'FAIL'} nat.{name}" + ("" if ok else f": {why}"), flush=True)
+
+
+def query(cmd):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(SOCK)
+    s.sendall(cmd.encode() + b"\n")
+    data = b""
+    while True:
+        x = s.recv(65536)
+        if not x:
+            break
+        data += x
+    s.close()
+    return json.loads(data)
+
+
+def cleanup():
+    for ns in (NS_RW, NS_INET, NS_GW):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def topology():
+    cleanup()
+    for ns in (NS_RW, NS_INET, NS_GW):
+        sh(["ip", "netns", "add", ns])
+        sh(["ip", "link", "set", "lo", "up"], ns)
+    sh(["ip", "link", "add", "enf-p0", "netns", NS_RW, "type", "veth", "peer", "name", "enf-i1", "netns", NS_INET])
+    sh(["ip", "link", "add", "enf-i0", "netns", NS_INET, "type", "veth", "peer", "name", "enf-gwo", "netns", NS_GW])
+    sh(["sysctl", "-qw", "net.ipv6.conf.enf-gwo.disable_ipv6=1"], NS_GW)
+    sh(["ip", "link", "set", "enf-gwo", "up"], NS_GW)
+    sh(["ip", "link", "set", "enf-p0", "up"], NS_RW)
+    sh(["ip", "addr", "add", "192.0.2.2/24", "dev", "enf-p0"], NS_RW)
+    sh(["ip", "route", "add", "default", "via", "192.0.2.1"], NS_RW)
+    for i, a in (("enf-i1", "192.0.2.1/24"), ("enf-i0", "198.51.100.3/24")):
+        sh(["ip", "link", "set", i, "up"], NS_INET)
+        sh(["ip", "addr", "add", a, "dev", i], NS_INET)
+        sh([PY, "-c", e2e.TX_CSUM_OFF, i], NS_INET)
+    sh([PY, "-c", e2e.TX_CSUM_OFF, "enf-p0"], NS_RW)
+    sh(["ip", "addr", "add", f"{INET_HOST}/32", "dev", "lo"], NS_INET)
+    sh(["sysctl", "-qw", "net.ipv4.ip_forward=1"], NS_INET)
+    # The host answers pings and errors at full speed (the kernel rate-limits ICMP).
+    sh(["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"], NS_INET)
+
+
+FIREWALL = """
+[firewall]
+default = "allow"
+
+[[firewall.rule]]
+comment = "no UDP 5003"
+protocol = "udp"
+ports = 5003
+action = "drop"
+
+[[firewall.rule]]
+comment = "reject TCP 5004"
+protocol = "tcp"
+ports = "5004"
+action = "reject"
+log = true
+
+[[firewall.rule]]
+comment = "road warriors"
+source = "10.20.0.0/24"
+action = "allow"
+"""
+
+RELOADED = """
+[firewall]
+default = "allow"
+
+[[firewall.rule]]
+comment = "now UDP 5002 is closed"
+protocol = "udp"
+ports = 5002
+action = "drop"
+
+[[firewall.rule]]
+comment = "reject TCP 5004"
+protocol = "tcp"
+ports = 5004
+action = "reject"
+"""
+
+BAD = """
+[firewall]
+[[firewall.rule]]
+protocol = "icmp"
+ports = "1-2"
+"""
+
+
+def dp_config(k_out, k_in):
+    return f"""
+[dataplane]
+workers = 2
+idle_backoff = true
+hugepages = "off"
+memory_mb = 256
+
+[[port]]
+name = "outside"
+role = "outside"
+device = "net_af_packet0,iface=enf-gwo,qpairs=2"
+addresses = ["{PUB}/24"]
+queues = 2
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "198.51.100.3"
+port = "outside"
+
+[[sa]]
+id = 1
+spi = 0x1001
+direction = "out"
+keymat = "{k_out}"
+tunnel_src = "{PUB}"
+tunnel_dst = "192.0.2.2"
+suite = "aes128gcm16"
+
+[[sa]]
+id = 2
+spi = 0x2001
+direction = "in"
+keymat = "{k_in}"
+tunnel_src = "192.0.2.2"
+tunnel_dst = "{PUB}"
+replay_window = 1024
+suite = "aes128gcm16"
+
+[[policy]]
+priority = 10
+src = "0.0.0.0/0"
+dst = "10.20.0.0/24"
+action = "protect"
+sa = 1
+
+[nat]
+max_sessions = 20000
+udp_timeout = 60
+
+[[masquerade]]
+source = "10.20.0.0/24"
+port = "outside"
+{FIREWALL}"""
+
+
+SERVER = r"""
+import socket, sys, threading
+host = sys.argv[1]
+def tcp(port):
+    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind((host, port)); t.listen(64)
+    def serve(c):
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d: break
+                c.sendall(d)
+        except OSError:
+            pass
+        c.close()
+    while True:
+        c, _ = t.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+def udp(port):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((host, port))
+    while True:
+        d, a = u.recvfrom(65535); u.sendto(d, a)
+for p in (5001, 5004):
+    threading.Thread(target=tcp, args=(p,), daemon=True).start()
+for p in (5002, 5003):
+    threading.Thread(target=udp, args=(p,), daemon=True).start()
+print('ready', flush=True)
+threading.Event().wait()
+"""
+
+# Client-side probes, run in enf-rw (their source is the VIP through the TUN).
+UDP_ECHO = r"""
+import os, socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(1.5)
+good = 0
+for i in range(n):
+    d = os.urandom(40 + 37 * i % 1000)
+    u.sendto(d, (host, port))
+    try:
+        if u.recvfrom(65535)[0] == d: good += 1
+    except socket.timeout:
+        pass
+print(f'{good}/{n}')
+"""
+
+FLOWS = r"""
+import os, socket, sys, threading
+host, n = sys.argv[1], int(sys.argv[2])
+ok = {'tcp': 0, 'udp': 0}
+lock = threading.Lock()
+def tcp_flow():
+    d = os.urandom(200)
+    try:
+        c = socket.create_connection((host, 5001), timeout=20)
+        c.sendall(d); c.shutdown(socket.SHUT_WR)
+        got = b''
+        while True:
+            x = c.recv(65536)
+            if not x: break
+            got += x
+        c.close()
+        if got == d:
+            with lock: ok['tcp'] += 1
+    except OSError:
+        pass
+def udp_flow():
+    d = os.urandom(100)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
+    for _ in range(3):
+        try:
+            u.sendto(d, (host, 5002))
+            if u.recvfrom(2048)[0] == d:
+                with lock: ok['udp'] += 1
+                break
+        except socket.timeout:
+            pass
+    u.close()
+for kind in (tcp_flow, udp_flow):
+    for b in range(0, n, 25):
+        ts = [threading.Thread(target=kind) for _ in range(min(25, n - b))]
+        for t in ts: t.start()
+        for t in ts: t.join()
+print(f"tcp {ok['tcp']}/{n} udp {ok['udp']}/{n}")
+"""
+
+PROBE = r"""
+import socket, sys
+kind, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if kind == 'udp_refused':
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3); u.connect((host, port))
+    for _ in range(3):
+        u.send(b'x' * 20)
+        try:
+            u.recv(100); print('answered'); break
+        except ConnectionRefusedError:
+            print('refused'); break
+        except socket.timeout:
+            pass
+    else:
+        print('timeout')
+elif kind == 'tcp':
+    try:
+        c = socket.create_connection((host, port), timeout=5); c.sendall(b'hello'); print('connected', c.recv(10))
+    except ConnectionRefusedError:
+        print('refused')
+    except OSError as e:
+        print('error', e)
+"""
+
+
+def client(script, *args, timeout=60):
+    p = sh([PY, "-c", script] + [str(a) for a in args], NS_RW, check=False, timeout=timeout)
+    return (p.stdout.strip() or p.stderr.strip()[-300:])
+
+
+def rule_hits(idx):
+    r = query("show rules")
+    return r["rules"][idx]["packets"]
+
+
+def cases(procs):
+    ok, last = ping(NS_RW, INET_HOST, count=5, extra=["-I", VIP])
+    report(ok, "ping", last[0])
+
+    out = client(UDP_ECHO, INET_HOST, 5002, 40)
+    report(out == "40/40", "udp_echo", out)
+
+    p = sh([PY, "-c", e2e.TCP_CLIENT, INET_HOST, "200000"], NS_RW, check=False, timeout=60)
+    report(p.stdout.strip() == "ok", "tcp_transfer", (p.stdout + p.stderr).strip()[-300:])
+
+    t0 = time.time()
+    out = client(FLOWS, INET_HOST, 200, timeout=90)
+    report(out == "tcp 200/200 udp 200/200", "many_short_flows", f"{out} in {time.time() - t0:.1f} s")
+
+    before = query("show nat")["icmp_errors"]
+    out = client(PROBE, "udp_refused", INET_HOST, 6000)
+    after = query("show nat")["icmp_errors"]
+    report(out == "refused" and after > before, "icmp_error_translated",
+           f"client saw {out!r}, nat icmp_errors {before} -> {after}")
+
+    # Firewall: UDP 5003 dropped (the host serves it), TCP 5004 rejected with a RST.
+    h0 = rule_hits(0)
+    out = client(UDP_ECHO, INET_HOST, 5003, 3)
+    h1 = rule_hits(0)
+    report(out == "0/3" and h1 - h0 == 3, "fw_drop_rule", f"echo {out}, rule 0 hits {h0} -> {h1}")
+    r0 = rule_hits(1)
+    out = client(PROBE, "tcp", INET_HOST, 5004)
+    r1 = rule_hits(1)
+    rules = query("show rules")
+    report(out == "refused" and r1 > r0 and rules["rejects_sent"] >= 1, "fw_reject_rule",
+           f"client saw {out!r}, rule 1 hits {r0} -> {r1}, rejects_sent {rules['rejects_sent']}")
+    pass_hits = rules["rules"][2]["packets"]
+    report(pass_hits > 1000 and rules["rules"][2]["last_hit_s_ago"] is not None, "fw_allow_counted",
+           f"allow rule hits {pass_hits}")
+
+    st = query("show nat")
+    report(st["created"] >= 400 and st["in_packets"] > 1000 and st["table_full"] == 0 and st["ports_exhausted"] == 0,
+           "counters", json.dumps({k: st[k] for k in ("sessions", "created", "out_packets", "in_packets",
+                                                       "handed_off", "table_full", "ports_exhausted")}))
+
+    # Reload: a bad set is refused with its reason (old one stays), a good one swaps in.
+    bad = os.path.join(TMP, "bad.toml")
+    with open(bad, "w") as f:
+        f.write(BAD)
+    r = query(f"rules load {bad}")
+    still = query("show rules")
+    report("error" in r and "ports" in r["error"] and still["generation"] == 1, "fw_bad_reload_refused",
+           f"{r}, generation {still['generation']}")
+    good = os.path.join(TMP, "good.toml")
+    with open(good, "w") as f:
+        f.write(RELOADED)
+    r = query(f"rules load {good}")
+    u3 = client(UDP_ECHO, INET_HOST, 5003, 3)
+    u2 = client(UDP_ECHO, INET_HOST, 5002, 3)
+    ok, last = ping(NS_RW, INET_HOST, count=2, extra=["-I", VIP])
+    report(r.get("ok") and u3 == "3/3" and u2 == "0/3" and ok, "fw_reload_swaps_rules",
+           f"{r}, udp 5003 {u3}, udp 5002 {u2}, ping {ok}")
+
+
+def source_check(pcap):
+    """Everything the inet host received from the gateway (not ESP) came from PUB."""
+    from scapy.all import IP, rdpcap  # noqa: E402
+    pkts = [p for p in rdpcap(pcap) if IP in p]
+    leak = [p for p in pkts if p[IP].src.startswith("10.20.")]
+    natted = [p for p in pkts if p[IP].dst == INET_HOST and p[IP].proto != 50 and p[IP].src == PUB]
+    other = [p for p in pkts if p[IP].dst == INET_HOST and p[IP].proto != 50 and p[IP].src != PUB]
+    udp5003 = [p for p in natted if p[IP].proto == 17 and p[IP].dport == 5003]
+    report(not leak and not other and len(natted) > 1000, "host_sees_public_source",
+           f"{len(natted)} packets from {PUB}, {len(other)} from elsewhere, {len(leak)} with a 10.20 source")
+    report(len(udp5003) == 3, "fw_drop_never_reached_host",
+           f"{len(udp5003)} UDP 5003 packets at the host (3 expected: after the reload only)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("--binary", default="")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    if not args.binary:
+        build = os.environ.get("ESPGW_BUILD_DIR") or os.path.join(ROOT, args.build_dir)
+        args.binary = os.path.join(build, "dataplane", "dp", "espgw-dp")
+    if not os.path.exists(args.binary):
+        report(False, "start", f"{args.binary} not built")
+        return 1
+    procs = Procs()
+    try:
+        topology()
+        k_in, k_out = secrets.token_hex(20), secrets.token_hex(20)
+        cfg = os.path.join(TMP, "dp.toml")
+        with open(cfg, "w") as f:
+            f.write(dp_config(k_out, k_in))
+        pcap = os.path.join(TMP, "inet.pcap")
+        tlog = os.path.join(TMP, "tcpdump.log")
+        procs.start(["tcpdump", "-i", "enf-i0", "-n", "-U", "-s", "128", "-w", pcap, "not", "arp"], NS_INET, tlog)
+        dplog = os.path.join(TMP, "dp.log")
+        dp = procs.start([args.binary, "--config", cfg, "--file-prefix", "enf-nat", "--stats-socket", SOCK], NS_GW, dplog)
+        if not wait_for(dplog, "ready:", dp, timeout=30):
+            report(False, "start", f"espgw-dp did not start: {open(dplog).read()[-600:]}")
+            return 1
+        hlog = os.path.join(TMP, "host.log")
+        host = procs.start([PY, HOST, "daemon", "--suite", "aes128gcm16", "--local", "192.0.2.2", "--remote", PUB,
+                            "--tx-spi", "0x2001", "--tx-key", k_in, "--rx-spi", "0x1001", "--rx-key", k_out,
+                            "--tun", "enf-tun"], NS_RW, hlog)
+        if not wait_for(hlog, "esp-host: ready", host):
+            report(False, "start", f"ESP host did not start: {open(hlog).read()[-600:]}")
+            return 1
+        sh(["ip", "link", "set", "enf-tun", "up"], NS_RW)
+        sh(["ip", "addr", "add", f"{VIP}/32", "dev", "enf-tun"], NS_RW)
+        sh(["ip", "route", "add", "203.0.113.0/24", "dev", "enf-tun", "src", VIP], NS_RW)
+        slog = os.path.join(TMP, "server.log")
+        srv = procs.start([PY, "-c", SERVER, INET_HOST], NS_INET, slog)
+        if not wait_for(slog, "ready", srv, 5):
+            report(False, "start", "inet server did not start")
+            return 1
+        time.sleep(0.5)  # tcpdump attached
+        cases(procs)
+        time.sleep(0.5)
+        with open(os.path.join(TMP, "nat.json"), "w") as f:
+            json.dump({"nat": query("show nat"), "rules": query("show rules")}, f, indent=1)
+        procs.stop_all()
+        source_check(pcap)
+    except Exception as e:  # noqa: BLE001 - any set-up failure is a FAIL, never a skip
+        report(False, "run", repr(e))
+    finally:
+        procs.stop_all()
+        cleanup()
+        if not args.keep and all(results):
+            shutil.rmtree(TMP, ignore_errors=True)
+        else:
+            print(f"logs in {TMP}", flush=True)
+    return 0 if results and all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
