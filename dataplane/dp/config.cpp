@@ -586,6 +586,11 @@ Config parse_config(std::string_view toml_text) {
     parse_policies(root, cfg);
     cfg.nat = nat::parse_nat_config(root, cfg.ports, cfg.dataplane.nat_t_port);
     cfg.firewall = fw::parse_firewall_config(root);
+    size_t nroutes = cfg.routes.size();
+    for (auto& p : cfg.ports) nroutes += p.addresses.size();
+    if (nroutes > cfg.dataplane.max_routes)
+        fail("dataplane.max_routes", fmt::format("{} is smaller than the {} static and connected routes",
+                                                 cfg.dataplane.max_routes, nroutes));
     return cfg;
 }
 

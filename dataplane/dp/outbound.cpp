@@ -46,6 +46,7 @@ void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
         pb = buf_of(b.pkts[i]);
         esp::DropReason r = esp::outbound_prepare(*b.refs[i].sa, *b.refs[i].st, pb, w.ops[k], w.scratch[k]);
         if (r != esp::DropReason::none) [[unlikely]] {
+            w.sa->count_drop(b.refs[i], sa_drop_of(r));
             w.drop(b.pkts[i], r);
             continue;
         }
@@ -62,6 +63,7 @@ void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
         uint32_t inner_len = pkts[j]->data_len;
         esp::DropReason r = esp::outbound_finish(*refs[j].sa, pb, w.ops[j].status, w.scratch[j]);
         if (r != esp::DropReason::none) [[unlikely]] {
+            w.sa->count_drop(refs[j], sa_drop_of(r));
             w.drop(pkts[j], r);
             continue;
         }
@@ -159,6 +161,7 @@ void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Cla
             continue;
         }
         if (ref.expired) [[unlikely]] {
+            w.sa->count_drop(ref, tables::SaDrop::hard_expired);  // owner: hand-off is above
             w.drop(m, DpDrop::sa_expired);
             continue;
         }

@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "dataplane/dp/config.hpp"
 
@@ -234,5 +235,117 @@ TEST_CASE("the shipped example configs parse") {
         INFO(f);
         std::string path = std::string(ESPGW_SOURCE_ROOT) + "/" + f;
         CHECK_NOTHROW(load_config(path));
+    }
+}
+
+TEST_CASE("table capacities: max_sas/max_policies/max_routes ranges and defaults, refused naming the key") {
+    Config c = parse_config(kPorts);
+    CHECK(c.dataplane.max_sas == 4096);
+    CHECK(c.dataplane.max_policies == 1024);
+    CHECK(c.dataplane.max_routes == 1024);
+    CHECK(c.dataplane.control_group == "root");
+    Config big = parse_config("[dataplane]\nmax_sas = 100000\nmax_policies = 200000\nmax_routes = 4096\n"
+                              "control_group = \"espgw\"\n" + kPorts);
+    CHECK(big.dataplane.max_sas == 100000);
+    CHECK(big.dataplane.max_policies == 200000);
+    CHECK(big.dataplane.max_routes == 4096);
+    CHECK(big.dataplane.control_group == "espgw");
+    CHECK(error_of("[dataplane]\nmax_sas = 15\n" + kPorts) == "dataplane.max_sas: 15 is out of range 16..1048576");
+    CHECK(error_of("[dataplane]\nmax_sas = 2000000\n" + kPorts) ==
+          "dataplane.max_sas: 2000000 is out of range 16..1048576");
+    CHECK(error_of("[dataplane]\nmax_policies = 0\n" + kPorts) ==
+          "dataplane.max_policies: 0 is out of range 16..1048576");
+    CHECK(error_of("[dataplane]\nmax_routes = 8\n" + kPorts) == "dataplane.max_routes: 8 is out of range 16..1048576");
+    CHECK(error_of("[dataplane]\ncontrol_group = \"a b\"\n" + kPorts) == "dataplane.control_group: expected a group name");
+}
+
+TEST_CASE("static entries beyond the configured capacity are refused naming the capacity key") {
+    std::string sas;
+    for (int i = 1; i <= 17; ++i)
+        sas += "[[sa]]\nid = " + std::to_string(i) + "\nspi = " + std::to_string(0x1000 + i) +
+               "\ndirection = \"in\"\nsuite = \"aes128gcm16\"\nkeymat = \"000102030405060708090a0b0c0d0e0f10111213\"\n"
+               "tunnel_src = \"192.0.2.2\"\ntunnel_dst = \"192.0.2.1\"\n";
+    CHECK(error_of("[dataplane]\nmax_sas = 16\n" + kPorts + sas) ==
+          "dataplane.max_sas: 16 is smaller than the 17 static SAs of one direction");
+    std::string routes;
+    for (int i = 0; i < 15; ++i)
+        routes += "[[route]]\nprefix = \"10.9." + std::to_string(i) + ".0/24\"\nport = \"in\"\n";
+    CHECK(error_of("[dataplane]\nmax_routes = 16\n" + kPorts + routes) ==
+          "dataplane.max_routes: 16 is smaller than the 18 static and connected routes");
+}
+
+TEST_CASE("espctl sa add: one [[sa]] from key=value arguments, same keys and errors as the file, never the key") {
+    const std::string key = "000102030405060708090a0b0c0d0e0f10111213";
+    DataplaneConfig d;
+    std::string t = key_values_to_toml({"id=7", "spi=0x2001", "direction=in", "suite=aes128gcm16", "keymat=" + key,
+                                        "tunnel_src=192.0.2.2", "tunnel_dst=192.0.2.1", "esn=true", "hard_packets=6"},
+                                       "sa");
+    SaEntry e = parse_sa_entry(t, d);
+    CHECK(e.id == 7);
+    CHECK(e.sa.spi == 0x2001);
+    CHECK(e.direction == SaDirection::in);
+    CHECK(e.sa.esn);
+    CHECK(e.hard_packets == 6);
+    CHECK(e.enc_keymat.size() == 20);
+    CHECK(e.enc_keymat[19] == 0x13);
+
+    auto err = [&](std::vector<std::string> args) {
+        try {
+            parse_sa_entry(key_values_to_toml(args, "sa"), d);
+        } catch (const ConfigError& ex) {
+            return std::string(ex.what());
+        }
+        return std::string("(accepted)");
+    };
+    const std::vector<std::string> base = {"id=7", "spi=0x2001", "direction=in", "suite=aes128gcm16",
+                                           "tunnel_src=192.0.2.2", "tunnel_dst=192.0.2.1"};
+    auto with = [&](std::vector<std::string> extra) {
+        auto v = base;
+        v.insert(v.end(), extra.begin(), extra.end());
+        return v;
+    };
+    std::string m = err(with({"keymat=" + key.substr(2)}));
+    CHECK(m == "sa.keymat: 19 bytes, suite aes128gcm16 needs 20 (20 cipher incl. 4-byte salt + 0 integrity)");
+    CHECK(m.find(key.substr(2, 16)) == std::string::npos);
+    CHECK(err(with({"keymat=" + key, "colour=blue"})) == "sa.colour: unknown key");
+    CHECK(err(base) == "sa.keymat: missing (required)");
+    CHECK(err(with({"keymat=" + key, "spi=5"})) == "sa.spi: given twice");
+    m = err(with({key}));
+    CHECK(m == "sa: argument 7 is not key=value");
+    m = err(with({"keymat=" + key + "\"x"}));
+    CHECK(m == "sa.keymat: value holds a quote, backslash or control character");
+    CHECK(err(with({"keymat=zz" + key.substr(2)})) == "sa.keymat: not a hex string (digits 0-9a-f, optional 0x prefix)");
+    // A keymat that looks like a hex integer stays a string (keys are never TOML numbers).
+    CHECK(err(with({"keymat=0x" + key})) == "(accepted)");
+    CHECK(err({"id=7", "spi=0x2001", "direction=in", "suite=rot13", "keymat=" + key})
+              .starts_with("sa.suite: \"rot13\" is not one of"));
+}
+
+TEST_CASE("espctl policy add / route add: one entry from key=value arguments") {
+    PolicyConfig p = parse_policy_entry(key_values_to_toml(
+        {"priority=10", "src=10.1.0.0/24", "dst=10.2.0.0/24", "proto=tcp", "dst_port=80-90", "action=protect", "sa=99"},
+        "policy"));
+    CHECK(p.priority == 10);
+    CHECK(p.proto == 6);
+    CHECK(p.dst_port_lo == 80);
+    CHECK(p.dst_port_hi == 90);
+    CHECK(p.action == PolicyAction::protect);
+    CHECK(p.sa_id == 99);  // the SA need not exist yet (the tables allow it)
+    try {
+        parse_policy_entry(key_values_to_toml({"action=protect"}, "policy"));
+        FAIL("accepted");
+    } catch (const ConfigError& e) {
+        CHECK(std::string(e.what()) == "policy.sa: missing (required)");
+    }
+    Config c = parse_config(kPorts);
+    RouteConfig r = parse_route_entry(key_values_to_toml({"prefix=10.9.0.0/16", "port=in", "via=10.1.0.2"}, "route"), c);
+    CHECK(r.port == 1);
+    CHECK(r.prefix.len == 16);
+    REQUIRE(r.via);
+    try {
+        parse_route_entry(key_values_to_toml({"prefix=10.9.0.0/16", "port=nowhere"}, "route"), c);
+        FAIL("accepted");
+    } catch (const ConfigError& e) {
+        CHECK(std::string(e.what()) == "route.port: no [[port]] is named \"nowhere\"");
     }
 }
