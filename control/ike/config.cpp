@@ -45,7 +45,7 @@ void parse_lifecycle(const toml::table& ike, IkeConfig& cfg) {
         const toml::node* n = ike.get(key);
         if (!n) return;
         auto v = n->value<int64_t>();
-        if (!v || *v < 0 || *v > 86400 * 365) fail(std::string("ike.") + key, "not a number of seconds");
+        if (!v || *v < 0 || *v > 86400 * 365) fail(std::string("ike.") + key, "not a non-negative integer");
         out = static_cast<uint32_t>(*v);
     };
     secs("rekey_time", cfg.child_rekey_time_s);

@@ -507,3 +507,57 @@ TEST_CASE("malformed or unacceptable CREATE_CHILD_SA requests get an error notif
     CHECK(g.mgr.ike_sa_count() == 1);
     CHECK(g.mgr.counters().child_rekeys == 0);
 }
+
+TEST_CASE("lifecycle config keys: defaults, life_time from rekey_time, refusals", "[ike][lifecycle][config]") {
+    const IkeConfig d = parse_config(config_text(""));
+    CHECK(d.child_rekey_time_s == 3600);
+    CHECK(d.child_life_time_s == 3960);
+    CHECK(d.dpd_delay_s == 30);
+    CHECK(d.keepalive_s == 20);
+    CHECK(d.retransmit_tries == 5);
+    CHECK(d.cookie_threshold == 64);
+    const IkeConfig c = parse_config(config_text(
+        "rekey_time = 100\ndpd_delay = 5\nkeepalive = 0\nretransmit_timeout = 0.5\nretransmit_base = 1.5\n"
+        "retransmit_tries = 3\ncookie_threshold = 0\ncookie_secret_time = 10\nhalf_open_timeout = 7\n"));
+    CHECK(c.child_rekey_time_s == 100);
+    CHECK(c.child_life_time_s == 110);  // default: rekey_time * 1.1
+    CHECK(c.dpd_delay_s == 5);
+    CHECK(c.keepalive_s == 0);
+    CHECK(c.retransmit_timeout_s == 0.5);
+    CHECK(c.retransmit_base == 1.5);
+    CHECK(c.retransmit_tries == 3);
+    CHECK(c.cookie_threshold == 0);
+    CHECK(c.cookie_secret_s == 10);
+    CHECK(c.half_open_timeout_s == 7);
+    CHECK_THROWS_WITH(parse_config(config_text("rekey_time = 100\nlife_time = 100\n")), Catch::Contains("ike.life_time"));
+    CHECK_THROWS_WITH(parse_config(config_text("dpd_delay = -1\n")), Catch::Contains("ike.dpd_delay"));
+    CHECK_THROWS_WITH(parse_config(config_text("retransmit_base = 0.5\n")), Catch::Contains("ike.retransmit_base"));
+    CHECK_THROWS_WITH(parse_config(config_text("cookie_secret_time = 0\n")), Catch::Contains("ike.cookie_secret_time"));
+}
+
+TEST_CASE("cookie_threshold = 0 demands a cookie from every initiator", "[ike][lifecycle]") {
+    Gw g(QUIET + "cookie_threshold = 0\n", /*establish=*/false);
+    const Message c = g.ini.sa_init(DhGroup::ECP_256, true);
+    REQUIRE(c.find_notify(NotifyType::COOKIE));
+    CHECK(g.mgr.ike_sa_count() == 0);
+    g.ini.cookie = c.find_notify(NotifyType::COOKIE)->data;
+    // The same cookie is valid from the same address only.
+    g.ini.from = Endpoint{0x0a4d0003, 500};
+    CHECK(g.ini.sa_init(DhGroup::ECP_256, true).find_notify(NotifyType::COOKIE));
+    g.ini.from = RW500;
+    CHECK(g.ini.sa_init(DhGroup::ECP_256, true).get<KePayload>(PayloadType::KE));
+    CHECK(g.mgr.ike_sa_count() == 1);
+}
+
+TEST_CASE("the cookie secret changes every cookie_secret_time; the previous one stays valid once", "[ike][lifecycle]") {
+    for (const int periods : {1, 2}) {
+        INFO("periods=" << periods);
+        Gw g(QUIET + "cookie_threshold = 0\ncookie_secret_time = 10\n", /*establish=*/false);
+        const Message c = g.ini.sa_init(DhGroup::ECP_256, true);
+        REQUIRE(c.find_notify(NotifyType::COOKIE));
+        g.ini.cookie = c.find_notify(NotifyType::COOKIE)->data;
+        for (int i = 1; i <= periods; ++i) g.mgr.tick(g.t0 + std::chrono::seconds(10 * i));
+        const Message r = g.ini.sa_init(DhGroup::ECP_256, true);
+        CHECK((r.get<KePayload>(PayloadType::KE) != nullptr) == (periods == 1));
+    }
+}
