@@ -23,6 +23,54 @@ def _ratio(a, b):
     return f"{a['mpps'] / b['mpps']:.2f}×"
 
 
+def _wcols(data):
+    """espgw-dp worker-count columns present in the rows: [(key, workers)]."""
+    ks = {}
+    for r in data["rows"]:
+        for k, c in r["cols"].items():
+            if k.startswith("espgw"):
+                ks[k] = c.get("workers", 1 if k == "espgw" else int(k.split("_")[1][:-1]))
+    return sorted(ks.items(), key=lambda kv: kv[1])
+
+
+def macro_table(data):
+    """The whole worker pipeline over SA counts and worker counts (issue 3's macro bench)."""
+    wc = _wcols(data)
+    if not (len(wc) > 1 or len({r["sas"] for r in data["rows"]}) > 1):
+        return []
+    base = {}
+    for r in data["rows"]:
+        e = r["cols"].get("espgw")
+        if r["sas"] == min(x["sas"] for x in data["rows"]) and e and e.get("status") == "ok":
+            base[(r["dir"], r["suite"], r["size"])] = e["mpps"]
+    head = ["dir", "suite", "size", "SAs"]
+    for k, w in wc:
+        head += [f"espgw {w}w Mpps", f"{w}w Gbit/s/core"] + ([f"{w}w/1w"] if w > 1 else [])
+    head += ["ipsec-secgw Mpps", "espgw 1w/secgw", "1w vs fewest SAs", "load 1-min (start→end)", "start s"]
+    md = ["", "## Whole pipeline: SAs × workers (Mpps median [min–max]; Gbit/s of inner IP bytes per core)", "",
+          "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in data["rows"]:
+        c = r["cols"]
+        cells = [r["dir"], r["suite"], r["size"], str(r["sas"])]
+        one = c.get("espgw")
+        for k, w in wc:
+            e = c.get(k)
+            cells.append(_fmt_mpps(e))
+            cells.append(f"{e['gbps'] / w:.2f}" if e and e.get("status") == "ok" else "–")
+            if w > 1:
+                cells.append(_ratio(e, one))
+        cells.append(_fmt_mpps(c.get("secgw")))
+        cells.append(_ratio(one, c.get("secgw")))
+        b = base.get((r["dir"], r["suite"], r["size"]))
+        cells.append(f"{one['mpps'] / b:.2f}×" if b and one and one.get("status") == "ok" else "–")
+        la = r.get("loadavg")
+        cells.append(f"{la[0]:.1f}→{la[-1]:.1f}" if la else "–")
+        st = r.get("start_s", {})
+        cells.append(" / ".join(f"{v:.0f}" for v in st.values()) if st else "–")
+        md.append("| " + " | ".join(cells) + " |")
+    return md
+
+
 def write(outdir, data):
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump(data, f, indent=1)
@@ -52,6 +100,7 @@ def write(outdir, data):
                   f"{_fmt_mpps(c.get('secgw'))} | {_ratio(e, c.get('secgw'))} | {gb} | "
                   f"{_fmt_mpps(c.get('transform'))} | {_fmt_mpps(c.get('ceiling'))} | "
                   f"{_ratio(c.get('transform'), c.get('ceiling'))} | {_ratio(e, c.get('ceiling'))} |")
+    md += macro_table(data)
     md += ["", "## Other peers", ""]
     for k in ("strongswan", "kernel"):
         v = data["peers"].get(k, {})
@@ -75,7 +124,8 @@ def write(outdir, data):
 
 def plot(outdir, data):
     """Clustered bars of Mpps per scenario and peer. Returns None or an error string."""
-    cols = ["espgw", "secgw", "transform", "ceiling"]
+    wk = [k for k, w in _wcols(data) if w > 1]
+    cols = ["espgw"] + wk + ["secgw", "transform", "ceiling"]
     dat = os.path.join(outdir, "plot.dat")
     with open(dat, "w") as f:
         f.write("scenario " + " ".join(cols) + "\n")
@@ -86,9 +136,14 @@ def plot(outdir, data):
                 vals.append(f"{c['mpps']:.4f}" if c and c.get("status") == "ok" else "NaN")
             f.write(f"\"{r['dir']} {r['suite']} {r['size']} {r['sas']}SA\" " + " ".join(vals) + "\n")
     n = max(1, len(data["rows"]))
+    names = {"espgw": "espgw-dp 1 worker", "secgw": "ipsec-secgw", "transform": "ESP transform (no I/O)",
+             "ceiling": "intel-ipsec-mb ceiling"}
+    plots = ", ".join(f"'{dat if i == 0 else ''}' using {i + 2}" + (":xtic(1)" if i == 0 else "") +
+                      f" title '{names[k] if k in names else 'espgw-dp ' + k.split('_')[1][:-1] + ' workers (total)'}'"
+                      for i, k in enumerate(cols))
     gp = f"""set terminal pngcairo size {max(900, 90 * n)},600 noenhanced
 set output '{os.path.join(outdir, 'plot.png')}'
-set title 'espgw bench {data['env']['date']} {data['env']['host']} (one worker core, Mpps)'
+set title 'espgw bench {data['env']['date']} {data['env']['host']} (Mpps)'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
@@ -97,8 +152,7 @@ set ylabel 'Mpps'
 set xtics rotate by -35 scale 0
 set key top left
 set datafile missing 'NaN'
-plot '{dat}' using 2:xtic(1) title 'espgw-dp', '' using 3 title 'ipsec-secgw', \\
-     '' using 4 title 'ESP transform (no I/O)', '' using 5 title 'intel-ipsec-mb ceiling'
+plot {plots}
 """
     r = subprocess.run(["gnuplot"], input=gp, capture_output=True, text=True)
     if r.returncode != 0 or not os.path.exists(os.path.join(outdir, "plot.png")):

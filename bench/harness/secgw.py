@@ -10,8 +10,12 @@ import time
 
 SRC = "/usr/share/dpdk/examples/ipsec-secgw"
 RX_CKSUM = ".offloads = RTE_ETH_RX_OFFLOAD_CHECKSUM,"
+MIN_MBUFS = "\t\t       8192U);"
 NOTE = ("built from dpdk-doc's examples/ipsec-secgw with its RX checksum offload request "
-        "removed (net_pcap/net_null cannot do it; the app never reads those flags)")
+        "removed (net_pcap/net_null cannot do it; the app never reads those flags) and its mbuf pool "
+        "floor (8192) read from ESPGW_BENCH_MBUFS, so net_pcap's infinite_rx can hold the 100,000-frame "
+        "files of the 100k-SA scenarios")
+BUILD_TAG = "2"  # bump when the patches change
 
 
 def build(workdir, log):
@@ -21,7 +25,7 @@ def build(workdir, log):
     binary = os.path.join(src, "build", "ipsec-secgw")
     stamp = os.path.join(src, ".espgw-bench-stamp")
     ver = subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True, text=True).stdout.strip()
-    if os.path.exists(binary) and os.path.exists(stamp) and open(stamp).read() == ver:
+    if os.path.exists(binary) and os.path.exists(stamp) and open(stamp).read() == ver + "/" + BUILD_TAG:
         return binary, NOTE
     shutil.rmtree(src, ignore_errors=True)
     shutil.copytree(SRC, src)
@@ -29,12 +33,20 @@ def build(workdir, log):
     text = open(c).read()
     if RX_CKSUM in text:
         text = text.replace(RX_CKSUM, ".offloads = 0, /* espgw bench: vdevs lack RX checksum offload */")
-        open(c, "w").write(text)
+    if MIN_MBUFS in text:
+        text = text.replace(MIN_MBUFS, "\t\t       espgw_bench_mbufs());", 1)
+        text = text.replace("static uint32_t\ncalculate_nb_mbufs(", "static uint32_t\nespgw_bench_mbufs(void)\n{\n"
+                            "\tconst char *v = getenv(\"ESPGW_BENCH_MBUFS\");\n"
+                            "\treturn v ? (uint32_t)strtoul(v, NULL, 0) : 8192U;\n}\n\n"
+                            "static uint32_t\ncalculate_nb_mbufs(", 1)
+    else:
+        raise RuntimeError("ipsec-secgw source changed: mbuf floor not found")
+    open(c, "w").write(text)
     log(f"building ipsec-secgw (DPDK {ver}) in {src}")
     r = subprocess.run(["make", "-j2"], cwd=src, capture_output=True, text=True)
     if r.returncode != 0 or not os.path.exists(binary):
         raise RuntimeError("ipsec-secgw build failed: " + (r.stdout + r.stderr)[-600:])
-    open(stamp, "w").write(ver)
+    open(stamp, "w").write(ver + "/" + BUILD_TAG)
     return binary, NOTE
 
 
@@ -65,7 +77,7 @@ _SENT = re.compile(r"Total packets sent:\s+(\d+)")
 _DROP = re.compile(r"Total packets dropped:\s+(\d+)")
 
 
-def measure(binary, workdir, suite, n_sas, direction, pcap, seconds, warmup, lcore, prefix):
+def measure(binary, workdir, suite, n_sas, direction, pcap, seconds, warmup, lcore, prefix, n_frames=0):
     """One trial. Port 0 protected (plaintext side), port 1 unprotected (ESP side, -u).
     Returns dict(pps, dropped) or raises RuntimeError."""
     cfg = os.path.join(workdir, f"secgw-{suite}-{n_sas}.cfg")
@@ -76,18 +88,24 @@ def measure(binary, workdir, suite, n_sas, direction, pcap, seconds, warmup, lco
     # port ids follow vdev order: the protected port must come first
     vdevs = [pcap_vdev, null_vdev] if direction == "out" else [null_vdev.replace("null0", "null1"),
                                                                 pcap_vdev.replace("pcap0", "pcap1")]
-    cmd = ["stdbuf", "-oL", binary, "-l", str(lcore), "-n", "1", "--no-pci", "--no-huge", "-m", "1024",
+    big = n_sas >= 10000
+    env = dict(os.environ)
+    if n_frames > 4096:
+        env["ESPGW_BENCH_MBUFS"] = str(n_frames + 16384)
+    cmd = ["stdbuf", "-oL", binary, "-l", str(lcore), "-n", "1", "--no-pci", "--no-huge", "-m",
+           "4096" if big else "1024",
            f"--file-prefix={prefix}", "--log-level=5"]
     for v in vdevs:
         cmd += ["--vdev", v]
     cmd += ["--vdev", "crypto_aesni_mb", "--", "-p", "0x3", "-u", "0x2", "-l", "-t", "1",
             "--config", f"(0,0,{lcore}),(1,0,{lcore})", "-f", cfg]
     logf = os.path.join(workdir, f"secgw-{direction}-{suite}-{n_sas}.log")
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    t_start = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
     samples = []
     sent = None
     tail = []
-    deadline = time.monotonic() + warmup + seconds + 30
+    deadline = time.monotonic() + warmup + seconds + 30 + n_sas / 1000
     try:
         for line in p.stdout:
             tail = (tail + [line])[-40:]
@@ -115,4 +133,5 @@ def measure(binary, workdir, suite, n_sas, direction, pcap, seconds, warmup, lco
     if len(win) < 2 or win[-1][1] <= win[0][1]:
         raise RuntimeError(f"ipsec-secgw forwarded nothing (log {logf}): " + "".join(tail)[-400:])
     dt = win[-1][0] - win[0][0]
-    return {"pps": (win[-1][1] - win[0][1]) / dt, "dropped": win[-1][2] - win[0][2], "window_s": dt}
+    return {"pps": (win[-1][1] - win[0][1]) / dt, "dropped": win[-1][2] - win[0][2], "window_s": dt,
+            "start_s": samples[0][0] - t_start}
