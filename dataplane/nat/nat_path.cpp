@@ -151,7 +151,7 @@ void worker_fini(dp::Worker& w) noexcept {
 
 bool from_tunnel(dp::Worker& w, rte_mbuf* m) noexcept {
     Plane* p = g_plane;
-    if (!p) return true;
+    if (!p || (!p->fw && !p->nat.enabled())) return true;
     uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
     if ((ip[0] >> 4) != 4) return true;  // IPv6: neither filtered nor masqueraded yet
     const uint32_t len = m->data_len;
