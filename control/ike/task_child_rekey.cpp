@@ -168,11 +168,14 @@ public:
         // Our ESP proposals in order, each with the new SPI; PFS with the first one's group.
         SaPayload sa_payload;
         uint8_t number = 1;
-        for (const Algorithms& a : sa.conn->esp_proposals) {
+        offered_ = sa.conn->esp_proposals;
+        if (group_override_)
+            for (auto& a : offered_) a.dh = *group_override_;
+        for (const Algorithms& a : offered_) {
             SaPayload one = make_reply_sa(Selection{a, number++, {}}, ProtocolId::ESP, be32(spi_in_));
             sa_payload.proposals.push_back(std::move(one.proposals.front()));
         }
-        const DhGroup pfs = sa.conn->esp_proposals.front().dh;
+        const DhGroup pfs = group_override_.value_or(sa.conn->esp_proposals.front().dh);
         ts_local_ = old->info.ts_local;
         ts_remote_ = old->info.ts_remote;
         // CREATE_CHILD_SA { N(REKEY_SA), SA, Ni, [KEi], TSi, TSr } -->
@@ -195,6 +198,19 @@ public:
         const Message& m = *ex.request;
         for (const auto& p : m.payloads) {
             const auto* n = std::get_if<NotifyPayload>(&p.body);
+            if (n && n->type == NotifyType::INVALID_KE_PAYLOAD && n->data.size() == 2 && old && !old->replaced &&
+                !group_override_) {
+                // §1.3/§2.7: the peer wants PFS with another group: retry once with it.
+                const auto g = static_cast<DhGroup>(n->data[0] << 8 | n->data[1]);
+                if (dh_supported(g)) {
+                    log_info("{}: CHILD_SA rekey: peer asks for DH group {}, retrying", sa.who(), static_cast<uint16_t>(g));
+                    auto retry = std::make_unique<ChildRekey>(ctx_, old_spi_in_);
+                    retry->group_override_ = g;
+                    old->rekeying = true;
+                    ex.follow_up.push_back(std::move(retry));
+                    return TaskStatus::FAILED;
+                }
+            }
             if (n && static_cast<uint16_t>(n->type) < 16384) {
                 // §1.3: the rekey failed; the old pair stays. A transient refusal (or a
                 // collision with the peer's IKE rekey, §2.25) is retried later.
@@ -208,7 +224,7 @@ public:
         const auto* tsi = m.get<TsPayload>(PayloadType::TSi);
         const auto* tsr = m.get<TsPayload>(PayloadType::TSr);
         std::optional<Selection> sel;
-        if (sar && sar->proposals.size() == 1) sel = select_proposal(sa.conn->esp_proposals, *sar, ProtocolId::ESP);
+        if (sar && sar->proposals.size() == 1) sel = select_proposal(offered_, *sar, ProtocolId::ESP);
         if (!sel || !nr || nr->data.size() < 16 || nr->data.size() > 256 || !tsi || !tsr || !old) {
             log_info("{}: malformed CREATE_CHILD_SA response, rekey failed", sa.who());
             return TaskStatus::FAILED;
@@ -294,6 +310,8 @@ private:
 
     TaskContext& ctx_;
     uint32_t old_spi_in_ = 0;  // the pair being rekeyed (0: a new pair)
+    std::optional<DhGroup> group_override_;  // the KE group the peer asked for
+    std::vector<Algorithms> offered_;         // our proposals as sent
     Selection sel_;
     uint32_t spi_in_ = 0, spi_out_ = 0;
     Bytes our_nonce_, peer_nonce_;

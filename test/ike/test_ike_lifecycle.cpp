@@ -561,3 +561,37 @@ TEST_CASE("the cookie secret changes every cookie_secret_time; the previous one 
         CHECK((r.get<KePayload>(PayloadType::KE) != nullptr) == (periods == 1));
     }
 }
+
+TEST_CASE("our CHILD rekey answered with INVALID_KE_PAYLOAD is retried once with the peer's group", "[ike][lifecycle]") {
+    Gw g(QUIET + "rekey_time = 60\n");
+    g.mgr.tick(g.t0 + 60s);
+    const Message first = g.last_request();
+    REQUIRE(first.get<KePayload>(PayloadType::KE)->group == 19);
+    g.mgr.on_message(GW4500, RW4500, g.ini.answer(first, {make_notify(NotifyType::INVALID_KE_PAYLOAD, {0, 31})}));
+    const Message retry = g.last_request();
+    CHECK(retry.header.message_id == first.header.message_id + 1);
+    const auto* ke = retry.get<KePayload>(PayloadType::KE);
+    REQUIRE(ke);
+    CHECK(ke->group == 31);
+    const auto* sai = retry.get<SaPayload>(PayloadType::SA);
+    REQUIRE(sai);
+    bool offers31 = false;
+    for (const auto& t : sai->proposals.at(0).transforms)
+        offers31 = offers31 || (t.type == TransformType::DH && t.id == 31);
+    CHECK(offers31);
+    const DhKey dh = DhKey::generate(DhGroup::CURVE25519);
+    auto gir = dh.shared_secret(ke->data);
+    REQUIRE(gir);
+    const Bytes nr(32, 0x5a);
+    g.mgr.on_message(GW4500, RW4500,
+                     g.ini.answer(retry, {{PayloadType::SA, false, SaPayload{{esp_proposal(0xc0ffee09, DhGroup::CURVE25519)}}},
+                                          {PayloadType::NONCE, false, NoncePayload{nr}},
+                                          {PayloadType::KE, false, KePayload{31, dh.public_value()}},
+                                          {PayloadType::TSi, false, TsPayload{{ts_from_cidr("10.99.0.1/32")}}},
+                                          {PayloadType::TSr, false, TsPayload{{ts_from_cidr("10.78.0.0/24")}}}}));
+    REQUIRE(g.sink.rekeyed_from.size() == 1);
+    CHECK(g.sink.installs.back().spi_out == 0xc0ffee09);
+    CHECK(g.sink.keys_hex.back() == keys_hex(derive_child_sa_keys(Prf(g.ini.ike.prf), g.ini.keys.sk_d.bytes(), ESP_GCM,
+                                                                  retry.get<NoncePayload>(PayloadType::NONCE)->data, nr,
+                                                                  gir->bytes())));
+}
