@@ -221,6 +221,15 @@ ReturnVerdict to_public(dp::Worker& w, uint16_t port, rte_mbuf* m, esp::Classifi
     return ReturnVerdict::translated;
 }
 
+void gateway_icmp_error(dp::Worker& w, uint8_t* ip, uint32_t len) noexcept {
+    Plane* p = g_plane;
+    if (!p || !p->nat.enabled()) return;
+    WorkerState& s = *p->ws[w.index];
+    if (parse_l4(ip, len).kind != L4Kind::icmp_error) return;
+    // The quote is (remote → inside): exactly an inside host's error, as translate_out handles it.
+    (void)s.nat->translate_out(ip, len, 0, 0, now_s(w));
+}
+
 void worker_poll(dp::Worker& w) noexcept {
     Plane* p = g_plane;
     if (!p) return;

@@ -48,6 +48,14 @@ enum class ReturnVerdict : uint8_t {
 /// belongs to a NAT session (handed to the worker owning its public port first).
 ReturnVerdict to_public(dp::Worker& w, uint16_t port, rte_mbuf* m, esp::Classification& cls) noexcept;
 
+/// An ICMP error the gateway generated itself (fragmentation needed, RFC 1191) about a
+/// packet it had just translated back: rewrites the quoted header to the public
+/// address/port the remote host knows (RFC 5508 §4.2), so PMTU discovery works
+/// through the NAT. `ip` is the error's IPv4 header, `len` its length; no-op for
+/// anything else. Owning worker (the one that translated the quoted packet).
+/// Not yet called: needs a one-line hook in dp/icmp.cpp icmp_too_big().
+void gateway_icmp_error(dp::Worker& w, uint8_t* ip, uint32_t len) noexcept;
+
 /// Once per poll iteration: return packets handed over by other workers, bounded
 /// session expiry, the firewall's RCU quiescent report.
 void worker_poll(dp::Worker& w) noexcept;
