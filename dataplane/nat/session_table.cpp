@@ -136,7 +136,7 @@ int64_t SessionTable::create(const FlowKey& k, uint32_t pub_addr, uint16_t rule,
     s.expire_s = expire_s;
     insert(in_idx_.get(), hash(k.proto, k.addr, k.port, k.remote, k.remote_port), id);
     insert(pub_idx_.get(), hash(k.proto, pub_addr, pk.port, k.remote, k.remote_port), id);
-    link(id, expire_s < now_s_ ? now_s_ : expire_s);
+    link(id, expire_s <= now_s_ ? now_s_ + 1 : expire_s);  // never the slot being walked
     __atomic_store_n(&used_, used_ + 1, __ATOMIC_RELAXED);
     *err = CreateError::none;
     return id;
@@ -147,7 +147,7 @@ void SessionTable::set_expire(uint32_t id, uint32_t expire_s) noexcept {
     s.expire_s = expire_s;
     if (expire_s < s.wheel_s) {
         unlink(id);
-        link(id, expire_s < now_s_ ? now_s_ : expire_s);
+        link(id, expire_s <= now_s_ ? now_s_ + 1 : expire_s);  // never the slot being walked
     }
 }
 
