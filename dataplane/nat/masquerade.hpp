@@ -67,6 +67,7 @@ struct alignas(64) NatCounters {
     uint64_t unsupported = 0;                 ///< not TCP/UDP/ICMP echo/error, or malformed
     uint64_t fragments = 0;                   ///< fragments (not translated: dropped)
     uint64_t no_session = 0;                  ///< ICMP error from inside without a session
+    uint64_t flushed = 0;                     ///< removed by an operator's flush
 };
 
 enum class NatVerdict : uint8_t {
@@ -95,6 +96,15 @@ public:
     void tick(uint32_t now_s) noexcept {
         const uint32_t n = table_.expire(now_s, cfg_.expire_budget);
         if (n) __atomic_store_n(&counters.expired, counters.expired + n, __ATOMIC_RELAXED);
+    }
+
+    /// Drops sessions for an operator's flush, `budget` at a time (counted as
+    /// flushed); true once none is left. Owning worker.
+    bool flush(uint32_t budget) noexcept {
+        const uint32_t before = table_.size();
+        const bool done = table_.flush_some(budget);
+        __atomic_store_n(&counters.flushed, counters.flushed + (before - table_.size()), __ATOMIC_RELAXED);
+        return done;
     }
 
     SessionTable& table() noexcept { return table_; }

@@ -41,6 +41,10 @@ inline uint64_t rd(const uint64_t& c) noexcept { return __atomic_load_n(&c, __AT
 
 struct WorkerState {
     std::optional<WorkerNat> nat;
+    // Flush requests: the control thread bumps flush_req (relaxed: a request, no data
+    // to publish); the worker flushes until empty, then records it in flush_done.
+    uint32_t flush_req = 0;
+    uint32_t flush_done = 0;
     rte_ring* ring = nullptr;  ///< return packets for this worker's ports (MP enqueue, SC dequeue)
     PathCounters c;
     ~WorkerState() {
@@ -262,6 +266,8 @@ void worker_poll(dp::Worker& w) noexcept {
             if (k) dp::outbound_burst(w, w.dp.outside_port, out, cls, k);
         }
         s.nat->tick(now_s(w));
+        const uint32_t req = __atomic_load_n(&s.flush_req, __ATOMIC_RELAXED);
+        if (req != s.flush_done && s.nat->flush(4096)) __atomic_store_n(&s.flush_done, req, __ATOMIC_RELAXED);
     }
     if (p->fw) p->fw->quiescent(w.index);
 }
@@ -292,6 +298,7 @@ std::string nat_json(const dp::Dataplane& dp) {
         t.unsupported += rd(c.unsupported);
         t.fragments += rd(c.fragments);
         t.no_session += rd(c.no_session);
+        t.flushed += rd(c.flushed);
         handed += rd(s->c.handed_off);
         hfull += rd(s->c.handoff_full);
         nosess += rd(s->c.return_no_session);
@@ -311,10 +318,10 @@ std::string nat_json(const dp::Dataplane& dp) {
         "{{\"enabled\":true,\"sessions\":{},\"capacity\":{},\"bytes_per_session\":{},\"out_packets\":{},\"out_bytes\":{},"
         "\"in_packets\":{},\"in_bytes\":{},\"created\":{},\"expired\":{},\"icmp_errors\":{},\"table_full\":{},"
         "\"ports_exhausted\":{},\"unsupported\":{},\"fragments\":{},\"no_session\":{},\"handed_off\":{},"
-        "\"handoff_full\":{},\"return_no_session\":{},\"rules\":{},\"workers\":{}}}",
+        "\"handoff_full\":{},\"return_no_session\":{},\"flushed\":{},\"rules\":{},\"workers\":{}}}",
         sessions, capacity, kBytesPerSession, t.out_packets, t.out_bytes, t.in_packets, t.in_bytes, t.created,
         t.expired, t.icmp_errors, t.table_full, t.ports_exhausted, t.unsupported, t.fragments, t.no_session, handed,
-        hfull, nosess, rules, ws);
+        hfull, nosess, t.flushed, rules, ws);
 }
 
 std::string rules_json(const dp::Dataplane& dp) {
@@ -380,6 +387,17 @@ std::string natfw_answer(const dp::Dataplane& dp, const std::vector<std::string>
     size_t at = !words.empty() && words[0] == "show" ? 1 : 0;
     if (words.size() == at + 1 && words[at] == "nat") return nat_json(dp);
     if (words.size() == at + 1 && words[at] == "rules") return rules_json(dp);
+    if (at == 0 && words.size() == 2 && words[0] == "nat" && words[1] == "flush") {
+        Plane* p = g_plane;
+        if (!p || !p->nat.enabled()) return "{\"error\":\"no [[masquerade]] configured\"}";
+        uint64_t sessions = 0;
+        for (uint32_t i = 0; i < p->workers; ++i)
+            if (WorkerState* s = p->ws[i].get(); s && s->nat) {
+                sessions += s->nat->table().size();
+                __atomic_store_n(&s->flush_req, __atomic_load_n(&s->flush_req, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+            }
+        return fmt::format("{{\"ok\":true,\"flushing\":{}}}", sessions);
+    }
     if (at == 0 && words.size() == 3 && words[0] == "rules" && words[1] == "load") return rules_load(dp, words[2]);
     return {};
 }

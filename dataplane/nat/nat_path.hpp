@@ -69,7 +69,8 @@ std::string rules_json(const dp::Dataplane& dp);
 std::string rules_load(const dp::Dataplane& dp, const std::string& path);
 
 /// The control-socket commands of this module, as split words: "show nat" / "nat",
-/// "show rules" / "rules", "rules load PATH". Returns the JSON answer (no newline), or
+/// "show rules" / "rules", "rules load PATH", "nat flush" (every worker drops its
+/// sessions, 4096 per poll). Returns the JSON answer (no newline), or
 /// "" when the words are not one of these. Control thread.
 std::string natfw_answer(const dp::Dataplane& dp, const std::vector<std::string>& words);
 

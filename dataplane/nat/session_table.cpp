@@ -160,6 +160,16 @@ void SessionTable::remove(uint32_t id) noexcept {
     __atomic_store_n(&used_, used_ - 1, __ATOMIC_RELAXED);
 }
 
+bool SessionTable::flush_some(uint32_t budget) noexcept {
+    // Every live session is on exactly one wheel list: empty them one by one.
+    for (uint32_t slot = 0; slot < kWheelSlots && budget > 0; ++slot)
+        while (wheel_[slot] && budget > 0) {
+            remove(wheel_[slot] - 1);
+            --budget;
+        }
+    return used_ == 0;
+}
+
 uint32_t SessionTable::expire(uint32_t now_s, uint32_t budget) noexcept {
     uint32_t expired = 0;
     // Each tick's slot is walked once; a session whose deadline moved later is re-filed

@@ -92,6 +92,10 @@ public:
     /// Frees one session.
     void remove(uint32_t id) noexcept;
 
+    /// Frees up to `budget` sessions of any age (an operator's flush, spread over
+    /// polls). Returns true once the table is empty.
+    bool flush_some(uint32_t budget) noexcept;
+
     /// Live sessions. Any thread (relaxed read of a single-writer value).
     uint32_t size() const noexcept { return __atomic_load_n(&used_, __ATOMIC_RELAXED); }
     uint32_t capacity() const noexcept { return cap_; }

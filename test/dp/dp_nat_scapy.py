@@ -17,7 +17,7 @@ Cases: ping, UDP and a TCP transfer both ways through the NAT; a few hundred sho
 and UDP flows; an ICMP port unreachable from the inet host reaching the client
 translated; the host sees only 198.51.100.1 (no 10.20.0.0/24 source); a firewall drop
 rule (UDP 5003) and a reject rule (TCP 5004 → RST) enforced and counted while the rest
-passes; a rule reload swapping the sets (a bad set refused, the old one kept).
+passes; a rule reload swapping the sets (a bad set refused, the old one kept); `nat flush`.
 
 Prints "TESTCASE PASS|FAIL name[: reason]"; exits 1 if any failed.
   dp_nat_scapy.py [--build-dir build] [--binary PATH] [--keep]
@@ -359,6 +359,16 @@ def cases(procs):
     report(st["created"] >= 400 and st["in_packets"] > 1000 and st["table_full"] == 0 and st["ports_exhausted"] == 0,
            "counters", json.dumps({k: st[k] for k in ("sessions", "created", "out_packets", "in_packets",
                                                        "handed_off", "table_full", "ports_exhausted")}))
+
+    # Flush: every worker drops its sessions; new flows build new ones.
+    r = query("nat flush")
+    deadline = time.time() + 5
+    while time.time() < deadline and query("show nat")["sessions"] != 0:
+        time.sleep(0.1)
+    st = query("show nat")
+    ok, last = ping(NS_RW, INET_HOST, count=2, extra=["-I", VIP])
+    report(r.get("ok") and st["sessions"] == 0 and st["flushed"] >= r.get("flushing", 1) and ok, "flush",
+           f"{r}, sessions after {st['sessions']}, flushed {st['flushed']}, ping after {ok}")
 
     # Reload: a bad set is refused with its reason (old one stays), a good one swaps in.
     bad = os.path.join(TMP, "bad.toml")

@@ -173,3 +173,17 @@ TEST_CASE("sessions: port slices partition the range and the owner function agre
         CHECK(port_owner(80, 1024, 65535, workers) == -1);
     }
 }
+
+TEST_CASE("sessions: a flush empties the table in bounded steps and counts", "[nat][sessions][flush]") {
+    WorkerNat nat(NatConfig{}, 0, 1, 0);
+    for (uint16_t i = 0; i < 1000; ++i) out_port(nat, udp(kClient, kRemote, static_cast<uint16_t>(1024 + i), 53), i % 7);
+    CHECK_FALSE(nat.flush(300));
+    CHECK(nat.table().size() == 700);
+    while (!nat.flush(300)) {
+    }
+    CHECK(nat.table().size() == 0);
+    CHECK(nat.counters.flushed == 1000);
+    // The table works again afterwards (indexes and wheel consistent).
+    const uint16_t p = out_port(nat, udp(kClient, kRemote, 5000, 53), 10);
+    CHECK(back_ok(nat, udp(kRemote, kPub, 53, p), 10));
+}
