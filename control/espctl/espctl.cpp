@@ -210,7 +210,10 @@ void print_table(const Json& arr) {
         std::vector<std::string> r;
         for (size_t c = 0; c < cols.size(); ++c) {
             const Json* v = it.get(cols[c]);
-            r.push_back(v ? cell(*v) : "-");
+            if (v && cols[c] == "spi" && v->kind == Json::number)
+                r.push_back(fmt::format("{:#010x}", std::stoull(v->text)));  // SPIs are read in hex
+            else
+                r.push_back(v ? cell(*v) : "-");
             width[c] = std::max(width[c], r.back().size());
         }
         rows.push_back(std::move(r));
