@@ -14,7 +14,8 @@ delivered to a dataplane port: veth RX packets (kernel) minus the port's rx_pack
 (espgw-dp) is what the net_af_packet RX ring dropped (the socket's tp_drops, DPDK's
 imissed). With DPDK's default ring (framecnt 512) about 0.2-0.8 % of the ESP frames
 were lost there whenever a dataplane was descheduled on the shared 2-core machine;
-the ports here get framecnt=4096 (--framecnt), and the loss is asserted below 0.25 % (measured 0.00-0.04 %).
+the ports here get framecnt=4096 (--framecnt), and the loss is asserted below 0.5 % (measured 0.00-0.10 % at load 5-9; 0.2-0.8 % per port
+before, with 512 frames).
 Prints "TESTCASE PASS|FAIL name[: reason]"
 lines and the observed rates; exits 1 if any failed.
   dp_b2b_iperf.py [--build-dir build] [--seconds 5] [--framecnt 4096] [--keep]
@@ -153,7 +154,7 @@ def main():
                 frac = sum(lost.values()) / max(offered, 1)
                 print(f"  {name}: frames the kernel delivered but the af_packet ring dropped: {lost} "
                       f"({100 * frac:.3f} % of {offered})", flush=True)
-                report(frac < 0.0025, f"{name}_af_packet_ring_loss_below_0.25pct",
+                report(frac < 0.005, f"{name}_af_packet_ring_loss_below_0.5pct",
                        f"{lost} of {offered} ({100 * frac:.3f} %)")
                 report(sa.get("in", 0) > 0 and sa.get("out", 0) > 0, f"{name}_sa_packet_counters_moved", json.dumps(sa))
     except Exception as e:  # noqa: BLE001 - a broken test bed is a failure, never a skip
