@@ -31,6 +31,7 @@ void punt_ike(Worker& w, uint16_t port, rte_mbuf* m, uint32_t ike_off, uint16_t 
     meta->src_port = src_port;
     meta->dst_port = dst_port;
     meta->port_index = port;
+    meta->flags = 0;
     rte_pktmbuf_adj(m, static_cast<uint16_t>(ike_off));
     if (rte_ring_mp_enqueue(w.dp.punt.to_control, m) != 0) [[unlikely]] {
         w.drop(m, DpDrop::punt_full);
@@ -45,7 +46,8 @@ void drain_inject(Worker& w) noexcept {
     for (unsigned i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         PuntMeta meta = *punt_meta(m);
-        bool marker = meta.src_port == w.dp.cfg.dataplane.nat_t_port;  // RFC 3948 §2.2 non-ESP marker
+        // RFC 3948 §2.2 non-ESP marker on IKE from the NAT-T port; never on a keepalive.
+        bool marker = meta.src_port == w.dp.cfg.dataplane.nat_t_port && !(meta.flags & kInjectRaw);
         uint32_t ip_len = meta.src.family == 4 ? 20 : 40;
         uint32_t payload = m->pkt_len + (marker ? 4 : 0);
         auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(ip_len + 8 + (marker ? 4 : 0))));

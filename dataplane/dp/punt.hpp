@@ -33,8 +33,12 @@ struct PuntMeta {
     uint16_t src_port = 0;  ///< host order
     uint16_t dst_port = 0;  ///< host order: 500 or the NAT-T port
     uint16_t port_index = 0;  ///< espgw-dp port it arrived on
-    uint16_t reserved = 0;
+    uint16_t reserved = 0;    ///< hand-off rings: the HandoffKind (handoff.cpp)
+    uint16_t flags = 0;       ///< inject: kInjectRaw
 };
+/// Inject flag: send the payload as it is, without the RFC 3948 non-ESP marker even
+/// from the NAT-T port (a NAT-keepalive, RFC 3948 §2.3, is the single byte 0xFF).
+inline constexpr uint16_t kInjectRaw = 1;
 inline constexpr uint16_t kMbufPrivBytes = (sizeof(PuntMeta) + 7) & ~7u;
 
 /// Returns the PuntMeta of `m`. Any thread.

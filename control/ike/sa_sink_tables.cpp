@@ -1,0 +1,296 @@
+// TablesSaSink: negotiated CHILD_SAs → espgw-dp's shared tables (see the header).
+#include "control/ike/sa_sink_tables.hpp"
+
+#include <cstring>
+#include <optional>
+
+#include "control/ike/log.hpp"
+#include "control/ike/traffic_selector.hpp"
+#include "dataplane/tables/writer.hpp"
+
+namespace espgw::ike {
+
+namespace {
+
+constexpr uint32_t kPolicyPriority = 50;  // before a config's catch-all bypass/discard
+
+std::optional<crypto::Suite> suite_of(const Algorithms& a) {
+    if (a.encr == ENCR_AES_GCM_16 && a.integ == AUTH_NONE) {
+        if (a.encr_key_bits == 128) return crypto::Suite{crypto::Cipher::aes_gcm_128, crypto::Integ::none};
+        if (a.encr_key_bits == 256) return crypto::Suite{crypto::Cipher::aes_gcm_256, crypto::Integ::none};
+        return std::nullopt;
+    }
+    if (a.encr == ENCR_AES_CBC) {
+        crypto::Suite s;
+        if (a.encr_key_bits == 128) s.cipher = crypto::Cipher::aes_cbc_128;
+        else if (a.encr_key_bits == 256) s.cipher = crypto::Cipher::aes_cbc_256;
+        else return std::nullopt;
+        if (a.integ == AUTH_HMAC_SHA2_256_128) s.integ = crypto::Integ::hmac_sha256_128;
+        else if (a.integ == AUTH_HMAC_SHA2_512_256) s.integ = crypto::Integ::hmac_sha512_256;
+        else return std::nullopt;
+        return s;
+    }
+    return std::nullopt;
+}
+
+/// Splits the IPv4 range [lo, hi] (host order) into CIDR prefixes.
+std::vector<std::pair<uint32_t, uint8_t>> v4_prefixes(uint32_t lo, uint32_t hi) {
+    std::vector<std::pair<uint32_t, uint8_t>> out;
+    uint64_t cur = lo;
+    const uint64_t end = uint64_t{hi} + 1;
+    while (cur < end && out.size() < 64) {
+        uint8_t len = 32;
+        // Grow the block while it stays aligned and inside the range.
+        while (len > 0) {
+            const uint64_t size = uint64_t{1} << (32 - (len - 1));
+            if ((cur & (size - 1)) != 0 || cur + size > end) break;
+            --len;
+        }
+        out.emplace_back(static_cast<uint32_t>(cur), len);
+        cur += uint64_t{1} << (32 - len);
+    }
+    return out;
+}
+
+uint32_t be32(const Bytes& b) { return b.size() >= 4 ? (uint32_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3] : 0; }
+
+void put_be32(uint8_t* p, uint32_t v) {
+    p[0] = static_cast<uint8_t>(v >> 24);
+    p[1] = static_cast<uint8_t>(v >> 16);
+    p[2] = static_cast<uint8_t>(v >> 8);
+    p[3] = static_cast<uint8_t>(v);
+}
+
+esp::SaConfig sa_config(const ChildSaInfo& info, const crypto::Suite& suite, bool inbound, uint32_t spi) {
+    esp::SaConfig c;
+    c.spi = spi;
+    c.suite = suite;
+    c.mode = esp::Mode::tunnel;
+    c.esn = info.alg.esn;
+    c.udp_encap = info.udp_encap;
+    if (inbound) {
+        c.tunnel_src = net::IpAddr::v4(info.remote.addr_host);
+        c.tunnel_dst = net::IpAddr::v4(info.local.addr_host);
+        c.udp_src_port = info.remote.port;
+        c.udp_dst_port = info.local.port;
+    } else {
+        c.tunnel_src = net::IpAddr::v4(info.local.addr_host);
+        c.tunnel_dst = net::IpAddr::v4(info.remote.addr_host);
+        c.udp_src_port = info.local.port;
+        c.udp_dst_port = info.remote.port;
+    }
+    return c;
+}
+
+const char* why(const tables::WriteResult& r) { return r.error.empty() ? "refused" : r.error.c_str(); }
+
+}  // namespace
+
+TablesSaSink::~TablesSaSink() = default;
+
+bool TablesSaSink::alloc_id(uint32_t& id) {
+    const uint32_t max_ids = t_.limits().max_ids;
+    for (uint32_t tries = 0; tries < max_ids - kIdBase; ++tries) {
+        uint32_t cand = next_id_++;
+        if (next_id_ >= max_ids) next_id_ = kIdBase;
+        bool used = false;
+        for (const auto& [spi, p] : pairs_)
+            if (p.in_id == cand || p.out->out_id == cand) used = true;
+        if (used) continue;
+        tables::SaCounters c;
+        if (tables::query_counters(t_, cand, c)) continue;  // live SA of an earlier espgw-ike
+        id = cand;
+        return true;
+    }
+    return false;
+}
+
+bool TablesSaSink::install_in(const ChildSaInfo& info, const ChildSaKeys& keys, uint32_t& in_id) {
+    const auto suite = suite_of(info.alg);
+    if (!suite) {
+        log_warn("{}: CHILD_SA {:08x}: ESP {} is not supported by the dataplane", info.connection, info.spi_in,
+                 to_string(info.alg));
+        return false;
+    }
+    if (!alloc_id(in_id)) {
+        log_warn("{}: no free SA id for CHILD_SA {:08x}", info.connection, info.spi_in);
+        return false;
+    }
+    // Inbound carries initiator→responder traffic when we are the responder.
+    const crypto::SecretBytes& enc = info.initiator ? keys.encr_r : keys.encr_i;
+    const crypto::SecretBytes& integ = info.initiator ? keys.integ_r : keys.integ_i;
+    tables::SaParams p;
+    p.id = in_id;
+    p.dir = tables::Direction::in;
+    p.cfg = sa_config(info, *suite, true, info.spi_in);
+    p.enc_keymat = enc.bytes();
+    p.auth_key = integ.bytes();
+    const tables::WriteResult r = tables::install_sa(t_, p);
+    if (!r.ok()) {
+        log_warn("{}: dataplane refused inbound SA {:08x}: {}", info.connection, info.spi_in, why(r));
+        return false;
+    }
+    return true;
+}
+
+bool TablesSaSink::install(const ChildSaInfo& info, const ChildSaKeys& keys) {
+    uint32_t in_id = 0, out_id = 0;
+    if (!install_in(info, keys, in_id)) return false;
+    const auto suite = suite_of(info.alg);
+    if (!alloc_id(out_id)) {
+        tables::delete_sa(t_, in_id);
+        return false;
+    }
+    const crypto::SecretBytes& enc = info.initiator ? keys.encr_i : keys.encr_r;
+    const crypto::SecretBytes& integ = info.initiator ? keys.integ_i : keys.integ_r;
+    tables::SaParams p;
+    p.id = out_id;
+    p.dir = tables::Direction::out;
+    p.cfg = sa_config(info, *suite, false, info.spi_out);
+    p.enc_keymat = enc.bytes();
+    p.auth_key = integ.bytes();
+    tables::WriteResult r = tables::install_sa(t_, p);
+    if (!r.ok()) {
+        log_warn("{}: dataplane refused outbound SA {:08x}: {}", info.connection, info.spi_out, why(r));
+        tables::delete_sa(t_, in_id);
+        return false;
+    }
+    auto out = std::make_shared<Outbound>();
+    out->out_id = out_id;
+    out->spi_out = info.spi_out;
+    // Remote-access peers without a remote TS: their virtual IP.
+    std::vector<TrafficSelector> remote = info.ts_remote;
+    if (remote.empty() && info.virtual_ip) {
+        uint8_t a[4];
+        put_be32(a, *info.virtual_ip);
+        remote.push_back(ts_host(a));
+    }
+    bool ok = true;
+    for (const TrafficSelector& l : info.ts_local) {
+        for (const TrafficSelector& rt : remote) {
+            if (l.ts_type != TS_IPV4_ADDR_RANGE || rt.ts_type != TS_IPV4_ADDR_RANGE) {
+                log_warn("{}: IPv6 traffic selectors are not installed in the dataplane yet", info.connection);
+                continue;
+            }
+            const uint8_t proto = l.ip_proto ? l.ip_proto : rt.ip_proto;
+            for (auto [lp, ll] : v4_prefixes(be32(l.start_addr), be32(l.end_addr)))
+                for (auto [rp, rl] : v4_prefixes(be32(rt.start_addr), be32(rt.end_addr))) {
+                    tables::Policy pol;
+                    pol.priority = kPolicyPriority;
+                    pol.family = 4;
+                    put_be32(pol.src, lp);
+                    pol.src_len = ll;
+                    put_be32(pol.dst, rp);
+                    pol.dst_len = rl;
+                    pol.proto = proto;
+                    pol.src_port_lo = l.start_port;
+                    pol.src_port_hi = l.end_port;
+                    pol.dst_port_lo = rt.start_port;
+                    pol.dst_port_hi = rt.end_port;
+                    pol.action = tables::PolicyAction::protect;
+                    pol.sa_id = out_id;
+                    uint32_t pid = 0;
+                    r = tables::install_policy(t_, pol, &pid);
+                    if (!r.ok()) {
+                        log_warn("{}: dataplane refused a policy: {}", info.connection, why(r));
+                        ok = false;
+                        break;
+                    }
+                    out->policy_ids.push_back(pid);
+                }
+        }
+    }
+    if (!ok || out->policy_ids.empty()) {
+        if (out->policy_ids.empty()) log_warn("{}: no traffic selector could be installed", info.connection);
+        for (uint32_t pid : out->policy_ids) tables::delete_policy(t_, pid);
+        tables::delete_sa(t_, out_id);
+        tables::delete_sa(t_, in_id);
+        return false;
+    }
+    pairs_[info.spi_in] = Pair{in_id, info.spi_out, out};
+    log_info("{}: dataplane: CHILD_SA in {:08x} (id {}) out {:08x} (id {}){}, {} policies", info.connection,
+             info.spi_in, in_id, info.spi_out, out_id, info.udp_encap ? ", UDP-encapsulated" : "",
+             out->policy_ids.size());
+    return true;
+}
+
+bool TablesSaSink::rekey(uint32_t old_spi_in, uint32_t old_spi_out, const ChildSaInfo& info,
+                         const ChildSaKeys& keys) {
+    auto it = pairs_.find(old_spi_in);
+    if (it == pairs_.end()) {
+        log_warn("{}: rekey of unknown CHILD_SA {:08x}/{:08x}: installing the new one", info.connection, old_spi_in,
+                 old_spi_out);
+        return install(info, keys);
+    }
+    uint32_t in_id = 0;
+    if (!install_in(info, keys, in_id)) return false;  // make: inbound first
+    std::shared_ptr<Outbound> out = it->second.out;
+    const auto suite = suite_of(info.alg);
+    const crypto::SecretBytes& enc = info.initiator ? keys.encr_i : keys.encr_r;
+    const crypto::SecretBytes& integ = info.initiator ? keys.integ_i : keys.integ_r;
+    tables::SaParams p;
+    p.id = out->out_id;
+    p.dir = tables::Direction::out;
+    p.cfg = sa_config(info, *suite, false, info.spi_out);
+    p.enc_keymat = enc.bytes();
+    p.auth_key = integ.bytes();
+    const tables::WriteResult r = tables::replace_sa(t_, p);  // then switch outbound
+    if (!r.ok()) {
+        log_warn("{}: dataplane refused the rekeyed outbound SA {:08x}: {}", info.connection, info.spi_out, why(r));
+        tables::delete_sa(t_, in_id);
+        return false;
+    }
+    out->spi_out = info.spi_out;
+    pairs_[info.spi_in] = Pair{in_id, info.spi_out, out};
+    log_info("{}: dataplane: rekeyed CHILD_SA {:08x} -> in {:08x} (id {}) out {:08x} (id {}, switched)",
+             info.connection, old_spi_in, info.spi_in, in_id, info.spi_out, out->out_id);
+    return true;
+}
+
+void TablesSaSink::remove(uint32_t spi_in, uint32_t spi_out) {
+    auto it = pairs_.find(spi_in);
+    if (it == pairs_.end()) return;
+    const Pair pair = it->second;
+    pairs_.erase(it);
+    tables::delete_sa(t_, pair.in_id);
+    // The outbound SA and policies go with the pair that currently owns them (after a
+    // rekey the old pair only takes its inbound SA along).
+    bool shared = false;
+    for (const auto& [s, p] : pairs_) shared |= p.out == pair.out;
+    if (!shared) {
+        for (uint32_t pid : pair.out->policy_ids) tables::delete_policy(t_, pid);
+        tables::delete_sa(t_, pair.out->out_id);
+    }
+    log_info("dataplane: removed CHILD_SA in {:08x} out {:08x}{}", spi_in, spi_out,
+             shared ? " (outbound kept: it carries the rekeyed SA)" : "");
+}
+
+void TablesSaSink::remove_all() {
+    while (!pairs_.empty()) remove(pairs_.begin()->first, pairs_.begin()->second.spi_out);
+}
+
+size_t TablesSaSink::poll_events() {
+    tables::Event ev[32];
+    size_t reported = 0;
+    for (;;) {
+        const size_t n = tables::poll_events(t_, ev);
+        for (size_t i = 0; i < n; ++i) {
+            const bool hard = ev[i].kind == tables::EventKind::hard_expired;
+            // The pair an SA id belongs to: its inbound id, or the newest pair on an outbound id.
+            std::optional<uint32_t> spi_in;
+            for (const auto& [s, p] : pairs_) {
+                if (ev[i].dir == tables::Direction::in && p.in_id == ev[i].sa_id) spi_in = s;
+                if (ev[i].dir == tables::Direction::out && p.out->out_id == ev[i].sa_id && p.spi_out == p.out->spi_out)
+                    spi_in = s;
+            }
+            if (!spi_in) continue;  // a static SA or one already removed
+            log_info("dataplane: SA id {} ({:08x}) reached its {} lifetime", ev[i].sa_id, ev[i].spi,
+                     hard ? "hard" : "soft");
+            if (listener_) listener_->on_child_expired(*spi_in, hard);
+            ++reported;
+        }
+        if (n < std::size(ev)) return reported;
+    }
+}
+
+}  // namespace espgw::ike

@@ -1,0 +1,396 @@
+#!/usr/bin/python3
+"""The whole appliance against a real strongSwan road warrior behind a NAT.
+
+    eikd-rw                  eikd-nat                 eikd-gw                           eikd-lan
+    charon (kernel-libipsec) 10.66.1.1 | 192.0.2.2    espgw-dp (net_af_packet)          10.78.0.2
+    10.66.1.2  eikd-r0 ===== eikd-n0     eikd-n1 ==== eikd-go (outside)  (inside) eikd-gi ==== eikd-l0
+    virtual IP from the pool     MASQUERADE           192.0.2.1          10.78.0.1
+                                                      espgw-ike --dataplane (DPDK secondary)
+
+espgw-ike has no socket of its own: IKE reaches it through espgw-dp's punt ring and
+leaves through the inject ring (from 192.0.2.1:500, then :4500 with the non-ESP
+marker after NAT detection), and it installs the negotiated CHILD_SA pair and its
+protect policy in espgw-dp's shared tables. strongSwan's userspace ESP (always
+UDP-encapsulated) then carries ping and TCP between its virtual IP and the lan host
+through espgw-dp. Cases: IKE through punt/inject, the NAT seen (UDP-4500 to the
+NAT's port), ping both ways, a TCP echo byte-exact, the lan host sees the virtual
+IP, per-SA counters on the negotiated SPIs, terminate removes the pair from the
+dataplane, a second connection works.
+
+Prints TESTCASE lines; exits 1 if any failed. A charon, espgw-dp or espgw-ike that
+fails to start is a FAIL.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
+IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
+DP_BIN = os.path.join(BUILD, "dataplane", "dp", "espgw-dp")
+sys.path.insert(0, os.path.join(ROOT, "test", "dp"))
+import dp_e2e_scapy as e2e  # noqa: E402  (TX checksum helper, echo server, TCP client)
+import shutil  # noqa: E402
+shutil.rmtree(e2e.TMP, ignore_errors=True)
+
+RW, NAT, GW, LAN = "eikd-rw", "eikd-nat", "eikd-gw", "eikd-lan"
+PSK = "eikd-dataplane-secret-0123456789"
+POOL = "10.99.8.0/24"
+PREFIX = "eikd-dp"
+PY = "/usr/bin/python3"
+results = []
+
+
+def result(ok, name, why=""):
+    results.append(ok)
+    print(f"TESTCASE {'PASS' if ok else 'FAIL'} {name}" + ("" if ok else f": {why}"), flush=True)
+
+
+def sh(cmd, check=True, timeout=30):
+    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+def cleanup():
+    for ns in (RW, NAT, GW, LAN):
+        sh(f"ip netns pids {ns} 2>/dev/null | xargs -r kill -9", check=False)
+        sh(f"ip netns del {ns}", check=False)
+
+
+def setup_net():
+    cleanup()
+    for ns in (RW, NAT, GW, LAN):
+        sh(f"ip netns add {ns}")
+        sh(f"ip -n {ns} link set lo up")
+    sh(f"ip link add eikd-r0 netns {RW} type veth peer name eikd-n0 netns {NAT}")
+    sh(f"ip link add eikd-n1 netns {NAT} type veth peer name eikd-go netns {GW}")
+    sh(f"ip link add eikd-l0 netns {LAN} type veth peer name eikd-gi netns {GW}")
+    sh(f"ip -n {RW} addr add 10.66.1.2/24 dev eikd-r0")
+    sh(f"ip -n {RW} link set eikd-r0 up")
+    sh(f"ip -n {RW} route add default via 10.66.1.1")
+    sh(f"ip -n {NAT} addr add 10.66.1.1/24 dev eikd-n0")
+    sh(f"ip -n {NAT} addr add 192.0.2.2/24 dev eikd-n1")
+    for d in ("eikd-n0", "eikd-n1"):
+        sh(f"ip -n {NAT} link set {d} up")
+    sh(f"ip netns exec {NAT} sysctl -qw net.ipv4.ip_forward=1")
+    sh(f"ip netns exec {NAT} iptables -t nat -A POSTROUTING -o eikd-n1 -j MASQUERADE")
+    for d in ("eikd-go", "eikd-gi"):
+        sh(f"ip netns exec {GW} sysctl -qw net.ipv6.conf.{d}.disable_ipv6=1")
+        sh(f"ip -n {GW} link set {d} up")
+    sh(f"ip -n {LAN} addr add 10.78.0.2/24 dev eikd-l0")
+    sh(f"ip -n {LAN} link set eikd-l0 up")
+    sh(f"ip -n {LAN} route add default via 10.78.0.1")
+    # Kernel hosts facing espgw-dp's af_packet ports: fill checksums in (see dp_e2e_scapy).
+    for ns, dev in ((NAT, "eikd-n1"), (LAN, "eikd-l0")):
+        subprocess.run(["ip", "netns", "exec", ns, PY, "-c", e2e.TX_CSUM_OFF, dev], check=True, capture_output=True)
+
+
+DP_CONFIG = """
+[dataplane]
+workers = 1
+idle_backoff = true
+hugepages = "on"
+memory_mb = 128
+
+[[port]]
+name = "outside"
+role = "outside"
+device = "net_af_packet0,iface=eikd-go"
+addresses = ["192.0.2.1/24"]
+mtu = 1500
+
+[[port]]
+name = "inside"
+role = "inside"
+device = "net_af_packet1,iface=eikd-gi"
+addresses = ["10.78.0.1/24"]
+mtu = 1500
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "192.0.2.2"
+port = "outside"
+
+[[policy]]
+priority = 1000
+dst = "0.0.0.0/0"
+action = "bypass"
+"""
+
+IKE_CONFIG = f"""
+[ike]
+listen = "192.0.2.1"
+dpd_delay = 0
+
+[pools.rw]
+cidr = "{POOL}"
+dns = ["10.78.0.53"]
+
+[[connections]]
+name = "rw"
+local_id = "gw.example.com"
+remote_id = "rw@example.com"
+psk = "{PSK}"
+ike_proposals = ["aes256gcm16-prfsha256-ecp256", "aes128-sha256-modp2048"]
+esp_proposals = ["aes128gcm16", "aes128-sha256"]
+local_ts = ["10.78.0.0/24"]
+pool = "rw"
+"""
+
+
+def charon_conf(rwdir):
+    conf = os.path.join(rwdir, "strongswan.conf")
+    with open(conf, "w") as f:
+        f.write(f"""charon {{
+  load_modular = no
+  load = random drbg nonce kdf openssl pem pkcs1 pkcs8 x509 revocation constraints pubkey sha1 sha2 hmac aes gmp curve25519 kernel-libipsec kernel-netlink socket-default vici updown attr
+  plugins {{
+    vici {{
+      socket = unix://{rwdir}/charon.vici
+    }}
+  }}
+  filelog {{
+    rw {{
+      path = {rwdir}/charon.log
+      default = 1
+      ike = 2
+      time_format = %H:%M:%S
+      flush_line = yes
+    }}
+  }}
+  retransmit_tries = 3
+  retransmit_timeout = 1.0
+}}
+""")
+    for d in ("x509", "x509ca", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "x509aa", "x509ocsp", "x509crl",
+              "x509ac", "pubkey", "conf.d"):
+        os.makedirs(os.path.join(rwdir, d), exist_ok=True)
+    return conf
+
+
+def swanctl_conf(rwdir, ike, esp):
+    path = os.path.join(rwdir, "swanctl.conf")
+    with open(path, "w") as f:
+        f.write(f"""connections {{
+  gw {{
+    version = 2
+    remote_addrs = 192.0.2.1
+    vips = 0.0.0.0
+    proposals = {ike}
+    mobike = no
+    local {{
+      auth = psk
+      id = rw@example.com
+    }}
+    remote {{
+      auth = psk
+      id = gw.example.com
+    }}
+    children {{
+      net {{
+        remote_ts = 10.78.0.0/24
+        esp_proposals = {esp}
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-gw {{
+    id-a = rw@example.com
+    id-b = gw.example.com
+    secret = "{PSK}"
+  }}
+}}
+""")
+    return path
+
+
+def swanctl(rwdir, args, timeout=20):
+    cmd, _, rest = args.partition(" ")
+    return sh(f"ip netns exec {RW} swanctl {cmd} --uri unix://{rwdir}/charon.vici {rest}", check=False,
+              timeout=timeout)
+
+
+def dp_query(sock, cmd):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(sock)
+    s.sendall(cmd.encode() + b"\n")
+    data = b""
+    while True:
+        x = s.recv(65536)
+        if not x:
+            break
+        data += x
+    s.close()
+    return json.loads(data)
+
+
+def wait_file(path, text, proc, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            if text in open(path).read():
+                return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def ping(ns, dst, src=None, count=3):
+    extra = f"-I {src}" if src else ""
+    p = sh(f"ip netns exec {ns} ping -c {count} -i 0.2 -W 2 {extra} {dst}", check=False, timeout=20)
+    last = (p.stdout + p.stderr).strip().splitlines()[-1:] or [""]
+    return p.returncode == 0, last[0]
+
+
+class Procs(list):
+    def start(self, cmd, log):
+        p = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.append(p)
+        return p
+
+    def stop(self, p):
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+    def stop_all(self):
+        for p in reversed(self):
+            self.stop(p)
+
+
+def connect_case(tag, rwdir, sock, ike, esp, tmp):
+    """One connection: establish, traffic, counters. Returns (their in, their out) or None."""
+    r = swanctl(rwdir, f"--load-all --noprompt --file {swanctl_conf(rwdir, ike, esp)}")
+    if r.returncode != 0:
+        result(False, f"{tag}.ike_established_through_dataplane", f"swanctl --load-all: {r.stderr.strip()[:200]}")
+        return None
+    r = swanctl(rwdir, "--initiate --child net --timeout 15", timeout=25)
+    ls = swanctl(rwdir, "--list-sas").stdout
+    m_vip = re.search(r"local\s+'rw@example.com' @ (\S+) \[([0-9.]+)\]", ls)
+    m_in = re.search(r"^\s+in\s+([0-9a-f]{8})", ls, re.M)
+    m_out = re.search(r"^\s+out\s+([0-9a-f]{8})", ls, re.M)
+    ok = r.returncode == 0 and "ESTABLISHED" in ls and "INSTALLED" in ls and m_vip and m_in and m_out
+    result(bool(ok), f"{tag}.ike_established_through_dataplane",
+           " | ".join((r.stdout + r.stderr).strip().splitlines()[-3:]) + " / " + ls[-300:])
+    if not ok:
+        return None
+    vip = m_vip.group(2)
+    result(vip.startswith("10.99.8."), f"{tag}.virtual_ip_from_pool", vip)
+    # NAT: strongSwan's real NAT shows as "local host is behind NAT"; its port moved to 4500.
+    log = open(os.path.join(rwdir, "charon.log")).read()
+    result("local host is behind NAT" in log and "192.0.2.1[4500]" in ls, f"{tag}.nat_detected_udp4500",
+           ls[-300:])
+    spi_in, spi_out = m_in.group(1), m_out.group(1)   # strongSwan's view
+    sas = {f"{s['spi']:08x}": s for s in dp_query(sock, "stats")["sa"]}
+    result(spi_out in sas and spi_in in sas and sas[spi_out]["direction"] == "in" and
+           sas[spi_in]["direction"] == "out", f"{tag}.child_sa_pair_in_dataplane_tables",
+           f"strongSwan in/out {spi_in}/{spi_out}, dataplane SAs {sorted(sas)}")
+    time.sleep(0.3)  # espgw-dp's control thread publishes the SPD within 100 ms
+    ok, last = ping(RW, "10.78.0.2", src=vip)
+    result(ok, f"{tag}.ping_rw_virtual_ip_to_lan", last)
+    ok, last = ping(LAN, vip)
+    result(ok, f"{tag}.ping_lan_to_rw_virtual_ip", last)
+    p = subprocess.run(["ip", "netns", "exec", RW, PY, "-c", e2e.TCP_CLIENT, "10.78.0.2", "1000000"],
+                       capture_output=True, text=True, timeout=90)
+    result(p.stdout.strip() == "ok", f"{tag}.tcp_echo_1MB_byte_exact", (p.stdout + p.stderr).strip()[-200:])
+    st = dp_query(sock, "stats")
+    sa_list = st["sa"]
+    by = {f"{s['spi']:08x}": s for s in sa_list}
+    pin, pout = by.get(spi_out, {}).get("packets", 0), by.get(spi_in, {}).get("packets", 0)
+    result(pin > 700 and pout > 700, f"{tag}.per_sa_counters_on_negotiated_spis",
+           f"in {spi_out}: {pin} packets, out {spi_in}: {pout} packets")
+    bad = {k: v for k, v in st["drops"].items() if v and k in ("esp_icv_mismatch", "esp_replay_duplicate", "no_sa")}
+    result(not bad, f"{tag}.no_icv_replay_or_no_sa_drops", str(bad))
+    return spi_in, spi_out, vip
+
+
+def main():
+    if os.geteuid() != 0:
+        result(False, "ike_dp_setup", "needs root")
+        sys.exit(1)
+    for b in (IKE_BIN, DP_BIN):
+        if not os.access(b, os.X_OK):
+            result(False, "ike_dp_setup", f"{b} not built")
+            sys.exit(1)
+    tmp = tempfile.mkdtemp(prefix="eikd-")
+    procs = Procs()
+    try:
+        setup_net()
+        with open(os.path.join(tmp, "dp.toml"), "w") as f:
+            f.write(DP_CONFIG)
+        with open(os.path.join(tmp, "ike.toml"), "w") as f:
+            f.write(IKE_CONFIG)
+        sock = os.path.join(tmp, "dp.sock")
+        dp_log = os.path.join(tmp, "dp.log")
+        dp = procs.start(["ip", "netns", "exec", GW, DP_BIN, "--config", os.path.join(tmp, "dp.toml"),
+                          "--file-prefix", PREFIX, "--stats-socket", sock], dp_log)
+        if not wait_file(dp_log, "ready:", dp, 30):
+            result(False, "espgw_dp_start", open(dp_log).read()[-600:])
+            return
+        ike_log = os.path.join(tmp, "ike.log")
+        ike = procs.start(["ip", "netns", "exec", GW, IKE_BIN, "-c", os.path.join(tmp, "ike.toml"),
+                           "--dataplane", PREFIX], ike_log)
+        if not wait_file(ike_log, "attached to espgw-dp", ike, 20):
+            result(False, "espgw_ike_attach_as_secondary", open(ike_log).read()[-600:])
+            return
+        result(True, "espgw_ike_attach_as_secondary")
+        procs.start(["ip", "netns", "exec", LAN, PY, "-c", e2e.ECHO_SERVER, "10.78.0.2"],
+                    os.path.join(tmp, "echo.log"))
+        rwdir = os.path.join(tmp, "rw")
+        rundir = os.path.join(rwdir, "run")
+        os.makedirs(rundir)
+        conf = charon_conf(rwdir)
+        charon = procs.start(["ip", "netns", "exec", RW, "sh", "-c",
+                              f"mount --bind {rundir} /run && STRONGSWAN_CONF={conf} exec /usr/lib/ipsec/charon"],
+                             os.path.join(rwdir, "charon.stderr"))
+        vici = os.path.join(rwdir, "charon.vici")
+        for _ in range(100):
+            if os.path.exists(vici) or charon.poll() is not None:
+                break
+            time.sleep(0.05)
+        if charon.poll() is not None or not os.path.exists(vici):
+            result(False, "strongswan_start", f"charon failed to start (rc {charon.poll()})")
+            return
+        time.sleep(0.2)
+        first = connect_case("gcm128", rwdir, sock, "aes256gcm16-prfsha256-ecp256", "aes128gcm16", tmp)
+        if first:
+            swanctl(rwdir, "--terminate --ike gw --timeout 5")
+            gone = False
+            for _ in range(30):
+                spis = {f"{s['spi']:08x}" for s in dp_query(sock, "stats")["sa"]}
+                if first[0] not in spis and first[1] not in spis:
+                    gone = True
+                    break
+                time.sleep(0.1)
+            result(gone, "terminate_removes_pair_from_dataplane", f"dataplane SPIs {sorted(spis)}")
+        connect_case("cbc_sha256", rwdir, sock, "aes128-sha256-modp2048", "aes128-sha256", tmp)
+        st = dp_query(sock, "stats")
+        print(f"espgw-dp path counters: {json.dumps(st['path'])}", flush=True)
+        result(dp.poll() is None and ike.poll() is None, "daemons_alive_at_end",
+               f"espgw-dp rc {dp.poll()}, espgw-ike rc {ike.poll()}")
+    except Exception as e:  # noqa: BLE001 - a broken test bed is a failure
+        result(False, "ike_dp_testbed", repr(e))
+    finally:
+        procs.stop_all()
+        if not os.environ.get("EIKD_KEEP"):
+            cleanup()
+        print(f"logs: {tmp}", flush=True)
+    sys.exit(0 if results and all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
