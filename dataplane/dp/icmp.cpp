@@ -1,5 +1,6 @@
 // ICMP echo replies and PMTU errors.
 #include "dataplane/dp/icmp.hpp"
+#include "dataplane/nat/nat_path.hpp"
 
 #include <rte_mbuf.h>
 
@@ -112,6 +113,9 @@ void icmp_too_big(Worker& w, uint16_t in_port, rte_mbuf* m, uint32_t mtu) noexce
     }
     w.drop(m, DpDrop::frag_needed);
     cnt_add(w.counters.path.icmp_sent);
+    // An error about a masqueraded flow must quote the addresses the remote host used
+    // (RFC 5508 §6): un-NAT the quoted header and send the error to the public side.
+    if (family == 4) nat::gateway_icmp_error(w, rte_pktmbuf_mtod(r, uint8_t*), r->data_len);
     output_ip(w, r);
 }
 

@@ -53,7 +53,6 @@ ReturnVerdict to_public(dp::Worker& w, uint16_t port, rte_mbuf* m, esp::Classifi
 /// address/port the remote host knows (RFC 5508 §4.2), so PMTU discovery works
 /// through the NAT. `ip` is the error's IPv4 header, `len` its length; no-op for
 /// anything else. Owning worker (the one that translated the quoted packet).
-/// Not yet called: needs a one-line hook in dp/icmp.cpp icmp_too_big().
 void gateway_icmp_error(dp::Worker& w, uint8_t* ip, uint32_t len) noexcept;
 
 /// Once per poll iteration: return packets handed over by other workers, bounded
