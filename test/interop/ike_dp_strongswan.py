@@ -44,6 +44,8 @@ PSK = "eikd-dataplane-secret-0123456789"
 POOL = "10.99.8.0/24"
 PREFIX = "eikd-dp"
 PY = "/usr/bin/python3"
+ESPCTL = os.path.join(BUILD, "control", "espctl")
+DEMO = "--demo" in sys.argv   # scripts/demo: also show swanctl's and espctl's view
 results = []
 
 
@@ -315,6 +317,14 @@ def connect_case(tag, rwdir, sock, ike, esp, tmp):
            f"in {spi_out}: {pin} packets, out {spi_in}: {pout} packets")
     bad = {k: v for k, v in st["drops"].items() if v and k in ("esp_icv_mismatch", "esp_replay_duplicate", "no_sa")}
     result(not bad, f"{tag}.no_icv_replay_or_no_sa_drops", str(bad))
+    if DEMO:
+        print(f"\n  [{tag}] strongSwan road warrior (swanctl --list-sas):", flush=True)
+        print("\n".join("    " + l for l in swanctl(rwdir, "--list-sas").stdout.strip().splitlines()), flush=True)
+        for cmd in (["show", "sa"], ["show", "policies"], ["show", "counters"]):
+            out = subprocess.run([ESPCTL, "--socket", sock] + cmd, capture_output=True, text=True).stdout
+            print(f"\n  [{tag}] espctl {' '.join(cmd)}:", flush=True)
+            print("\n".join("    " + l for l in out.strip().splitlines()), flush=True)
+        print(flush=True)
     return spi_in, spi_out, vip
 
 
