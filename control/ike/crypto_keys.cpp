@@ -15,18 +15,13 @@ void append_be64(std::vector<uint8_t>& v, uint64_t x) {
 }
 }  // namespace
 
-IkeSaKeys derive_ike_sa_keys(const Algorithms& ike, std::span<const uint8_t> ni,
-                             std::span<const uint8_t> nr, std::span<const uint8_t> g_ir,
-                             uint64_t spi_i, uint64_t spi_r) {
-    const Prf prf(ike.prf);
-    // §2.14: HMAC PRFs take the whole Ni | Nr as key (no fixed key size).
-    std::vector<uint8_t> nonces(ni.begin(), ni.end());
-    nonces.insert(nonces.end(), nr.begin(), nr.end());
-    std::vector<uint8_t> skeyseed_v = prf.compute(nonces, g_ir);
-    crypto::SecretBytes skeyseed(skeyseed_v);
-    crypto::secure_wipe(skeyseed_v.data(), skeyseed_v.size());
-
-    std::vector<uint8_t> seed = nonces;
+namespace {
+/// {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr).
+IkeSaKeys expand_ike_sa_keys(const Prf& prf, const Algorithms& ike, const crypto::SecretBytes& skeyseed,
+                             std::span<const uint8_t> ni, std::span<const uint8_t> nr, uint64_t spi_i,
+                             uint64_t spi_r) {
+    std::vector<uint8_t> seed(ni.begin(), ni.end());
+    seed.insert(seed.end(), nr.begin(), nr.end());
     append_be64(seed, spi_i);
     append_be64(seed, spi_r);
     const size_t p = prf.out_len(), a = integ_key_bytes(ike.integ), e = encr_key_bytes(ike);
@@ -41,6 +36,34 @@ IkeSaKeys derive_ike_sa_keys(const Algorithms& ike, std::span<const uint8_t> ni,
     k.sk_pi = slice(all.bytes(), at, p);
     k.sk_pr = slice(all.bytes(), at, p);
     return k;
+}
+}  // namespace
+
+IkeSaKeys derive_ike_sa_keys(const Algorithms& ike, std::span<const uint8_t> ni,
+                             std::span<const uint8_t> nr, std::span<const uint8_t> g_ir,
+                             uint64_t spi_i, uint64_t spi_r) {
+    const Prf prf(ike.prf);
+    // §2.14: HMAC PRFs take the whole Ni | Nr as key (no fixed key size).
+    std::vector<uint8_t> nonces(ni.begin(), ni.end());
+    nonces.insert(nonces.end(), nr.begin(), nr.end());
+    std::vector<uint8_t> skeyseed_v = prf.compute(nonces, g_ir);
+    crypto::SecretBytes skeyseed(skeyseed_v);
+    crypto::secure_wipe(skeyseed_v.data(), skeyseed_v.size());
+    return expand_ike_sa_keys(prf, ike, skeyseed, ni, nr, spi_i, spi_r);
+}
+
+IkeSaKeys derive_rekeyed_ike_sa_keys(const Algorithms& ike, std::span<const uint8_t> old_sk_d,
+                                     std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
+                                     std::span<const uint8_t> nr, uint64_t spi_i, uint64_t spi_r) {
+    const Prf prf(ike.prf);
+    std::vector<uint8_t> data(g_ir.begin(), g_ir.end());
+    data.insert(data.end(), ni.begin(), ni.end());
+    data.insert(data.end(), nr.begin(), nr.end());
+    std::vector<uint8_t> skeyseed_v = prf.compute(old_sk_d, data);
+    crypto::secure_wipe(data.data(), data.size());
+    crypto::SecretBytes skeyseed(skeyseed_v);
+    crypto::secure_wipe(skeyseed_v.data(), skeyseed_v.size());
+    return expand_ike_sa_keys(prf, ike, skeyseed, ni, nr, spi_i, spi_r);
 }
 
 ChildSaKeys derive_child_sa_keys(const Prf& prf, std::span<const uint8_t> sk_d, const Algorithms& esp,

@@ -24,6 +24,14 @@ IkeSaKeys derive_ike_sa_keys(const Algorithms& ike, std::span<const uint8_t> ni,
                              std::span<const uint8_t> nr, std::span<const uint8_t> g_ir,
                              uint64_t spi_i, uint64_t spi_r);
 
+/// The keys of an IKE SA created by rekeying another (§2.18): SKEYSEED = prf(SK_d (old),
+/// g^ir (new) | Ni | Nr), then the same prf+ expansion with the new SPIs. The old
+/// SA's PRF is the one negotiated again. Throws std::invalid_argument for an
+/// unsupported PRF.
+IkeSaKeys derive_rekeyed_ike_sa_keys(const Algorithms& ike, std::span<const uint8_t> old_sk_d,
+                                     std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
+                                     std::span<const uint8_t> nr, uint64_t spi_i, uint64_t spi_r);
+
 /// CHILD_SA keys, in KEYMAT order (§2.17): initiator→responder encryption then
 /// integrity, then responder→initiator encryption then integrity. AEAD encryption
 /// keys include their 4-byte salt; integrity keys are empty for AEAD.

@@ -19,42 +19,8 @@ namespace {
 
 constexpr size_t NONCE_BYTES = 32;  // §2.10
 
-crypto::SecretBytes slice(std::span<const uint8_t> all, size_t& at, size_t n) {
-    crypto::SecretBytes s(all.subspan(at, n));
-    at += n;
-    return s;
-}
 void append_be64(Bytes& v, uint64_t x) {
     for (int i = 56; i >= 0; i -= 8) v.push_back(static_cast<uint8_t>(x >> i));
-}
-
-// §2.18 key schedule of the rekeyed IKE SA.
-IkeSaKeys derive_rekeyed_keys(const Algorithms& alg, std::span<const uint8_t> old_sk_d, std::span<const uint8_t> g_ir,
-                              const Bytes& ni, const Bytes& nr, uint64_t spi_i, uint64_t spi_r) {
-    const Prf prf(alg.prf);
-    Bytes data(g_ir.begin(), g_ir.end());
-    data.insert(data.end(), ni.begin(), ni.end());
-    data.insert(data.end(), nr.begin(), nr.end());
-    Bytes seed_v = prf.compute(old_sk_d, data);
-    crypto::secure_wipe(data.data(), data.size());
-    crypto::SecretBytes skeyseed(seed_v);
-    crypto::secure_wipe(seed_v.data(), seed_v.size());
-    Bytes seed(ni.begin(), ni.end());
-    seed.insert(seed.end(), nr.begin(), nr.end());
-    append_be64(seed, spi_i);
-    append_be64(seed, spi_r);
-    const size_t p = prf.out_len(), a = integ_key_bytes(alg.integ), e = encr_key_bytes(alg);
-    crypto::SecretBytes all = prf.plus(skeyseed.bytes(), seed, 3 * p + 2 * a + 2 * e);
-    size_t at = 0;
-    IkeSaKeys k;
-    k.sk_d = slice(all.bytes(), at, p);
-    k.sk_ai = slice(all.bytes(), at, a);
-    k.sk_ar = slice(all.bytes(), at, a);
-    k.sk_ei = slice(all.bytes(), at, e);
-    k.sk_er = slice(all.bytes(), at, e);
-    k.sk_pi = slice(all.bytes(), at, p);
-    k.sk_pr = slice(all.bytes(), at, p);
-    return k;
 }
 
 class IkeRekey final : public Task {
@@ -94,7 +60,7 @@ public:
         n->dh = DhKey::generate(sel->alg.dh);
         auto shared = n->dh->shared_secret(ke->data);
         if (!shared) return fail(sa, ex, NotifyType::INVALID_SYNTAX, "invalid KE public value");
-        n->keys = derive_rekeyed_keys(n->ike_alg, sa.keys.sk_d.bytes(), shared->bytes(), n->ni, n->nr, n->spi_i, n->spi_r);
+        n->keys = derive_rekeyed_ike_sa_keys(n->ike_alg, sa.keys.sk_d.bytes(), shared->bytes(), n->ni, n->nr, n->spi_i, n->spi_r);
         number_ = sel->number;
         new_ = std::move(n);
         return TaskStatus::SUCCESS;
