@@ -35,9 +35,9 @@ BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
 IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
 DP_BIN = os.path.join(BUILD, "dataplane", "dp", "espgw-dp")
 sys.path.insert(0, os.path.join(ROOT, "test", "dp"))
-import dp_e2e_scapy as e2e  # noqa: E402  (TX checksum helper, echo server, TCP client)
-import shutil  # noqa: E402
-shutil.rmtree(e2e.TMP, ignore_errors=True)
+import demo_common as dc  # noqa: E402  (stats-socket query, wait_for, echo server, TCP client)
+import swan  # noqa: E402
+e2e = dc.e2e
 
 RW, NAT, GW, LAN = "eikd-rw", "eikd-nat", "eikd-gw", "eikd-lan"
 PSK = "eikd-dataplane-secret-0123456789"
@@ -145,36 +145,6 @@ pool = "rw"
 """
 
 
-def charon_conf(rwdir):
-    conf = os.path.join(rwdir, "strongswan.conf")
-    with open(conf, "w") as f:
-        f.write(f"""charon {{
-  load_modular = no
-  load = random drbg nonce kdf openssl pem pkcs1 pkcs8 x509 revocation constraints pubkey sha1 sha2 hmac aes gmp curve25519 kernel-libipsec kernel-netlink socket-default vici updown attr
-  plugins {{
-    vici {{
-      socket = unix://{rwdir}/charon.vici
-    }}
-  }}
-  filelog {{
-    rw {{
-      path = {rwdir}/charon.log
-      default = 1
-      ike = 2
-      time_format = %H:%M:%S
-      flush_line = yes
-    }}
-  }}
-  retransmit_tries = 3
-  retransmit_timeout = 1.0
-}}
-""")
-    for d in ("x509", "x509ca", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "x509aa", "x509ocsp", "x509crl",
-              "x509ac", "pubkey", "conf.d"):
-        os.makedirs(os.path.join(rwdir, d), exist_ok=True)
-    return conf
-
-
 def swanctl_conf(rwdir, ike, esp):
     path = os.path.join(rwdir, "swanctl.conf")
     with open(path, "w") as f:
@@ -213,38 +183,7 @@ secrets {{
 
 
 def swanctl(rwdir, args, timeout=20):
-    cmd, _, rest = args.partition(" ")
-    return sh(f"ip netns exec {RW} swanctl {cmd} --uri unix://{rwdir}/charon.vici {rest}", check=False,
-              timeout=timeout)
-
-
-def dp_query(sock, cmd):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(5)
-    s.connect(sock)
-    s.sendall(cmd.encode() + b"\n")
-    data = b""
-    while True:
-        x = s.recv(65536)
-        if not x:
-            break
-        data += x
-    s.close()
-    return json.loads(data)
-
-
-def wait_file(path, text, proc, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            if text in open(path).read():
-                return True
-        except FileNotFoundError:
-            pass
-        time.sleep(0.1)
-    return False
+    return swan.swanctl(RW, rwdir, args, timeout)
 
 
 def ping(ns, dst, src=None, count=3):
@@ -297,7 +236,7 @@ def connect_case(tag, rwdir, sock, ike, esp, tmp):
     result("local host is behind NAT" in log and "192.0.2.1[4500]" in ls, f"{tag}.nat_detected_udp4500",
            ls[-300:])
     spi_in, spi_out = m_in.group(1), m_out.group(1)   # strongSwan's view
-    sas = {f"{s['spi']:08x}": s for s in dp_query(sock, "stats")["sa"]}
+    sas = {f"{s['spi']:08x}": s for s in dc.query(sock, "stats")["sa"]}
     result(spi_out in sas and spi_in in sas and sas[spi_out]["direction"] == "in" and
            sas[spi_in]["direction"] == "out", f"{tag}.child_sa_pair_in_dataplane_tables",
            f"strongSwan in/out {spi_in}/{spi_out}, dataplane SAs {sorted(sas)}")
@@ -309,7 +248,7 @@ def connect_case(tag, rwdir, sock, ike, esp, tmp):
     p = subprocess.run(["ip", "netns", "exec", RW, PY, "-c", e2e.TCP_CLIENT, "10.78.0.2", "1000000"],
                        capture_output=True, text=True, timeout=90)
     result(p.stdout.strip() == "ok", f"{tag}.tcp_echo_1MB_byte_exact", (p.stdout + p.stderr).strip()[-200:])
-    st = dp_query(sock, "stats")
+    st = dc.query(sock, "stats")
     sa_list = st["sa"]
     by = {f"{s['spi']:08x}": s for s in sa_list}
     pin, pout = by.get(spi_out, {}).get("packets", 0), by.get(spi_in, {}).get("packets", 0)
@@ -348,31 +287,23 @@ def main():
         dp_log = os.path.join(tmp, "dp.log")
         dp = procs.start(["ip", "netns", "exec", GW, DP_BIN, "--config", os.path.join(tmp, "dp.toml"),
                           "--file-prefix", PREFIX, "--stats-socket", sock], dp_log)
-        if not wait_file(dp_log, "ready:", dp, 30):
+        if not dc.wait_for(dp_log, "ready:", dp, 30):
             result(False, "espgw_dp_start", open(dp_log).read()[-600:])
             return
         ike_log = os.path.join(tmp, "ike.log")
         ike = procs.start(["ip", "netns", "exec", GW, IKE_BIN, "-c", os.path.join(tmp, "ike.toml"),
                            "--dataplane", PREFIX], ike_log)
-        if not wait_file(ike_log, "attached to espgw-dp", ike, 20):
+        if not dc.wait_for(ike_log, "attached to espgw-dp", ike, 20):
             result(False, "espgw_ike_attach_as_secondary", open(ike_log).read()[-600:])
             return
         result(True, "espgw_ike_attach_as_secondary")
         procs.start(["ip", "netns", "exec", LAN, PY, "-c", e2e.ECHO_SERVER, "10.78.0.2"],
                     os.path.join(tmp, "echo.log"))
         rwdir = os.path.join(tmp, "rw")
-        rundir = os.path.join(rwdir, "run")
-        os.makedirs(rundir)
-        conf = charon_conf(rwdir)
-        charon = procs.start(["ip", "netns", "exec", RW, "sh", "-c",
-                              f"mount --bind {rundir} /run && STRONGSWAN_CONF={conf} exec /usr/lib/ipsec/charon"],
-                             os.path.join(rwdir, "charon.stderr"))
-        vici = os.path.join(rwdir, "charon.vici")
-        for _ in range(100):
-            if os.path.exists(vici) or charon.poll() is not None:
-                break
-            time.sleep(0.05)
-        if charon.poll() is not None or not os.path.exists(vici):
+        os.makedirs(rwdir)
+        charon = swan.start_charon(RW, rwdir, swan.write_charon_conf(rwdir, retransmit_tries=3))
+        procs.append(charon)
+        if not swan.charon_ready(charon, rwdir):
             result(False, "strongswan_start", f"charon failed to start (rc {charon.poll()})")
             return
         time.sleep(0.2)
@@ -381,14 +312,14 @@ def main():
             swanctl(rwdir, "--terminate --ike gw --timeout 5")
             gone = False
             for _ in range(30):
-                spis = {f"{s['spi']:08x}" for s in dp_query(sock, "stats")["sa"]}
+                spis = {f"{s['spi']:08x}" for s in dc.query(sock, "stats")["sa"]}
                 if first[0] not in spis and first[1] not in spis:
                     gone = True
                     break
                 time.sleep(0.1)
             result(gone, "terminate_removes_pair_from_dataplane", f"dataplane SPIs {sorted(spis)}")
         connect_case("cbc_sha256", rwdir, sock, "aes128-sha256-modp2048", "aes128-sha256", tmp)
-        st = dp_query(sock, "stats")
+        st = dc.query(sock, "stats")
         print(f"espgw-dp path counters: {json.dumps(st['path'])}", flush=True)
         result(dp.poll() is None and ike.poll() is None, "daemons_alive_at_end",
                f"espgw-dp rc {dp.poll()}, espgw-ike rc {ike.poll()}")

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+import swan
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
 IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
@@ -117,33 +119,7 @@ pool = "rw"
 
 
 def write_charon_conf(rwdir):
-    conf = os.path.join(rwdir, "strongswan.conf")
-    with open(conf, "w") as f:
-        f.write(f"""charon {{
-  load_modular = no
-  load = random drbg nonce kdf openssl pem pkcs1 pkcs8 x509 revocation constraints pubkey sha1 sha2 hmac aes gmp curve25519 kernel-libipsec kernel-netlink socket-default vici updown attr
-  plugins {{
-    vici {{
-      socket = unix://{rwdir}/charon.vici
-    }}
-  }}
-  filelog {{
-    rw {{
-      path = {rwdir}/charon.log
-      default = 1
-      ike = 2
-      time_format = %H:%M:%S
-      flush_line = yes
-    }}
-  }}
-  retransmit_tries = 2
-  retransmit_timeout = 1.0
-}}
-""")
-    for d in ("x509", "x509ca", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "x509aa", "x509ocsp", "x509crl",
-              "x509ac", "pubkey", "conf.d"):
-        os.makedirs(os.path.join(rwdir, d), exist_ok=True)
-    return conf
+    return swan.write_charon_conf(rwdir, retransmit_tries=2)
 
 
 def write_swanctl(rwdir, ike, esp, conn_extra="", child_extra=""):
@@ -455,18 +431,10 @@ def main():
         setup_net()
         gw_proc, sa_out, gw_log_path = start_gw(tmp, "proposals")
         rwdir = os.path.join(tmp, "rw")
-        rundir = os.path.join(rwdir, "run")
-        os.makedirs(rundir)
+        os.makedirs(rwdir)
         conf = write_charon_conf(rwdir)
-        charon = subprocess.Popen(
-            ["ip", "netns", "exec", RW, "sh", "-c",
-             f"mount --bind {rundir} /run && STRONGSWAN_CONF={conf} exec /usr/lib/ipsec/charon"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(rwdir, "charon.stderr"), "w"))
-        for _ in range(100):
-            if os.path.exists(os.path.join(rwdir, "charon.vici")) or charon.poll() is not None:
-                break
-            time.sleep(0.05)
-        if charon.poll() is not None or not os.path.exists(os.path.join(rwdir, "charon.vici")):
+        charon = swan.start_charon(RW, rwdir, conf)
+        if not swan.charon_ready(charon, rwdir):
             for c in CASES:
                 result(False, c[0], f"strongSwan charon failed to start (rc {charon.poll()})")
             return

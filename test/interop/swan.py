@@ -1,0 +1,75 @@
+"""strongSwan 5.9 road warriors in network namespaces, for the interop tests.
+
+One charon per namespace with its own strongswan.conf, vici socket and log (TESTBED.md):
+charon's pid file is fixed under /run, so each instance runs with a private /run
+(bind mount inside `ip netns exec`'s mount namespace). The plugin list puts
+kernel-libipsec (userspace ESP through a TUN device, always UDP-encapsulated) before
+kernel-netlink, since the kernels here have no ESP.
+"""
+import os
+import subprocess
+import time
+
+PLUGINS = ("random drbg nonce kdf openssl pem pkcs1 pkcs8 x509 revocation constraints pubkey sha1 sha2 hmac "
+           "aes gmp curve25519 kernel-libipsec kernel-netlink socket-default vici updown attr")
+CRED_DIRS = ("x509", "x509ca", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "x509aa", "x509ocsp", "x509crl",
+             "x509ac", "pubkey", "conf.d")
+
+
+def write_charon_conf(rwdir, retransmit_tries=2, retransmit_timeout=1.0):
+    """strongswan.conf for one charon in `rwdir` (vici socket rwdir/charon.vici, log
+    rwdir/charon.log) and the credential folders swanctl scans beside its config."""
+    conf = os.path.join(rwdir, "strongswan.conf")
+    with open(conf, "w") as f:
+        f.write(f"""charon {{
+  load_modular = no
+  load = {PLUGINS}
+  plugins {{
+    vici {{
+      socket = unix://{rwdir}/charon.vici
+    }}
+  }}
+  filelog {{
+    rw {{
+      path = {rwdir}/charon.log
+      default = 1
+      ike = 2
+      time_format = %H:%M:%S
+      flush_line = yes
+    }}
+  }}
+  retransmit_tries = {retransmit_tries}
+  retransmit_timeout = {retransmit_timeout}
+}}
+""")
+    for d in CRED_DIRS:
+        os.makedirs(os.path.join(rwdir, d), exist_ok=True)
+    return conf
+
+
+def start_charon(ns, rwdir, conf, stderr_path=None):
+    """Starts charon in namespace `ns` with a private /run under rwdir/run. Returns the
+    Popen once its vici socket exists, or (Popen, reason) semantics via `ready()`."""
+    rundir = os.path.join(rwdir, "run")
+    os.makedirs(rundir, exist_ok=True)
+    err = open(stderr_path or os.path.join(rwdir, "charon.stderr"), "w")
+    p = subprocess.Popen(["ip", "netns", "exec", ns, "sh", "-c",
+                          f"mount --bind {rundir} /run && STRONGSWAN_CONF={conf} exec /usr/lib/ipsec/charon"],
+                         stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    vici = os.path.join(rwdir, "charon.vici")
+    for _ in range(100):
+        if os.path.exists(vici) or p.poll() is not None:
+            break
+        time.sleep(0.05)
+    return p
+
+
+def charon_ready(p, rwdir):
+    return p.poll() is None and os.path.exists(os.path.join(rwdir, "charon.vici"))
+
+
+def swanctl(ns, rwdir, args, timeout=20):
+    """Runs `swanctl CMD --uri ... REST` in `ns` (swanctl wants the command first)."""
+    cmd, _, rest = args.partition(" ")
+    return subprocess.run(f"ip netns exec {ns} swanctl {cmd} --uri unix://{rwdir}/charon.vici {rest}", shell=True,
+                          capture_output=True, text=True, timeout=timeout)
