@@ -47,6 +47,9 @@ PY = "/usr/bin/python3"
 ESPCTL = os.path.join(BUILD, "control", "espctl")
 DEMO = "--demo" in sys.argv   # scripts/demo: also show swanctl's and espctl's view
 results = []
+# One UDP datagram on the lan host: print its source address and exit.
+SRC_PROBE = ("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+             "s.bind(('10.78.0.2', 5003)); s.settimeout(4); print(s.recvfrom(100)[1][0], flush=True)")
 
 
 def result(ok, name, why=""):
@@ -245,6 +248,18 @@ def connect_case(tag, rwdir, sock, ike, esp, tmp):
     result(ok, f"{tag}.ping_rw_virtual_ip_to_lan", last)
     ok, last = ping(LAN, vip)
     result(ok, f"{tag}.ping_lan_to_rw_virtual_ip", last)
+    # The lan host must see the virtual IP itself as the source (tunnel mode, no NAT on the inside).
+    srv = subprocess.Popen(["ip", "netns", "exec", LAN, PY, "-c", SRC_PROBE], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    subprocess.run(["ip", "netns", "exec", RW, PY, "-c",
+                    f"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('{vip}', 0)); "
+                    "[s.sendto(b'eikd', ('10.78.0.2', 5003)) for _ in range(3)]"], timeout=10)
+    try:
+        seen = srv.communicate(timeout=5)[0].strip()
+    except subprocess.TimeoutExpired:
+        srv.kill()
+        seen = "nothing received"
+    result(seen == vip, f"{tag}.lan_host_sees_virtual_ip_as_source", f"lan saw {seen!r}, virtual IP {vip}")
     p = subprocess.run(["ip", "netns", "exec", RW, PY, "-c", e2e.TCP_CLIENT, "10.78.0.2", "1000000"],
                        capture_output=True, text=True, timeout=90)
     result(p.stdout.strip() == "ok", f"{tag}.tcp_echo_1MB_byte_exact", (p.stdout + p.stderr).strip()[-200:])
