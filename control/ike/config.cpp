@@ -90,6 +90,11 @@ IkeConfig parse_config(std::string_view text) {
         cfg.port = static_cast<uint16_t>(port);
         cfg.natt_port = static_cast<uint16_t>(natt);
         cfg.sa_output = (*ike)["sa_output"].value_or(std::string{});
+        cfg.control_group = (*ike)["control_group"].value_or(cfg.control_group);
+        if (cfg.control_group.empty() || cfg.control_group.size() > 64 ||
+            cfg.control_group.find_first_of(" \t\n:/") != std::string::npos)
+            fail("ike.control_group", "expected a group name");
+        cfg.lease_file = (*ike)["lease_file"].value_or(std::string{});
         parse_lifecycle(*ike, cfg);
     }
     if (const toml::table* pools = root["pools"].as_table()) {

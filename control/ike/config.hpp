@@ -39,6 +39,8 @@ struct IkeConfig {
     uint16_t port = 500;
     uint16_t natt_port = 4500;
     std::string sa_output;  // JSON-lines file the logging SaSink appends to; empty: none
+    std::string control_group = "root";  // [ike] control_group: group of the CLI socket (mode 0660)
+    std::string lease_file;              // [ike] lease_file: persisted virtual-IP leases; empty: none
     std::vector<ConnectionConfig> connections;
     std::map<std::string, PoolConfig> pools;
 
