@@ -1,6 +1,9 @@
 // espgw-ike: the IKEv2 control process. Reads the TOML configuration, listens for IKE
 // on UDP 500/4500 and hands negotiated CHILD_SAs to the SA sink.
 #include "control/ike/config.hpp"
+#include "control/ike/control_commands.hpp"
+#include "control/ike/control_server.hpp"
+#include "control/ike/lease_store.hpp"
 #include "control/ike/ike_manager.hpp"
 #include "control/ike/log.hpp"
 #include "control/ike/sa_sink_json.hpp"
@@ -9,20 +12,79 @@
 #include "control/ike/sa_sink_tables.hpp"
 #include "control/ike/transport_dp.hpp"
 #include "dataplane/tables/tables.hpp"
+#include "dataplane/tables/writer.hpp"
 #endif
 
 #include <boost/program_options.hpp>
 
 #include <csignal>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <set>
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
+/// Options of the CLI socket and the lease file, from the command line.
+struct CliOptions {
+    std::string config_path;
+    std::string control_socket;  // empty: no CLI socket
+    std::string lease_file;      // overrides [ike] lease_file
+};
+
+/// The CLI socket and the lease file around one IkeManager: restores the leases at
+/// start, serves the socket and rewrites the lease file when a lease changed. Called
+/// from the main loop between IKE events (control thread).
+class Cli {
+public:
+    Cli(espgw::ike::IkeConfig& cfg, espgw::ike::IkeManager& manager, const CliOptions& o)
+        : manager_(manager), control_(cfg, manager, o.config_path),
+          lease_file_(o.lease_file.empty() ? cfg.lease_file : o.lease_file) {
+        using namespace espgw::ike;
+        if (!lease_file_.empty()) {
+            size_t skipped = 0;
+            const auto leases = load_leases(lease_file_, &skipped);
+            const size_t n = restore_leases(leases, manager.pools());
+            log_info("lease file {}: {} lease(s) restored, {} skipped", lease_file_, n, leases.size() - n + skipped);
+        }
+        generation_ = generation();
+        if (!o.control_socket.empty()) {
+            server_ = std::make_unique<ControlServer>(o.control_socket, cfg.control_group,
+                                                      [this](std::string_view line) { return control_.answer(line); });
+            log_info("control socket {} (mode 0660, group {})", o.control_socket, cfg.control_group);
+        }
+    }
+    espgw::ike::IkeControl& control() noexcept { return control_; }
+    void service() {
+        if (server_) server_->poll_once();
+        const uint64_t g = generation();
+        if (g != generation_ && !lease_file_.empty()) {
+            std::string err;
+            if (espgw::ike::save_leases(lease_file_, manager_.pools(), &err))
+                generation_ = g;
+            else
+                espgw::ike::log_warn("lease file {}: {}", lease_file_, err);  // retried at the next change
+        }
+    }
+
+private:
+    uint64_t generation() {
+        uint64_t g = 0;
+        for (const auto& [n, p] : manager_.pools()) g += p.generation();
+        return g;
+    }
+    espgw::ike::IkeManager& manager_;
+    espgw::ike::IkeControl control_;
+    std::string lease_file_;
+    uint64_t generation_ = 0;
+    std::unique_ptr<espgw::ike::ControlServer> server_;
+};
+
 #ifdef ESPGW_IKE_DATAPLANE
 /// espgw-ike as a DPDK secondary of espgw-dp: IKE via punt/inject, SAs into the tables.
-int run_dataplane(const espgw::ike::IkeConfig& cfg, const std::string& prefix) {
+int run_dataplane(espgw::ike::IkeConfig& cfg, const std::string& prefix, const CliOptions& cli_opts) {
     using namespace espgw::ike;
     try {
         // A secondary needs no worker lcores; keep it on the main lcore only.
@@ -33,7 +95,45 @@ int run_dataplane(const espgw::ike::IkeConfig& cfg, const std::string& prefix) {
         sink.set_listener(&manager);
         log_info("attached to espgw-dp (file prefix {}): IKE through its punt/inject rings, {} connection(s)", prefix,
                  cfg.connections.size());
+        // Issue 7: SAs an earlier espgw-ike (killed) left in the tables keep forwarding
+        // until their peers re-establish (DPD/retransmits find our IKE SA gone); they
+        // and their policies are removed once the first new CHILD_SA is installed, or
+        // after a grace period, so the stale policies never shadow the new ones.
+        std::set<uint32_t> leftover;
+        for (const auto& s : espgw::tables::list_sas(*tables))
+            if (s.id >= TablesSaSink::kIdBase) leftover.insert(s.id);
+        if (!leftover.empty())
+            log_info("{} SA(s) of an earlier espgw-ike found in the tables: kept forwarding until their peers "
+                     "re-establish", leftover.size());
+        const auto leftover_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+        auto drop_leftover = [&] {
+            size_t np = 0;
+            for (const auto& p : espgw::tables::list_policies(*tables))
+                if (p.p.action == espgw::tables::PolicyAction::protect && leftover.count(p.p.sa_id) &&
+                    espgw::tables::delete_policy(*tables, p.id).ok())
+                    ++np;
+            size_t ns = 0;
+            for (uint32_t id : leftover)
+                if (espgw::tables::delete_sa(*tables, id).ok()) ++ns;
+            log_info("removed {} SA(s) and {} policy(ies) of the earlier espgw-ike", ns, np);
+            leftover.clear();
+        };
+        Cli cli(cfg, manager, cli_opts);
+        std::map<std::pair<uint32_t, bool>, ChildCounters> dp_counters;
+        cli.control().set_refresh([&] {
+            dp_counters.clear();
+            for (const auto& s : espgw::tables::list_sas(*tables))
+                dp_counters[{s.spi, s.dir == espgw::tables::Direction::in}] = ChildCounters{s.counters.packets, s.counters.bytes};
+        });
+        cli.control().set_counters([&](uint32_t spi, bool in) -> std::optional<ChildCounters> {
+            auto it = dp_counters.find({spi, in});
+            if (it == dp_counters.end()) return std::nullopt;
+            return it->second;
+        });
         while (!g_stop) {
+            cli.service();
+            if (!leftover.empty() && (sink.pairs() > 0 || std::chrono::steady_clock::now() > leftover_deadline))
+                drop_leftover();
             transport.poll_once(100, [&](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> m) {
                 manager.on_message(l, r, m);
             });
@@ -56,13 +156,17 @@ int main(int argc, char** argv) {
     namespace po = boost::program_options;
     using namespace espgw::ike;
     po::options_description desc("espgw-ike options");
-    std::string config_path, sa_output, dp_prefix;
+    std::string config_path, sa_output, dp_prefix, control_socket, lease_file;
     desc.add_options()
         ("help,h", "show this help")
         ("config,c", po::value<std::string>(&config_path)->required(), "TOML configuration file")
         ("sa-output", po::value<std::string>(&sa_output), "append negotiated CHILD_SAs (no keys) as JSON lines here (overrides ike.sa_output)")
         ("dataplane", po::value<std::string>(&dp_prefix),
          "attach to espgw-dp (DPDK --file-prefix of its primary): IKE through its punt/inject rings, CHILD_SAs into its shared tables")
+        ("control-socket", po::value<std::string>(&control_socket)->default_value("/run/espgw-ike.sock"),
+         "unix socket of the espctl commands (mode 0660, group [ike] control_group); \"none\": no socket")
+        ("lease-file", po::value<std::string>(&lease_file),
+         "file that keeps the virtual-IP leases across restarts (overrides [ike] lease_file)")
         ("check", "validate the configuration and exit");
     po::variables_map vm;
     try {
@@ -90,9 +194,10 @@ int main(int argc, char** argv) {
     if (!sa_output.empty()) cfg.sa_output = sa_output;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    const CliOptions cli_opts{config_path, control_socket == "none" ? std::string{} : control_socket, lease_file};
     if (!dp_prefix.empty()) {
 #ifdef ESPGW_IKE_DATAPLANE
-        return run_dataplane(cfg, dp_prefix);
+        return run_dataplane(cfg, dp_prefix, cli_opts);
 #else
         std::cerr << "espgw-ike: built without the dataplane (DPDK): --dataplane is not available\n";
         return 2;
@@ -104,8 +209,10 @@ int main(int argc, char** argv) {
         IkeManager manager(cfg, transport, sink);
         log_info("listening on {}:{} and :{} with {} connection(s)", cfg.listen_addr, cfg.port, cfg.natt_port,
                  cfg.connections.size());
+        Cli cli(cfg, manager, cli_opts);
         while (!g_stop) {
-            transport.poll_once(200, [&](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> m) {
+            cli.service();
+            transport.poll_once(100, [&](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> m) {
                 manager.on_message(l, r, m);
             });
             manager.tick(std::chrono::steady_clock::now());  // timers: retransmits, DPD, rekey, keepalives

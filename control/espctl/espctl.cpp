@@ -4,7 +4,8 @@
 //
 // Commands go to espgw-dp's control socket (dataplane/dp/stats.hpp documents the
 // protocol: one request line, one JSON answer), except those of the IKE daemon
-// (`conn`, `ike`, `users`, `reload`), which go to espgw-ike's socket. Without --json
+// (`conn`, `ike`, `users`, `pool`, `reload`, `show ike ...`), which go to espgw-ike's
+// socket (control/ike/control_commands.hpp documents them). Without --json
 // the answer is printed as a table; with --json it is printed as received.
 //
 // Exit codes: 0 success; 1 the daemon refused (its message on stderr); 2 usage error,
@@ -46,7 +47,14 @@ espgw-dp (--socket, default /run/espgw-dp.sock):
   policy del ID | policy list
   route add prefix=P port=NAME [via=ADDR] | route del PREFIX | route list
 espgw-ike (--ike-socket, default /run/espgw-ike.sock):
-  conn ... | ike ... | users ... | reload
+  conn list                 configured connections
+  conn down NAME            delete (with an IKE Delete) every IKE SA of NAME
+  ike sa list               IKE SAs: peer, identity, state, algorithms, virtual IP,
+                            CHILD_SAs with SPIs and dataplane counters (never keys)
+  ike sa delete SPI|PEER    delete one IKE SA (hex SPI) or those of a peer address
+  show ike counters         IKE message counters
+  pool list                 virtual-IP leases
+  reload                    re-read the configuration (a broken one is refused)
 options:
   --json      print the daemon's JSON answer unchanged (for scripts)
   --timeout   milliseconds to wait for the answer (default 5000)
@@ -318,7 +326,11 @@ Io exchange(const std::string& path, const std::string& request, int timeout_ms,
     return Io::ok;
 }
 
-bool is_ike_command(std::string_view w) { return w == "conn" || w == "ike" || w == "users" || w == "reload"; }
+bool is_ike_command(const std::vector<std::string>& w) {
+    const std::string& c = w[0];
+    if (c == "show") return w.size() > 1 && w[1] == "ike";
+    return c == "conn" || c == "ike" || c == "users" || c == "pool" || c == "reload";
+}
 
 /// Local check of the dataplane command shapes (the daemon checks again).
 bool known_dp_command(const std::vector<std::string>& w) {
@@ -388,7 +400,7 @@ int run(int argc, char** argv) {
             fmt::print(stderr, "espctl: arguments must not contain line breaks\n");
             return 2;
         }
-    const bool ike = is_ike_command(words[0]);
+    const bool ike = is_ike_command(words);
     if (!ike && !known_dp_command(words)) {
         // Never echo the arguments: they may hold key material.
         fmt::print(stderr, "espctl: unknown command \"{}{}\"; see espctl --help\n", words[0],

@@ -31,6 +31,7 @@ std::optional<uint32_t> AddressPool::acquire(const std::string& identity) {
         if (used_.count(a)) continue;
         used_.insert(a);
         leases_[identity] = a;
+        ++generation_;
         return a;
     }
     return std::nullopt;
@@ -41,6 +42,15 @@ void AddressPool::release(const std::string& identity) {
     if (it == leases_.end()) return;
     used_.erase(it->second);
     leases_.erase(it);
+    ++generation_;
+}
+
+bool AddressPool::restore(const std::string& identity, uint32_t addr_host) {
+    if (addr_host < first_ || addr_host > last_ || used_.count(addr_host) || leases_.count(identity)) return false;
+    used_.insert(addr_host);
+    leases_[identity] = addr_host;
+    ++generation_;
+    return true;
 }
 
 std::string ipv4_to_string(uint32_t addr_host) {

@@ -24,12 +24,25 @@ public:
     /// Frees the identity's lease (no-op when it has none).
     void release(const std::string& identity);
     size_t leased() const noexcept { return leases_.size(); }
+    /// Current leases by identity (host byte order), for the CLI and the lease file.
+    const std::map<std::string, uint32_t>& leases() const noexcept { return leases_; }
+    /// Incremented by every change of the leases (acquire of a new one, release,
+    /// restore): the lease file is rewritten when it moves.
+    uint64_t generation() const noexcept { return generation_; }
+    /// Re-creates a lease read from the lease file. False (nothing changes) when the
+    /// address lies outside the pool or is leased to another identity, or the identity
+    /// already holds one.
+    bool restore(const std::string& identity, uint32_t addr_host);
+    /// The pool's first and last assignable addresses (host byte order).
+    uint32_t first() const noexcept { return first_; }
+    uint32_t last() const noexcept { return last_; }
 
 private:
     std::string name_;
     uint32_t first_ = 0, last_ = 0;
     std::map<std::string, uint32_t> leases_;
     std::set<uint32_t> used_;
+    uint64_t generation_ = 0;
 };
 
 /// "a.b.c.d" from a host-order IPv4 address.

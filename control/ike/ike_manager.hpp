@@ -77,6 +77,9 @@ public:
     const IkeSa* find(uint64_t spi_r) const;
     /// Our SPIs of all IKE SAs, in order. For tests and the CLI.
     std::vector<uint64_t> spis() const;
+    /// The virtual-IP pools with their leases (by pool name). For the CLI, the lease
+    /// file and reload (which adds pools new in the configuration).
+    std::map<std::string, AddressPool>& pools() noexcept { return pools_; }
 
 private:
     void handle_init(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data, const Message& m);
