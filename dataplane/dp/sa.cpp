@@ -4,6 +4,8 @@
 // tables::Reader (RCU reader id = worker index).
 #include "dataplane/dp/sa.hpp"
 
+#include <rte_prefetch.h>
+
 #include <fmt/format.h>
 
 #include <cstring>
@@ -112,6 +114,21 @@ bool SaReader::inbound(uint32_t spi, InboundRef& r) noexcept {
     if (!impl_->r.inbound(spi, ir)) return false;
     r = {ir.sa, ir.st, ir.id, ir.owner, ir.dead, ir.slot};
     return true;
+}
+
+uint64_t SaReader::inbound_burst(const uint32_t* spi, uint32_t n, InboundRef* out) noexcept {
+    tables::InRef ir[64];
+    const uint64_t hits = impl_->r.inbound_burst(spi, n, ir);
+    for (uint64_t m = hits; m != 0; m &= m - 1) {
+        const auto i = static_cast<uint32_t>(__builtin_ctzll(m));
+        out[i] = {ir[i].sa, ir[i].st, ir[i].id, ir[i].owner, ir[i].dead, ir[i].slot};
+        // The transform reads the SA header and the start of its key schedule first,
+        // then the replay window.
+        rte_prefetch0(ir[i].sa);
+        rte_prefetch0(reinterpret_cast<const uint8_t*>(ir[i].sa) + 64);
+        rte_prefetch0(ir[i].st);
+    }
+    return hits;
 }
 
 SpdAction SaReader::spd(const Selectors& s, OutboundRef& sa) noexcept {

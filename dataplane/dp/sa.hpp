@@ -63,6 +63,11 @@ public:
 
     /// Inbound SA for `spi` (host order). False when unknown or hard-expired.
     bool inbound(uint32_t spi, InboundRef& out) noexcept;
+    /// Burst form: spi[0..n) (n <= 64) with one bulk hash lookup (its bucket reads
+    /// overlap instead of missing the cache one packet after another), and a prefetch
+    /// of every hit's SA record and state, so the per-packet loop that follows finds
+    /// them in cache with many SAs. Bit i of the result: out[i] filled. Worker thread.
+    uint64_t inbound_burst(const uint32_t* spi, uint32_t n, InboundRef* out) noexcept;
     /// First matching SPD entry; for protect, the outbound SA in `sa`.
     SpdAction spd(const Selectors& s, OutboundRef& sa) noexcept;
     /// Longest-prefix route (shared route table); nullptr when none. Valid until
