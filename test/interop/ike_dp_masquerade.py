@@ -1,0 +1,296 @@
+#!/usr/bin/python3
+"""Two strongSwan road warriors behind a NAT reach an Internet host through espgw's
+masquerade (issue 5's proof, with the real control process).
+
+    eikm-rw1 10.66.1.2 ──┐                   eikm-gw                              
+    eikm-rw2 10.66.2.2 ──┤ eikm-nat          espgw-dp (net_af_packet) + espgw-ike --dataplane
+      charon each,       │ MASQUERADE        outside 192.0.2.1 (the public address)
+      kernel-libipsec    │ 192.0.2.2 ======= eikm-go
+                         │ "Internet" host 203.0.113.5 (lo)
+
+Each road warrior negotiates IKEv2 with espgw-ike (through espgw-dp's punt/inject
+rings), gets a virtual IP from 10.99.9.0/24 and tunnels 203.0.113.0/24. espgw-dp
+decrypts, runs the firewall, masquerades the virtual IPs to 192.0.2.1 and routes the
+packets back out of the outside port to the Internet host; the replies are
+translated back and encrypted into the right tunnel. tcpdump on the Internet side
+proves the host only ever sees 192.0.2.1.
+
+Cases: both tunnels up with distinct virtual IPs; ping, UDP echo and a TCP transfer
+from each road warrior to the host; a few hundred short TCP and UDP flows from both
+at once; NAT sessions in espgw-dp; the host never sees a virtual IP.
+
+Prints TESTCASE lines; exits 1 if any failed. A daemon or charon that fails to start
+is a FAIL.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
+IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
+DP_BIN = os.path.join(BUILD, "dataplane", "dp", "espgw-dp")
+sys.path.insert(0, os.path.join(ROOT, "test", "dp"))
+import demo_common as dc  # noqa: E402
+import dp_nat_scapy as natt  # noqa: E402  (echo server, UDP and short-flow clients)
+import swan  # noqa: E402
+
+shutil.rmtree(natt.TMP, ignore_errors=True)  # that module's own log dir
+RWS = {"eikm-rw1": ("10.66.1.2", "10.66.1.1", "eikm-r1", "eikm-a1", "rw1@example.com"),
+       "eikm-rw2": ("10.66.2.2", "10.66.2.1", "eikm-r2", "eikm-a2", "rw2@example.com")}
+NAT, GW = "eikm-nat", "eikm-gw"
+HOST, PUB = "203.0.113.5", "192.0.2.1"
+PSK = "eikm-masquerade-secret-0123456789"
+PREFIX = "eikm-dp"
+PY = "/usr/bin/python3"
+results = []
+
+
+def result(ok, name, why=""):
+    results.append(ok)
+    print(f"TESTCASE {'PASS' if ok else 'FAIL'} {name}" + ("" if ok else f": {why}"), flush=True)
+
+
+def sh(cmd, ns=None, check=True, timeout=60):
+    if ns:
+        cmd = ["ip", "netns", "exec", ns] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {(p.stderr or p.stdout).strip()}")
+    return p
+
+
+def cleanup():
+    for ns in list(RWS) + [NAT, GW]:
+        subprocess.run(f"ip netns pids {ns} 2>/dev/null | xargs -r kill -9", shell=True, capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def setup_net():
+    cleanup()
+    for ns in list(RWS) + [NAT, GW]:
+        sh(["ip", "netns", "add", ns])
+        sh(["ip", "link", "set", "lo", "up"], ns)
+    for ns, (addr, gw, dev, peer, _) in RWS.items():
+        sh(["ip", "link", "add", dev, "netns", ns, "type", "veth", "peer", "name", peer, "netns", NAT])
+        sh(["ip", "addr", "add", f"{addr}/24", "dev", dev], ns)
+        sh(["ip", "link", "set", dev, "up"], ns)
+        sh(["ip", "route", "add", "default", "via", gw], ns)
+        sh(["ip", "addr", "add", f"{gw}/24", "dev", peer], NAT)
+        sh(["ip", "link", "set", peer, "up"], NAT)
+    sh(["ip", "link", "add", "eikm-n1", "netns", NAT, "type", "veth", "peer", "name", "eikm-go", "netns", GW])
+    sh(["ip", "addr", "add", "192.0.2.2/24", "dev", "eikm-n1"], NAT)
+    sh(["ip", "link", "set", "eikm-n1", "up"], NAT)
+    sh(["ip", "addr", "add", f"{HOST}/32", "dev", "lo"], NAT)
+    sh(["sysctl", "-qw", "net.ipv4.ip_forward=1"], NAT)
+    sh(["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"], NAT)
+    sh(["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "eikm-n1", "-s", "10.66.0.0/16", "-j", "MASQUERADE"], NAT)
+    sh([PY, "-c", dc.TX_CSUM_OFF, "eikm-n1"], NAT)
+    dc.dp_port_link(GW, "eikm-go")
+
+
+DP_CONFIG = """
+[dataplane]
+workers = 1
+idle_backoff = true
+hugepages = "on"
+
+[[port]]
+name = "outside"
+role = "outside"
+device = "net_af_packet0,iface=eikm-go,framecnt=4096"
+addresses = ["192.0.2.1/24"]
+mtu = 1500
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "192.0.2.2"
+port = "outside"
+
+[[policy]]
+priority = 1000
+dst = "0.0.0.0/0"
+action = "bypass"
+
+[nat]
+max_sessions = 20000
+
+[[masquerade]]
+source = "10.99.9.0/24"
+port = "outside"
+
+[firewall]
+default = "allow"
+"""
+
+
+def ike_config():
+    conns = "".join(f"""
+[[connections]]
+name = "{name}"
+local_id = "gw.example.com"
+remote_id = "{ident}"
+psk = "{PSK}"
+ike_proposals = ["aes256gcm16-prfsha256-ecp256"]
+esp_proposals = ["aes128gcm16"]
+local_ts = ["203.0.113.0/24"]
+pool = "rw"
+""" for name, ident in (("rw1", "rw1@example.com"), ("rw2", "rw2@example.com")))
+    return f"""
+[ike]
+listen = "{PUB}"
+dpd_delay = 0
+
+[pools.rw]
+cidr = "10.99.9.0/24"
+{conns}"""
+
+
+def swanctl_conf(rwdir, ident):
+    path = os.path.join(rwdir, "swanctl.conf")
+    with open(path, "w") as f:
+        f.write(f"""connections {{
+  gw {{
+    version = 2
+    remote_addrs = {PUB}
+    vips = 0.0.0.0
+    proposals = aes256gcm16-prfsha256-ecp256
+    mobike = no
+    local {{
+      auth = psk
+      id = {ident}
+    }}
+    remote {{
+      auth = psk
+      id = gw.example.com
+    }}
+    children {{
+      inet {{
+        remote_ts = 203.0.113.0/24
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-gw {{
+    id-a = {ident}
+    id-b = gw.example.com
+    secret = "{PSK}"
+  }}
+}}
+""")
+    return path
+
+
+def run(tmp, procs):
+    setup_net()
+    with open(os.path.join(tmp, "dp.toml"), "w") as f:
+        f.write(DP_CONFIG)
+    with open(os.path.join(tmp, "ike.toml"), "w") as f:
+        f.write(ike_config())
+    sock = os.path.join(tmp, "dp.sock")
+    dp_log = os.path.join(tmp, "dp.log")
+    dp = procs.start([DP_BIN, "--config", os.path.join(tmp, "dp.toml"), "--file-prefix", PREFIX,
+                      "--stats-socket", sock], GW, dp_log)
+    if not dc.wait_for(dp_log, "ready:", dp, 30):
+        result(False, "espgw_dp_start", open(dp_log).read()[-600:])
+        return
+    ike_log = os.path.join(tmp, "ike.log")
+    ike = procs.start([IKE_BIN, "-c", os.path.join(tmp, "ike.toml"), "--dataplane", PREFIX], GW, ike_log)
+    if not dc.wait_for(ike_log, "attached to espgw-dp", ike, 20):
+        result(False, "espgw_ike_attach", open(ike_log).read()[-600:])
+        return
+    srv_log = os.path.join(tmp, "server.log")
+    srv = procs.start([PY, "-c", natt.SERVER, HOST], NAT, srv_log)
+    dc.wait_for(srv_log, "ready", srv, 5)
+    pcap = os.path.join(tmp, "inet.pcap")
+    procs.start(["tcpdump", "-i", "eikm-n1", "-n", "-U", "-s", "96", "-w", pcap, "host", HOST],
+                NAT, os.path.join(tmp, "tcpdump.log"))
+
+    vips = {}
+    for ns, (_, _, _, _, ident) in RWS.items():
+        rwdir = os.path.join(tmp, ns)
+        os.makedirs(rwdir)
+        charon = swan.start_charon(ns, rwdir, swan.write_charon_conf(rwdir, retransmit_tries=3))
+        procs.procs.append(charon)
+        if not swan.charon_ready(charon, rwdir):
+            result(False, f"{ns}.strongswan_start", f"charon failed to start (rc {charon.poll()})")
+            continue
+        r = swan.swanctl(ns, rwdir, f"--load-all --noprompt --file {swanctl_conf(rwdir, ident)}")
+        r = swan.swanctl(ns, rwdir, "--initiate --child inet --timeout 15", timeout=25)
+        ls = swan.swanctl(ns, rwdir, "--list-sas").stdout
+        m = re.search(r"@ \S+ \[(10\.99\.9\.\d+)\]", ls)
+        ok = r.returncode == 0 and "INSTALLED" in ls and m
+        result(bool(ok), f"{ns}.tunnel_up_with_virtual_ip", (r.stdout + r.stderr).strip()[-300:] + " / " + ls[-200:])
+        if ok:
+            vips[ns] = m.group(1)
+    result(len(set(vips.values())) == 2, "distinct_virtual_ips", str(vips))
+    if len(vips) != 2:
+        return
+    time.sleep(0.5)  # SPD publication and tcpdump attached
+
+    for ns, vip in vips.items():
+        ok, last = dc.ping(ns, HOST, count=3, extra=["-I", vip])
+        result(ok, f"{ns}.ping_internet_host_through_masquerade", last[0])
+        p = sh([PY, "-c", natt.UDP_ECHO, HOST, "5002", "20"], ns, check=False)
+        result(p.stdout.strip() == "20/20", f"{ns}.udp_echo", (p.stdout + p.stderr).strip()[-200:])
+        p = sh([PY, "-c", dc.TCP_CLIENT, HOST, "300000"], ns, check=False, timeout=90)
+        result(p.stdout.strip() == "ok", f"{ns}.tcp_echo_300k_byte_exact", (p.stdout + p.stderr).strip()[-200:])
+
+    # A few hundred short flows from both road warriors at once.
+    t0 = time.time()
+    flows = {ns: subprocess.Popen(["ip", "netns", "exec", ns, PY, "-c", natt.FLOWS, HOST, "150"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for ns in vips}
+    outs = {ns: p.communicate(timeout=120)[0].strip() for ns, p in flows.items()}
+    result(all(o == "tcp 150/150 udp 150/150" for o in outs.values()), "short_flows_from_both_at_once",
+           f"{outs} in {time.time() - t0:.1f} s")
+
+    nat = dc.query(sock, "show nat")
+    created = nat.get("created", 0) if isinstance(nat, dict) else 0
+    result(created >= 600 and nat.get("table_full", 1) == 0 and nat.get("ports_exhausted", 1) == 0,
+           "nat_sessions_created_in_dataplane",
+           f"created {created}, sessions {nat.get('sessions') if isinstance(nat, dict) else nat}")
+    print(f"espgw-dp NAT: sessions {nat.get('sessions')}, created {created}, {nat.get('bytes_per_session')} B/session, "
+          f"out {nat.get('out_packets')} / in {nat.get('in_packets')} packets", flush=True)
+
+    time.sleep(0.5)
+    from scapy.all import IP, rdpcap  # noqa: E402
+    pkts = [p for p in rdpcap(pcap) if IP in p]
+    to_host = [p for p in pkts if p[IP].dst == HOST]
+    leak = [p for p in pkts if p[IP].src.startswith("10.99.") or p[IP].dst.startswith("10.99.")]
+    from_pub = [p for p in to_host if p[IP].src == PUB]
+    result(not leak and len(from_pub) > 500 and len(from_pub) == len(to_host), "host_sees_only_public_address",
+           f"{len(from_pub)} of {len(to_host)} packets to the host from {PUB}, {len(leak)} with a virtual IP")
+    result(dp.poll() is None and ike.poll() is None, "daemons_alive_at_end",
+           f"espgw-dp rc {dp.poll()}, espgw-ike rc {ike.poll()}")
+
+
+def main():
+    if os.geteuid() != 0:
+        result(False, "ike_dp_masquerade_setup", "needs root")
+        sys.exit(1)
+    for b in (IKE_BIN, DP_BIN):
+        if not os.access(b, os.X_OK):
+            result(False, "ike_dp_masquerade_setup", f"{b} not built")
+            sys.exit(1)
+    tmp = tempfile.mkdtemp(prefix="eikm-")
+    procs = dc.Procs()
+    try:
+        run(tmp, procs)
+    except Exception as e:  # noqa: BLE001 - a broken test bed is a failure
+        result(False, "ike_dp_masquerade_testbed", repr(e))
+    finally:
+        procs.stop_all()
+        if not os.environ.get("EIKM_KEEP"):
+            cleanup()
+        print(f"logs: {tmp}", flush=True)
+    sys.exit(0 if results and all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
