@@ -96,16 +96,17 @@ int run_dataplane(espgw::ike::IkeConfig& cfg, const std::string& prefix, const C
         log_info("attached to espgw-dp (file prefix {}): IKE through its punt/inject rings, {} connection(s)", prefix,
                  cfg.connections.size());
         // Issue 7: SAs an earlier espgw-ike (killed) left in the tables keep forwarding
-        // until their peers re-establish (DPD/retransmits find our IKE SA gone); they
-        // and their policies are removed once the first new CHILD_SA is installed, or
-        // after a grace period, so the stale policies never shadow the new ones.
+        // until their peers re-establish; they and their policies are removed once the
+        // first new CHILD_SA is installed (so stale policies never shadow new ones), or
+        // after [ike] restart_grace: then the peers' inbound traffic stops, their DPD
+        // finds our IKE SA gone (we answer no unknown SPI) and they re-establish.
         std::set<uint32_t> leftover;
         for (const auto& s : espgw::tables::list_sas(*tables))
             if (s.id >= TablesSaSink::kIdBase) leftover.insert(s.id);
         if (!leftover.empty())
-            log_info("{} SA(s) of an earlier espgw-ike found in the tables: kept forwarding until their peers "
-                     "re-establish", leftover.size());
-        const auto leftover_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+            log_info("{} SA(s) of an earlier espgw-ike found in the tables: kept forwarding for up to {} s until "
+                     "their peers re-establish", leftover.size(), cfg.restart_grace_s);
+        const auto leftover_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.restart_grace_s);
         auto drop_leftover = [&] {
             size_t np = 0;
             for (const auto& p : espgw::tables::list_policies(*tables))

@@ -56,6 +56,7 @@ void parse_lifecycle(const toml::table& ike, IkeConfig& cfg) {
     secs("cookie_threshold", cfg.cookie_threshold);
     secs("cookie_secret_time", cfg.cookie_secret_s);
     secs("half_open_timeout", cfg.half_open_timeout_s);
+    secs("restart_grace", cfg.restart_grace_s);
     if (!ike.get("life_time") && cfg.child_rekey_time_s) cfg.child_life_time_s = cfg.child_rekey_time_s * 11 / 10;
     cfg.retransmit_timeout_s = ike["retransmit_timeout"].value_or(cfg.retransmit_timeout_s);
     cfg.retransmit_base = ike["retransmit_base"].value_or(cfg.retransmit_base);
@@ -164,6 +165,15 @@ IkeConfig parse_config(std::string_view text) {
         if (c.local_ts.empty()) c.local_ts.push_back(ts_from_cidr("0.0.0.0/0"));
         c.pool = (*t)["pool"].value_or(std::string{});
         if (!c.pool.empty() && !cfg.pools.count(c.pool)) fail(path + ".pool", "no pool named '" + c.pool + "'");
+        if (const auto ra = (*t)["remote_addr"].value<std::string>()) {
+            in_addr a{};
+            if (inet_pton(AF_INET, ra->c_str(), &a) != 1) fail(path + ".remote_addr", "not an IPv4 address");
+            c.remote_addr = ntohl(a.s_addr);
+        }
+        const std::string start_action = (*t)["start_action"].value_or(std::string("none"));
+        if (start_action != "none" && start_action != "start") fail(path + ".start_action", "expected \"none\" or \"start\"");
+        c.start = start_action == "start";
+        if (c.start && !c.remote_addr) fail(path + ".start_action", "\"start\" needs remote_addr");
         cfg.connections.push_back(std::move(c));
     }
     return cfg;

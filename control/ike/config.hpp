@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ struct ConnectionConfig {
     std::vector<TrafficSelector> local_ts;
     std::vector<TrafficSelector> remote_ts;  // empty: the peer's virtual IP (or its TSi)
     std::string pool;                         // empty: no CP reply
+    // Site-to-site initiator (IkeManager::initiate): the peer's IPv4 address (host
+    // order; remote_addr, absent: we only wait for the peer) and start_action "start"
+    // (initiate at start-up and again after the IKE SA was cleared) or "none".
+    std::optional<uint32_t> remote_addr;
+    bool start = false;
 };
 
 struct IkeConfig {
@@ -56,6 +62,9 @@ struct IkeConfig {
     uint32_t cookie_threshold = 64;       // cookie_threshold: half-open IKE SAs before COOKIEs are demanded
     uint32_t cookie_secret_s = 120;       // cookie_secret_time: how often the cookie secret changes
     uint32_t half_open_timeout_s = 30;    // half_open_timeout: an unfinished IKE SA is dropped
+    uint32_t restart_grace_s = 60;        // restart_grace: SAs a killed espgw-ike left in the dataplane keep
+                                          // forwarding this long (or until a new CHILD_SA), then are removed
+                                          // so the peers' DPD re-establishes
 };
 
 /// Parses TOML text. Throws std::invalid_argument("connections[0].psk: ...") style errors.

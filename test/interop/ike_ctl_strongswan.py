@@ -173,7 +173,7 @@ def main():
         with open(os.path.join(tmp, "dp.toml"), "w") as f:
             f.write(dp_conf)
         ike_conf = os.path.join(tmp, "ike.toml")
-        good = ikd.IKE_CONFIG.replace("[ike]\n", f"[ike]\nlease_file = \"{tmp}/leases\"\n")
+        good = ikd.IKE_CONFIG.replace("[ike]\n", f"[ike]\nlease_file = \"{tmp}/leases\"\nrestart_grace = 4\n")
         with open(ike_conf, "w") as f:
             f.write(good)
         sock = os.path.join(tmp, "dp.sock")
@@ -286,6 +286,8 @@ def main():
         def reestablished():
             rc, sas = espctl_json(ike_sock, "ike", "sa", "list")
             return sas if rc == 0 and isinstance(sas, list) and sas and sas[0]["state"] == "established" else None
+        # The leftover SAs forward for restart_grace (4 s), then are removed; strongSwan's
+        # DPD (2 s, 2 retransmits) finds the IKE SA gone and restarts it by itself.
         sas = wait(reestablished, 40, 0.5)
         result(bool(sas) and sas[0]["virtual_ip"] == vip2, "strongswan_reestablishes_with_same_virtual_ip",
                f"before {vip2}, after {sas}")
