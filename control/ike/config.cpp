@@ -56,6 +56,7 @@ void parse_lifecycle(const toml::table& ike, IkeConfig& cfg) {
     secs("cookie_threshold", cfg.cookie_threshold);
     secs("cookie_secret_time", cfg.cookie_secret_s);
     secs("half_open_timeout", cfg.half_open_timeout_s);
+    secs("restart_grace", cfg.restart_grace_s);
     if (!ike.get("life_time") && cfg.child_rekey_time_s) cfg.child_life_time_s = cfg.child_rekey_time_s * 11 / 10;
     cfg.retransmit_timeout_s = ike["retransmit_timeout"].value_or(cfg.retransmit_timeout_s);
     cfg.retransmit_base = ike["retransmit_base"].value_or(cfg.retransmit_base);

@@ -62,6 +62,9 @@ struct IkeConfig {
     uint32_t cookie_threshold = 64;       // cookie_threshold: half-open IKE SAs before COOKIEs are demanded
     uint32_t cookie_secret_s = 120;       // cookie_secret_time: how often the cookie secret changes
     uint32_t half_open_timeout_s = 30;    // half_open_timeout: an unfinished IKE SA is dropped
+    uint32_t restart_grace_s = 60;        // restart_grace: SAs a killed espgw-ike left in the dataplane keep
+                                          // forwarding this long (or until a new CHILD_SA), then are removed
+                                          // so the peers' DPD re-establishes
 };
 
 /// Parses TOML text. Throws std::invalid_argument("connections[0].psk: ...") style errors.
