@@ -120,6 +120,16 @@ IkeConfig parse_config(std::string_view text) {
             cfg.pools[name] = std::move(p);
         }
     }
+    if (const toml::table* pki = root["pki"].as_table()) {
+        cfg.pki_cacerts = string_list(*pki, "cacerts", "pki");
+        cfg.pki_crls = string_list(*pki, "crls", "pki");
+        cfg.crl_strict = (*pki)["crl_strict"].value_or(false);
+        try {
+            cfg.trust = TrustStore::load(cfg.pki_cacerts, cfg.pki_crls, cfg.crl_strict);
+        } catch (const std::invalid_argument& e) {
+            fail("pki", e.what());
+        }
+    }
     const toml::array* conns = root["connections"].as_array();
     if (!conns || conns->empty()) fail("connections", "at least one [[connections]] is required");
     for (size_t i = 0; i < conns->size(); ++i) {
@@ -134,10 +144,33 @@ IkeConfig parse_config(std::string_view text) {
         } catch (const std::invalid_argument& e) {
             fail(path + ".local_id/remote_id", e.what());
         }
+        c.auth = (*t)["auth"].value_or(std::string("psk"));
+        if (c.auth != "psk" && c.auth != "pubkey") fail(path + ".auth", "expected \"psk\" or \"pubkey\"");
+        try {
+            const std::string rid = (*t)["remote_id"].value_or(std::string("%any"));
+            if (looks_like_dn(rid)) {
+                c.remote_dn_mask = dn_from_string(rid);
+                c.remote_id = Identity{IdType::DER_ASN1_DN, c.remote_dn_mask, false};
+            }
+            const std::string lid = need_string(*t, "local_id", path);
+            if (looks_like_dn(lid)) c.local_id = Identity{IdType::DER_ASN1_DN, dn_from_string(lid), false};
+        } catch (const std::invalid_argument& e) {
+            fail(path + ".local_id/remote_id", e.what());
+        }
+        if (c.auth == "pubkey") {
+            c.local_cert = need_string(*t, "local_cert", path);
+            c.local_key = need_string(*t, "local_key", path);
+            try {
+                c.local_cred = LocalCredential::load(c.local_cert, c.local_key);
+            } catch (const std::invalid_argument& e) {
+                fail(path + ".local_cert/local_key", e.what());
+            }
+        } else {
         const std::string psk = need_string(*t, "psk", path);
         if (psk.size() < 8) fail(path + ".psk", "shorter than 8 characters");
         c.psk = std::make_shared<crypto::SecretBytes>(
             std::span(reinterpret_cast<const uint8_t*>(psk.data()), psk.size()));
+        }
         auto parse_list = [&](const std::string& key, ProtocolId proto, std::vector<Algorithms>& out) {
             const auto list = string_list(*t, key, path);
             if (list.empty()) fail(path + "." + key, "at least one proposal is required");
@@ -176,6 +209,9 @@ IkeConfig parse_config(std::string_view text) {
         if (c.start && !c.remote_addr) fail(path + ".start_action", "\"start\" needs remote_addr");
         cfg.connections.push_back(std::move(c));
     }
+    for (size_t i = 0; i < cfg.connections.size(); ++i)
+        if (cfg.connections[i].auth == "pubkey" && !cfg.trust)
+            fail("connections[" + std::to_string(i) + "].auth", "\"pubkey\" needs a [pki] table with cacerts");
     return cfg;
 }
 

@@ -6,6 +6,7 @@
 #include "control/ike/algorithms.hpp"
 #include "control/ike/identity.hpp"
 #include "control/ike/message.hpp"
+#include "control/ike/pki.hpp"
 #include "crypto/secret.hpp"
 
 #include <cstdint>
@@ -38,6 +39,15 @@ struct ConnectionConfig {
     // (initiate at start-up and again after the IKE SA was cleared) or "none".
     std::optional<uint32_t> remote_addr;
     bool start = false;
+    // Certificate authentication (RFC 7296 §2.15, RFC 7427): auth = "psk" (default) or
+    // "pubkey"; local_cert/local_key PEM files (RSA or ECDSA), loaded into local_cred.
+    // psk is null for "pubkey". A remote_id that is a DN ("C=DE, O=Example, CN=*") is a
+    // mask with wildcards matched against the peer certificate's subject (remote_dn_mask, DER).
+    std::string auth = "psk";
+    std::string local_cert;
+    std::string local_key;
+    std::shared_ptr<const LocalCredential> local_cred;
+    Bytes remote_dn_mask;
 };
 
 struct IkeConfig {
@@ -49,6 +59,13 @@ struct IkeConfig {
     std::string lease_file;              // [ike] lease_file: persisted virtual-IP leases; empty: none
     std::vector<ConnectionConfig> connections;
     std::map<std::string, PoolConfig> pools;
+    // [pki] cacerts (PEM files or directories), crls (PEM/DER files or directories),
+    // crl_strict (refuse a peer whose issuer has no current CRL). trust is the loaded store
+    // (null when no connection uses "pubkey" and no [pki] table is present).
+    std::vector<std::string> pki_cacerts;
+    std::vector<std::string> pki_crls;
+    bool crl_strict = false;
+    std::shared_ptr<const TrustStore> trust;
 
     // IKE SA lifecycle ([ike] keys, seconds; 0 switches a timer off). RFC 7296 §2.1,
     // §2.4 (retransmission, liveness), §2.6 (cookies), §2.8 (rekey); RFC 3948 §2.3.
