@@ -4,7 +4,7 @@
 //
 // Commands go to espgw-dp's control socket (dataplane/dp/stats.hpp documents the
 // protocol: one request line, one JSON answer), except those of the IKE daemon
-// (`conn`, `ike`, `users`, `pool`, `reload`, `show ike ...`), which go to espgw-ike's
+// (`conn`, `ike`, `users`, `pool`, `reload`, `show ike ...`, `show users`), which go to espgw-ike's
 // socket (control/ike/control_commands.hpp documents them). Without --json
 // the answer is printed as a table; with --json it is printed as received.
 //
@@ -54,6 +54,7 @@ espgw-ike (--ike-socket, default /run/espgw-ike.sock):
   ike sa delete SPI|PEER    delete one IKE SA (hex SPI) or those of a peer address
   show ike counters         IKE message counters
   pool list                 virtual-IP leases
+  show users                identity, virtual IP, outer address, NAT, seconds up
   reload                    re-read the configuration (a broken one is refused)
 options:
   --json      print the daemon's JSON answer unchanged (for scripts)
@@ -328,7 +329,7 @@ Io exchange(const std::string& path, const std::string& request, int timeout_ms,
 
 bool is_ike_command(const std::vector<std::string>& w) {
     const std::string& c = w[0];
-    if (c == "show") return w.size() > 1 && w[1] == "ike";
+    if (c == "show") return w.size() > 1 && (w[1] == "ike" || w[1] == "users");
     return c == "conn" || c == "ike" || c == "users" || c == "pool" || c == "reload";
 }
 

@@ -99,6 +99,7 @@ std::string IkeControl::answer(std::string_view line) {
         if (w.size() == 3 && w[0] == "conn" && w[1] == "down") return conn_down(w[2]);
         if (is({"show", "ike", "counters"})) return counters();
         if (is({"pool", "list"})) return pool_list();
+        if (is({"show", "users"}) || is({"users"}) || is({"users", "list"})) return users();
         if (is({"reload"})) return reload();
         if ((w[0] == "ike" && w.size() >= 3 && w[2] == "delete") || (w[0] == "conn" && w.size() >= 2 && w[1] == "down"))
             return error_json("bad_request", "expected one argument");
@@ -217,6 +218,25 @@ std::string IkeControl::counters() const {
         c.icv_failures, c.retransmits_answered, c.responses_sent, c.requests_sent, c.retransmits_sent,
         c.responses_dropped, c.peers_dead, c.cookies_sent, c.cookies_accepted, c.cookies_rejected,
         c.half_open_expired, c.child_rekeys, c.ike_rekeys, c.dpd_sent, c.keepalives_sent);
+}
+
+std::string IkeControl::users() const {
+    const auto now = Clock::now();
+    std::string o = "[";
+    for (uint64_t spi : manager_.spis()) {
+        const IkeSa* sa = manager_.find(spi);
+        if (!sa || sa->state != IkeSaState::ESTABLISHED) continue;
+        if (o.size() > 1) o += ",";
+        o += fmt::format(
+            "{{\"identity\":{},\"connection\":{},\"virtual_ip\":{},\"outer\":{},\"nat\":{},\"up_s\":{},"
+            "\"child_sas\":{}}}",
+            json_string(sa->peer_id.data.empty() ? "" : sa->peer_id.to_string()),
+            json_string(sa->conn ? sa->conn->name : ""),
+            sa->virtual_ip ? json_string(ipv4_to_string(*sa->virtual_ip)) : "null", json_string(to_string(sa->remote)),
+            sa->nat(), std::chrono::duration_cast<std::chrono::seconds>(now - sa->created).count(),
+            sa->children.size());
+    }
+    return o + "]";
 }
 
 std::string IkeControl::pool_list() {

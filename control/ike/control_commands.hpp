@@ -11,6 +11,8 @@
 //                                 all IKE SAs of a peer address (a.b.c.d[:port])
 //   show ike counters             IkeManager's message counters
 //   pool list                     the virtual-IP leases
+//   show users (users [list])     established peers: identity, virtual IP, outer
+//                                 address and port, NAT, seconds up
 //   reload                        re-reads the configuration file: a broken one is
 //                                 refused with the reason and nothing changes; a
 //                                 valid one applies to new IKE SAs (existing ones keep
@@ -66,6 +68,7 @@ private:
     std::string conn_down(std::string_view name);
     std::string counters() const;
     std::string pool_list();
+    std::string users() const;
     std::string reload();
 
     IkeConfig& live_;

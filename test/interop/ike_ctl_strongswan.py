@@ -233,6 +233,9 @@ def main():
         rc, pools = espctl_json(ike_sock, "pool", "list")
         result(rc == 0 and any(l["address"] == vip and l["identity"] == "rw@example.com" for l in pools),
                "espctl_pool_list", str(pools)[:300])
+        rc, users = espctl_json(ike_sock, "show", "users")
+        result(rc == 0 and len(users) == 1 and users[0]["virtual_ip"] == vip and users[0]["nat"] is True and
+               users[0]["outer"].startswith("192.0.2.2["), "espctl_show_users_behind_nat", str(users)[:300])
         rc, cnt = espctl_json(ike_sock, "show", "ike", "counters")
         result(rc == 0 and cnt.get("ike_sas") == 1, "espctl_show_ike_counters", str(cnt)[:300])
 
