@@ -2,14 +2,48 @@
 
 #include "control/ike/log.hpp"
 #include "control/ike/sk_payload.hpp"
+#include "control/ike/task_ike_init_i.hpp"
 #include "control/ike/tasks.hpp"
 
 #include <openssl/rand.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <stdexcept>
 
 namespace espgw::ike {
+
+namespace {
+
+/// Our SPI of the IKE SA: the key of IkeManager's table.
+uint64_t our_spi(const IkeSa& sa) noexcept { return sa.initiator ? sa.spi_i : sa.spi_r; }
+
+/// The source address the kernel picks toward `remote_host` (for a wildcard listen
+/// address, §2.23 NAT detection needs the real one); 0 when unknown.
+uint32_t source_toward(uint32_t remote_host) {
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) return 0;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(500);
+    to.sin_addr.s_addr = htonl(remote_host);
+    sockaddr_in me{};
+    socklen_t len = sizeof me;
+    uint32_t out = 0;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) == 0)
+        out = ntohl(me.sin_addr.s_addr);
+    close(fd);
+    return out;
+}
+
+constexpr auto RESTART_DELAY = std::chrono::seconds(5);
+
+}  // namespace
 
 std::string IkeSa::who() const {
     return fmt::format("peer {} id {}", to_string(remote), peer_id.any || peer_id.data.empty() ? "-" : peer_id.to_string());
@@ -43,8 +77,24 @@ void IkeManager::on_message(const Endpoint& local, const Endpoint& remote, std::
         return;
     }
     try {
+        if (!m.header.is_initiator()) {
+            // From the original responder of an IKE SA we initiated: our SPI is SPIi.
+            auto it = sas_.find(m.header.spi_i);
+            if (it != sas_.end() && it->second->initiator) {
+                IkeSa& sa = *it->second;
+                if (m.header.is_response() && m.header.exchange == ExchangeType::IKE_SA_INIT) {
+                    handle_init_response(sa, data, m);
+                    return;
+                }
+                if (sa.spi_r == m.header.spi_r && sa.state != IkeSaState::CREATED) {
+                    if (m.header.is_response()) handle_response(sa, data, m);
+                    else handle_encrypted(sa, local, remote, data, m);
+                    return;
+                }
+            }
+        }
         if (m.header.is_response()) {
-            // A response to our own request: every IKE SA here has our SPI as SPIr.
+            // A response to our own request on an IKE SA the peer initiated: our SPI is SPIr.
             auto it = sas_.find(m.header.spi_r);
             if (it == sas_.end() || it->second->spi_i != m.header.spi_i || m.header.exchange == ExchangeType::IKE_SA_INIT) {
                 ++counters_.responses_dropped;
@@ -215,7 +265,7 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
 
     switch (m.header.exchange) {
         case ExchangeType::IKE_AUTH: {
-            if (sa.state != IkeSaState::INIT_DONE) {
+            if (sa.state != IkeSaState::INIT_DONE || sa.initiator) {
                 respond(sa, m.header, {make_notify(NotifyType::INVALID_SYNTAX)}, true);
                 return;
             }
@@ -307,7 +357,7 @@ void IkeManager::handle_informational(IkeSa& sa, const Message& req, const Messa
     respond(sa, req.header, std::move(reply), true);
     if (delete_ike) {
         log_info("{}: IKE SA deleted by peer", sa.who());
-        remove_sa(sa.spi_r);
+        remove_sa(our_spi(sa));
         return;
     }
     kick(sa);
@@ -352,12 +402,13 @@ void IkeManager::after_exchange(IkeSa& sa, Exchange& ex) {
     for (auto& t : ex.follow_up) sa.queue.push_back(std::move(t));
     if (ex.new_ike_sa) {
         std::unique_ptr<IkeSa> n = std::move(ex.new_ike_sa);
-        const uint64_t spi = n->spi_r;
+        const uint64_t spi = our_spi(*n);
         if (!sas_.count(spi)) sas_[spi] = std::move(n);
     }
     if (ex.delete_ike_sa) {
         log_info("{}: IKE SA deleted", sa.who());
-        remove_sa(sa.spi_r);
+        if (sa.initiator && sa.state != IkeSaState::ESTABLISHED) schedule_restart(sa);  // IKE_AUTH failed
+        remove_sa(our_spi(sa));
         return;
     }
     kick(sa);
@@ -365,7 +416,9 @@ void IkeManager::after_exchange(IkeSa& sa, Exchange& ex) {
 
 void IkeManager::kick(IkeSa& sa) {
     // §2.3: a window of one: the next request leaves when the previous was answered.
-    while (!sa.pending && !sa.queue.empty() && sa.state == IkeSaState::ESTABLISHED) {
+    // An IKE SA we initiate sends its IKE_AUTH request in INIT_DONE.
+    while (!sa.pending && !sa.queue.empty() &&
+           (sa.state == IkeSaState::ESTABLISHED || (sa.initiator && sa.state == IkeSaState::INIT_DONE))) {
         std::shared_ptr<Task> task = std::move(sa.queue.front());
         sa.queue.pop_front();
         Exchange ex;
@@ -463,7 +516,23 @@ void IkeManager::tick(Clock::time_point now) {
             log_warn("{}: internal error in timers: {}", sa->who(), e.what());
         }
     }
-    for (uint64_t spi : dead) remove_sa(spi);
+    for (uint64_t spi : dead) {
+        // start_action "start": a cleared IKE SA (dead peer, expired attempt) comes back.
+        if (auto it = sas_.find(spi); it != sas_.end()) schedule_restart(*it->second);
+        remove_sa(spi);
+    }
+    for (auto it = restart_at_.begin(); it != restart_at_.end();) {
+        if (now < it->second) {
+            ++it;
+            continue;
+        }
+        const std::string name = it->first;
+        it = restart_at_.erase(it);
+        bool up = false;
+        for (const auto& [spi, sa] : sas_)
+            up = up || (sa->conn && sa->conn->name == name && sa->state != IkeSaState::DELETING && !sa->rekeyed_at);
+        if (!up) initiate(name);
+    }
 }
 
 void IkeManager::tick_sa(IkeSa& sa, std::vector<uint64_t>& dead) {
@@ -472,13 +541,15 @@ void IkeManager::tick_sa(IkeSa& sa, std::vector<uint64_t>& dead) {
         if (config_.half_open_timeout_s && now_ - sa.created >= seconds(config_.half_open_timeout_s)) {
             ++counters_.half_open_expired;
             log_info("{}: half-open IKE SA expired", sa.who());
-            dead.push_back(sa.spi_r);
+            dead.push_back(our_spi(sa));
+            return;
         }
-        return;
+        // Our IKE_SA_INIT / IKE_AUTH requests are retransmitted below.
+        if (!sa.initiator) return;
     }
     if (sa.rekeyed_at && now_ - *sa.rekeyed_at >= seconds(30) && !sa.pending) {
         // §1.3.2: the peer should have deleted the old IKE SA by now.
-        dead.push_back(sa.spi_r);
+        dead.push_back(our_spi(sa));
         return;
     }
     if (sa.pending && now_ >= sa.pending->next_send) {
@@ -489,7 +560,7 @@ void IkeManager::tick_sa(IkeSa& sa, std::vector<uint64_t>& dead) {
             ++counters_.peers_dead;
             log_warn("{}: no response after {} retransmissions, peer is dead: clearing IKE SA and {} CHILD_SA(s)",
                      sa.who(), p.retransmits, sa.children.size());
-            dead.push_back(sa.spi_r);
+            dead.push_back(our_spi(sa));
             return;
         }
         ++p.retransmits;
@@ -546,6 +617,98 @@ void IkeManager::remove_sa(uint64_t spi_r) {
     // The virtual IP lease stays reserved for the identity (reused on reconnect).
     forget_half_open(spi_r);
     sas_.erase(it);
+}
+
+bool IkeManager::initiate(const std::string& name) {
+    const ConnectionConfig* conn = nullptr;
+    for (const auto& c : config_.connections)
+        if (c.name == name) conn = &c;
+    if (!conn || !conn->remote_addr) {
+        log_warn("initiate {}: no such connection with remote_addr", name);
+        return false;
+    }
+    auto sa = std::make_unique<IkeSa>();
+    sa->initiator = true;
+    sa->conn = conn;
+    sa->created = now_;
+    sa->last_rx = now_;
+    do {
+        if (RAND_bytes(reinterpret_cast<uint8_t*>(&sa->spi_i), sizeof sa->spi_i) != 1)
+            throw std::runtime_error("RAND_bytes");
+    } while (sa->spi_i == 0 || sas_.count(sa->spi_i));
+    in_addr a{};
+    inet_pton(AF_INET, config_.listen_addr.c_str(), &a);
+    uint32_t local_host = ntohl(a.s_addr);
+    if (local_host == 0) local_host = source_toward(*conn->remote_addr);
+    sa->local = Endpoint{local_host, config_.port};
+    sa->remote = Endpoint{*conn->remote_addr, 500};
+    sa->peer_id = conn->remote_id;
+    IkeSa& ref = *sa;
+    sas_[sa->spi_i] = std::move(sa);
+    log_info("{}: initiating IKE SA for connection {}", ref.who(), name);
+    send_init(ref, std::make_shared<IkeInitI>(ctx_));
+    return true;
+}
+
+void IkeManager::send_init(IkeSa& sa, std::shared_ptr<Task> task) {
+    Exchange ex;
+    if (task->build_i(sa, ex) == TaskStatus::FAILED) return;
+    Header h;
+    h.spi_i = sa.spi_i;
+    h.exchange = ExchangeType::IKE_SA_INIT;
+    h.flags = FLAG_INITIATOR;
+    h.message_id = 0;
+    sa.init_request = encode_message(h, ex.response);
+    PendingRequest p;
+    p.exchange = ExchangeType::IKE_SA_INIT;
+    p.message_id = 0;
+    p.wire = sa.init_request;
+    p.next_send = now_ + std::chrono::duration_cast<Clock::duration>(
+                             std::chrono::duration<double>(config_.retransmit_timeout_s));
+    p.task = std::move(task);
+    transport_.send(sa.local, sa.remote, p.wire);
+    ++counters_.requests_sent;
+    sa.pending = std::move(p);
+}
+
+void IkeManager::handle_init_response(IkeSa& sa, std::span<const uint8_t> data, const Message& m) {
+    // §2.2: only the answer to our outstanding IKE_SA_INIT (message ID 0) counts.
+    auto* init = sa.pending ? dynamic_cast<IkeInitI*>(sa.pending->task.get()) : nullptr;
+    if (sa.state != IkeSaState::CREATED || !init || m.header.message_id != 0) {
+        ++counters_.responses_dropped;
+        return;
+    }
+    Exchange ex;
+    ex.request = &m;
+    if (init->process_i(sa, ex) == TaskStatus::SUCCESS) {
+        std::shared_ptr<Task> keep = std::move(sa.pending->task);
+        sa.pending.reset();
+        sa.init_response.assign(data.begin(), data.end());
+        sa.state = IkeSaState::INIT_DONE;
+        sa.next_msg_id = 1;
+        sa.last_rx = now_;
+        if (sa.nat()) {
+            // §2.23: with a NAT on the path, IKE_AUTH and ESP move to UDP 4500.
+            sa.local.port = config_.natt_port;
+            sa.remote.port = 4500;
+        }
+        log_info("{}: IKE_SA_INIT done as initiator, {}{}", sa.who(), to_string(sa.ike_alg), sa.nat() ? ", NAT-T" : "");
+        sa.queue.push_back(make_ike_auth_i(ctx_));
+        kick(sa);
+        return;
+    }
+    if (init->retry()) {
+        send_init(sa, std::move(sa.pending->task));
+        return;
+    }
+    log_warn("{}: IKE_SA_INIT as initiator failed", sa.who());
+    schedule_restart(sa);
+    remove_sa(our_spi(sa));
+}
+
+void IkeManager::schedule_restart(const IkeSa& sa) {
+    if (sa.conn && sa.conn->start && sa.conn->remote_addr && !sa.rekeyed_at && !restart_at_.count(sa.conn->name))
+        restart_at_[sa.conn->name] = now_ + RESTART_DELAY;
 }
 
 }  // namespace espgw::ike

@@ -70,6 +70,12 @@ public:
     bool delete_child(uint32_t spi_in);
     bool delete_ike_sa(uint64_t spi_r);
 
+    /// Starts an IKE SA as initiator for connection `name` (site-to-site, PSK; RFC 7296
+    /// §1.2): IKE_SA_INIT to its remote_addr (port 500), then IKE_AUTH with the first
+    /// CHILD_SA, retransmitted like our other requests. Returns false (logged) for an
+    /// unknown connection or one without remote_addr. For start-up, restarts and `conn up`.
+    bool initiate(const std::string& name);
+
     const IkeCounters& counters() const noexcept { return counters_; }
     size_t ike_sa_count() const noexcept { return sas_.size(); }
     size_t half_open_count() const noexcept { return half_open_.size(); }
@@ -94,6 +100,9 @@ private:
     void tick_sa(IkeSa& sa, std::vector<uint64_t>& dead);
     IkeSa* owner_of(uint32_t spi_in, ChildSa** child);
     void remove_sa(uint64_t spi_r);
+    void handle_init_response(IkeSa& sa, std::span<const uint8_t> data, const Message& m);
+    void send_init(IkeSa& sa, std::shared_ptr<Task> task);
+    void schedule_restart(const IkeSa& sa);
     void forget_half_open(uint64_t spi_r);
 
     const IkeConfig& config_;
@@ -106,6 +115,7 @@ private:
     IkeCounters counters_;
     Clock::time_point now_;
     CookieJar cookies_;
+    std::map<std::string, Clock::time_point> restart_at_;  // start_action "start": initiate again then
 };
 
 }  // namespace espgw::ike

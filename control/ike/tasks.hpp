@@ -32,6 +32,11 @@ std::unique_ptr<Task> make_delete(TaskContext& ctx, std::vector<uint32_t> spis_i
 /// INFORMATIONAL liveness check we initiate (§1.4, §2.4): an empty request.
 std::unique_ptr<Task> make_ike_dpd(TaskContext& ctx);
 
+/// IKE_AUTH we initiate (site-to-site, PSK): IDi, [IDr,] AUTH, SAi2, TSi, TSr; verifies
+/// the responder's AUTH and installs the first CHILD_SA (ChildSaInfo::initiator = true).
+/// The IKE_SA_INIT initiator task is IkeInitI (task_ike_init_i.hpp).
+std::unique_ptr<Task> make_ike_auth_i(TaskContext& ctx);
+
 /// NAT detection hash (§2.23): SHA-1(SPIi | SPIr | IP | port).
 Bytes natd_hash(uint64_t spi_i, uint64_t spi_r, const Endpoint& ep);
 
