@@ -34,6 +34,13 @@ struct CliOptions {
     std::string lease_file;      // overrides [ike] lease_file
 };
 
+/// start_action = "start": initiate every such connection once at start-up (the
+/// manager initiates again after such an IKE SA is cleared). Control thread.
+void start_connections(const espgw::ike::IkeConfig& cfg, espgw::ike::IkeManager& manager) {
+    for (const auto& c : cfg.connections)
+        if (c.start) manager.initiate(c.name);
+}
+
 /// The CLI socket and the lease file around one IkeManager: restores the leases at
 /// start, serves the socket and rewrites the lease file when a lease changed. Called
 /// from the main loop between IKE events (control thread).
@@ -120,6 +127,7 @@ int run_dataplane(espgw::ike::IkeConfig& cfg, const std::string& prefix, const C
             leftover.clear();
         };
         Cli cli(cfg, manager, cli_opts);
+        start_connections(cfg, manager);
         std::map<std::pair<uint32_t, bool>, ChildCounters> dp_counters;
         cli.control().set_refresh([&] {
             dp_counters.clear();
@@ -211,6 +219,7 @@ int main(int argc, char** argv) {
         log_info("listening on {}:{} and :{} with {} connection(s)", cfg.listen_addr, cfg.port, cfg.natt_port,
                  cfg.connections.size());
         Cli cli(cfg, manager, cli_opts);
+        start_connections(cfg, manager);
         while (!g_stop) {
             cli.service();
             transport.poll_once(100, [&](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> m) {
