@@ -1,0 +1,252 @@
+#!/usr/bin/python3
+"""espgw-ike as IKEv2 INITIATOR (site-to-site, PSK) against strongSwan 5.9 as responder.
+
+Topology: netns eiki-gw (espgw-ike on 10.79.0.1, plain UDP sockets) and netns eiki-sw
+(charon with kernel-libipsec on 10.79.0.2, a connection with remote_addrs = %any, no
+vips, subnets 10.2.0.0/24 <-> 10.1.0.0/24), joined by a veth pair. espgw-ike runs with
+start_action = "start" and initiates IKE_SA_INIT + IKE_AUTH by itself. A case passes
+when `swanctl --list-sas` shows the IKE SA ESTABLISHED (espgw-ike's SPI as SPIi) and
+the CHILD_SA INSTALLED with the SPIs espgw-ike's SA output reports (ours in = theirs
+out, initiator = true). Cases: the first proposal accepted; strongSwan refusing our
+first DH group (INVALID_KE_PAYLOAD, §1.2/§2.7: espgw-ike retries with modp2048).
+A strongSwan that fails to start is a FAIL. Prints TESTCASE lines; exits 1 on failure.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import swan
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
+IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
+GW, SW = "eiki-gw", "eiki-sw"
+GW_IP, SW_IP = "10.79.0.1", "10.79.0.2"
+PSK = "eiki-initiator-secret-0123456789"
+ESPGW_PROPS = '"aes256gcm16-prfsha256-ecp256", "aes256gcm16-prfsha256-modp2048"'
+
+CASES = [
+    # name, strongSwan's IKE proposals, expected swanctl IKE line, log line espgw-ike must show
+    ("initiator_psk_first_proposal", "aes256gcm16-prfsha256-ecp256", "AES_GCM_16-256/PRF_HMAC_SHA2_256/ECP_256", None),
+    ("initiator_invalid_ke_retry", "aes256gcm16-prfsha256-modp2048", "AES_GCM_16-256/PRF_HMAC_SHA2_256/MODP_2048",
+     "responder asks for DH group 14"),
+]
+
+failed = 0
+
+
+def result(ok, name, why=""):
+    global failed
+    if ok:
+        print(f"TESTCASE PASS {name}", flush=True)
+    else:
+        failed += 1
+        print(f"TESTCASE FAIL {name}: {why}", flush=True)
+
+
+def sh(cmd, check=True, **kw):
+    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True, **kw)
+
+
+def cleanup():
+    for ns in (GW, SW):
+        sh(f"ip netns pids {ns} 2>/dev/null | xargs -r kill -9", check=False)
+        sh(f"ip netns del {ns}", check=False)
+
+
+def setup_net():
+    cleanup()
+    sh(f"ip netns add {GW}")
+    sh(f"ip netns add {SW}")
+    sh(f"ip link add eiki-g0 netns {GW} type veth peer name eiki-s0 netns {SW}")
+    sh(f"ip -n {GW} addr add {GW_IP}/24 dev eiki-g0")
+    sh(f"ip -n {SW} addr add {SW_IP}/24 dev eiki-s0")
+    # strongSwan (kernel-libipsec) routes its CHILD_SA's policy from an address inside
+    # its local_ts: give it one (on lo; this kernel has no dummy interfaces).
+    sh(f"ip -n {SW} addr add 10.2.0.1/32 dev lo")
+    for ns, dev in ((GW, "eiki-g0"), (SW, "eiki-s0")):
+        sh(f"ip -n {ns} link set lo up")
+        sh(f"ip -n {ns} link set {dev} up")
+
+
+def write_gw_config(tmp, tag):
+    sa_out = os.path.join(tmp, f"sas-{tag}.jsonl")
+    path = os.path.join(tmp, f"espgw-ike-{tag}.toml")
+    with open(path, "w") as f:
+        f.write(f"""[ike]
+listen = "{GW_IP}"
+sa_output = "{sa_out}"
+retransmit_timeout = 1.0
+retransmit_tries = 3
+
+[[connections]]
+name = "s2s"
+local_id = "a.example.com"
+remote_id = "b.example.com"
+remote_addr = "{SW_IP}"
+start_action = "start"
+psk = "{PSK}"
+ike_proposals = [{ESPGW_PROPS}]
+esp_proposals = ["aes128gcm16", "aes128-sha256"]
+local_ts = ["10.1.0.0/24"]
+remote_ts = ["10.2.0.0/24"]
+""")
+    return path, sa_out
+
+
+def write_swanctl(swdir, ike):
+    path = os.path.join(swdir, "swanctl.conf")
+    with open(path, "w") as f:
+        f.write(f"""connections {{
+  s2s {{
+    version = 2
+    remote_addrs = %any
+    proposals = {ike}
+    mobike = no
+    local {{
+      auth = psk
+      id = b.example.com
+    }}
+    remote {{
+      auth = psk
+      id = a.example.com
+    }}
+    children {{
+      net {{
+        local_ts = 10.2.0.0/24
+        remote_ts = 10.1.0.0/24
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-s2s {{
+    id-a = a.example.com
+    id-b = b.example.com
+    secret = "{PSK}"
+  }}
+}}
+""")
+    return path
+
+
+def read_sas(sa_out):
+    out = []
+    if os.path.exists(sa_out):
+        with open(sa_out) as f:
+            for line in f:
+                if line.strip():
+                    ev = json.loads(line)
+                    if ev.get("event") == "install":
+                        out.append(ev["sa"])
+    return out
+
+
+def swan_state(ls):
+    ike = re.search(r"ESTABLISHED, IKEv2, ([0-9a-f]{16})_i\*? ([0-9a-f]{16})_r", ls)
+    m_in = re.search(r"^\s+in\s+([0-9a-f]{8})", ls, re.M)
+    m_out = re.search(r"^\s+out\s+([0-9a-f]{8})", ls, re.M)
+    child = (m_in.group(1), m_out.group(1)) if m_in and m_out and "INSTALLED" in ls else None
+    return (ike.groups() if ike else None), child
+
+
+def stop(p):
+    if p and p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(3)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def file_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def run_case(tmp, swdir, name, swan_ike, want_alg, want_log):
+    r = swan.swanctl(SW, swdir, "--terminate --ike s2s --timeout 3")
+    r = swan.swanctl(SW, swdir, f"--load-all --noprompt --file {write_swanctl(swdir, swan_ike)}")
+    if r.returncode != 0:
+        return f"swanctl --load-all failed: {r.stderr.strip()[:200]}"
+    cfg, sa_out = write_gw_config(tmp, name)
+    log_path = os.path.join(tmp, f"espgw-ike-{name}.log")
+    gw = subprocess.Popen(["ip", "netns", "exec", GW, IKE_BIN, "-c", cfg], stdout=open(log_path, "w"),
+                          stderr=subprocess.STDOUT)
+    try:
+        end = time.time() + 15
+        ls, ike, child = "", None, None
+        while time.time() < end:
+            if gw.poll() is not None:
+                return f"espgw-ike exited (rc {gw.returncode}): {file_text(log_path)[-300:]}"
+            ls = swan.swanctl(SW, swdir, "--list-sas").stdout
+            ike, child = swan_state(ls)
+            if ike and child and read_sas(sa_out):
+                break
+            time.sleep(0.2)
+        if not ike:
+            return f"strongSwan shows no ESTABLISHED IKE SA; espgw-ike log: {file_text(log_path)[-400:]}"
+        if not child:
+            return "strongSwan shows no INSTALLED CHILD_SA"
+        if want_alg not in ls:
+            return f"IKE algorithms are not {want_alg}"
+        sas = read_sas(sa_out)
+        if not any(sa["spi_in"] == child[1] and sa["spi_out"] == child[0] for sa in sas):
+            return f"espgw-ike SA output {[(s['spi_in'], s['spi_out']) for s in sas]} lacks strongSwan's pair {child}"
+        glog = file_text(log_path)
+        if f"{ike[0]}_i" not in glog or "CHILD_SA installed as initiator" not in glog:
+            return f"espgw-ike log lacks 'established as initiator' with SPIi {ike[0]}"
+        if want_log and want_log not in glog:
+            return f"espgw-ike log lacks '{want_log}'"
+        return ""
+    finally:
+        stop(gw)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="eiki-")
+    swdir = os.path.join(tmp, "sw")
+    os.makedirs(swdir)
+    charon = None
+    try:
+        if not os.access(IKE_BIN, os.X_OK):
+            for c in CASES:
+                result(False, c[0], f"{IKE_BIN} not built")
+            return
+        setup_net()
+        conf = swan.write_charon_conf(swdir)
+        charon = swan.start_charon(SW, swdir, conf)
+        if not swan.charon_ready(charon, swdir):
+            for c in CASES:
+                result(False, c[0], "strongSwan charon did not start: " + file_text(os.path.join(swdir, "charon.stderr"))[-200:])
+            return
+        for name, swan_ike, want_alg, want_log in CASES:
+            try:
+                why = run_case(tmp, swdir, name, swan_ike, want_alg, want_log)
+            except Exception as e:  # a crashing case is a FAIL, the rest still run
+                why = f"exception: {e}"
+            result(not why, name, why)
+    except subprocess.CalledProcessError as e:
+        result(False, "ike_strongswan_initiator_setup", f"{e.cmd}: {e.stderr.strip()[:200]}")
+    finally:
+        stop(charon)
+        cleanup()
+        if os.environ.get("EIKI_KEEP"):
+            print(f"logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+main()
+sys.exit(1 if failed else 0)
