@@ -62,6 +62,17 @@ public:
         ex.response.push_back(
             {PayloadType::KE, false, KePayload{static_cast<uint16_t>(sa.ike_alg.dh), sa.dh->public_value()}});
         ex.response.push_back({PayloadType::NONCE, false, NoncePayload{sa.nr}});
+        if (ctx_.config.trust && ctx_.config.trust->ca_count() > 0) {
+            // §3.7: the CAs we trust (encoding 4, X.509 certificate - signature: SHA-1
+            // hashes of their public keys), so the peer sends a chain we can verify.
+            Bytes certreq{4};
+            const Bytes hashes = ctx_.config.trust->certreq_hashes();
+            certreq.insert(certreq.end(), hashes.begin(), hashes.end());
+            ex.response.push_back({PayloadType::CERTREQ, false, RawPayload{std::move(certreq)}});
+            // RFC 7427 §4: we verify digital signatures (AUTH method 14) with SHA2-256,
+            // SHA2-384 and SHA2-512.
+            ex.response.push_back(make_notify(NotifyType::SIGNATURE_HASH_ALGORITHMS, Bytes{0, 2, 0, 3, 0, 4}));
+        }
         return TaskStatus::SUCCESS;
     }
 
