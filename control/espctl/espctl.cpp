@@ -46,8 +46,13 @@ espgw-dp (--socket, default /run/espgw-dp.sock):
                             dst_port action sa
   policy del ID | policy list
   route add prefix=P port=NAME [via=ADDR] | route del PREFIX | route list
+  show nat                  masquerade sessions and counters per worker and rule
+  show rules                firewall rules with packets, bytes, last hit
+  rules load PATH           swap in the [firewall] of a TOML file (refused: old set stays)
+  nat flush                 drop every masquerade session
 espgw-ike (--ike-socket, default /run/espgw-ike.sock):
   conn list                 configured connections
+  conn up NAME              initiate the site-to-site connection NAME
   conn down NAME            delete (with an IKE Delete) every IKE SA of NAME
   ike sa list               IKE SAs: peer, identity, state, algorithms, virtual IP,
                             CHILD_SAs with SPIs and dataplane counters (never keys)
@@ -336,7 +341,10 @@ bool is_ike_command(const std::vector<std::string>& w) {
 /// Local check of the dataplane command shapes (the daemon checks again).
 bool known_dp_command(const std::vector<std::string>& w) {
     static const std::map<std::string, std::vector<std::string>> verbs = {
-        {"show", {"counters", "stats", "ports", "workers", "drops", "sa", "policies", "routes", "neighbors"}},
+        {"show", {"counters", "stats", "ports", "workers", "drops", "sa", "policies", "routes", "neighbors", "nat",
+                  "rules"}},
+        {"nat", {"flush"}},
+        {"rules", {"load"}},
         {"sa", {"add", "del", "list"}},
         {"policy", {"add", "del", "list"}},
         {"route", {"add", "del", "list"}},
@@ -407,6 +415,14 @@ int run(int argc, char** argv) {
         fmt::print(stderr, "espctl: unknown command \"{}{}\"; see espctl --help\n", words[0],
                    words.size() > 1 && words[0] != "sa" ? " " + words[1] : "");
         return 2;
+    }
+    // The daemon opens `rules load` files itself, from its own working directory.
+    if (words.size() == 3 && words[0] == "rules" && words[1] == "load" && words[2].front() != '/') {
+        char* abs = realpath(words[2].c_str(), nullptr);
+        if (abs) {
+            words[2] = abs;
+            std::free(abs);
+        }
     }
     std::string request;
     for (auto& w : words) {

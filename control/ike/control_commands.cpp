@@ -97,11 +97,12 @@ std::string IkeControl::answer(std::string_view line) {
         if (is({"ike", "sa", "list"})) return sa_list();
         if (w.size() == 4 && w[0] == "ike" && w[1] == "sa" && w[2] == "delete") return sa_delete(w[3]);
         if (w.size() == 3 && w[0] == "conn" && w[1] == "down") return conn_down(w[2]);
+        if (w.size() == 3 && w[0] == "conn" && w[1] == "up") return conn_up(w[2]);
         if (is({"show", "ike", "counters"})) return counters();
         if (is({"pool", "list"})) return pool_list();
         if (is({"show", "users"}) || is({"users"}) || is({"users", "list"})) return users();
         if (is({"reload"})) return reload();
-        if ((w[0] == "ike" && w.size() >= 3 && w[2] == "delete") || (w[0] == "conn" && w.size() >= 2 && w[1] == "down"))
+        if ((w[0] == "ike" && w.size() >= 3 && w[2] == "delete") || (w[0] == "conn" && w.size() >= 2 && (w[1] == "down" || w[1] == "up")))
             return error_json("bad_request", "expected one argument");
         return error_json("unknown_command", fmt::format("unknown command \"{}\"", w[0]));
     } catch (const std::exception& e) {
@@ -190,6 +191,17 @@ std::string IkeControl::sa_delete(std::string_view what) {
         if (manager_.delete_ike_sa(spi)) ++n;
     log_info("CLI: delete of {} IKE SA(s) matching {}", n, what);
     return fmt::format("{{\"ok\":true,\"deleted\":{}}}", n);
+}
+
+std::string IkeControl::conn_up(std::string_view name) {
+    const ConnectionConfig* conn = nullptr;
+    for (const auto& c : live_.connections)
+        if (c.name == name) conn = &c;
+    if (!conn) return error_json("refused", fmt::format("no connection named \"{}\"", name));
+    if (!conn->remote_addr) return error_json("refused", fmt::format("connection \"{}\" has no remote_addr: it waits for its peer", name));
+    if (!manager_.initiate(std::string(name))) return error_json("refused", fmt::format("cannot initiate \"{}\" (see the log)", name));
+    log_info("CLI: conn up {}: IKE_SA_INIT sent", name);
+    return "{\"ok\":true,\"initiated\":true}";
 }
 
 std::string IkeControl::conn_down(std::string_view name) {

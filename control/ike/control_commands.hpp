@@ -66,6 +66,8 @@ private:
     std::string sa_list();
     std::string sa_delete(std::string_view what);
     std::string conn_down(std::string_view name);
+    /// `conn up NAME`: initiates the site-to-site connection (IkeManager::initiate).
+    std::string conn_up(std::string_view name);
     std::string counters() const;
     std::string pool_list();
     std::string users() const;

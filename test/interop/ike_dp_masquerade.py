@@ -22,6 +22,7 @@ at once; NAT sessions in espgw-dp; the host never sees a virtual IP.
 Prints TESTCASE lines; exits 1 if any failed. A daemon or charon that fails to start
 is a FAIL.
 """
+import json
 import os
 import re
 import shutil
@@ -257,6 +258,16 @@ def run(tmp, procs):
            f"created {created}, sessions {nat.get('sessions') if isinstance(nat, dict) else nat}")
     print(f"espgw-dp NAT: sessions {nat.get('sessions')}, created {created}, {nat.get('bytes_per_session')} B/session, "
           f"out {nat.get('out_packets')} / in {nat.get('in_packets')} packets", flush=True)
+
+    espctl = os.path.join(BUILD, "control", "espctl")
+    r1 = subprocess.run([espctl, "--socket", sock, "--json", "show", "nat"], capture_output=True, text=True)
+    r2 = subprocess.run([espctl, "--socket", sock, "show", "rules"], capture_output=True, text=True)
+    try:
+        shown = json.loads(r1.stdout).get("created", 0)
+    except ValueError:
+        shown = -1
+    result(r1.returncode == 0 and r2.returncode == 0 and shown >= 600, "espctl_show_nat_and_rules",
+           f"show nat rc {r1.returncode} created {shown}; show rules rc {r2.returncode}: {(r2.stdout + r2.stderr)[:200]}")
 
     time.sleep(0.5)
     from scapy.all import IP, rdpcap  # noqa: E402

@@ -36,7 +36,11 @@ CASES = [
     ("initiator_psk_first_proposal", "aes256gcm16-prfsha256-ecp256", "AES_GCM_16-256/PRF_HMAC_SHA2_256/ECP_256", None),
     ("initiator_invalid_ke_retry", "aes256gcm16-prfsha256-modp2048", "AES_GCM_16-256/PRF_HMAC_SHA2_256/MODP_2048",
      "responder asks for DH group 14"),
+    # start_action = "none": the operator starts it with `espctl conn up s2s`.
+    ("initiator_espctl_conn_up", "aes256gcm16-prfsha256-ecp256", "AES_GCM_16-256/PRF_HMAC_SHA2_256/ECP_256",
+     "CLI: conn up s2s"),
 ]
+ESPCTL = os.path.join(BUILD, "control", "espctl")
 
 failed = 0
 
@@ -75,7 +79,7 @@ def setup_net():
         sh(f"ip -n {ns} link set {dev} up")
 
 
-def write_gw_config(tmp, tag):
+def write_gw_config(tmp, tag, start_action="start"):
     sa_out = os.path.join(tmp, f"sas-{tag}.jsonl")
     path = os.path.join(tmp, f"espgw-ike-{tag}.toml")
     with open(path, "w") as f:
@@ -90,7 +94,7 @@ name = "s2s"
 local_id = "a.example.com"
 remote_id = "b.example.com"
 remote_addr = "{SW_IP}"
-start_action = "start"
+start_action = "{start_action}"
 psk = "{PSK}"
 ike_proposals = [{ESPGW_PROPS}]
 esp_proposals = ["aes128gcm16", "aes128-sha256"]
@@ -180,11 +184,24 @@ def run_case(tmp, swdir, name, swan_ike, want_alg, want_log):
     r = swan.swanctl(SW, swdir, f"--load-all --noprompt --file {write_swanctl(swdir, swan_ike)}")
     if r.returncode != 0:
         return f"swanctl --load-all failed: {r.stderr.strip()[:200]}"
-    cfg, sa_out = write_gw_config(tmp, name)
+    via_cli = name == "initiator_espctl_conn_up"
+    cfg, sa_out = write_gw_config(tmp, name, "none" if via_cli else "start")
     log_path = os.path.join(tmp, f"espgw-ike-{name}.log")
-    gw = subprocess.Popen(["ip", "netns", "exec", GW, IKE_BIN, "-c", cfg], stdout=open(log_path, "w"),
-                          stderr=subprocess.STDOUT)
+    ctl = os.path.join(tmp, f"ike-{name}.sock")
+    gw = subprocess.Popen(["ip", "netns", "exec", GW, IKE_BIN, "-c", cfg, "--control-socket", ctl],
+                          stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     try:
+        if via_cli:
+            for _ in range(50):
+                if os.path.exists(ctl):
+                    break
+                time.sleep(0.1)
+            time.sleep(1.0)
+            if read_sas(sa_out):
+                return "espgw-ike initiated on its own with start_action = none"
+            r = subprocess.run([ESPCTL, "--ike-socket", ctl, "conn", "up", "s2s"], capture_output=True, text=True)
+            if r.returncode != 0:
+                return f"espctl conn up s2s failed (rc {r.returncode}): {(r.stdout + r.stderr).strip()[:200]}"
         end = time.time() + 15
         ls, ike, child = "", None, None
         while time.time() < end:
