@@ -1,5 +1,6 @@
 // espgw-ike: the IKEv2 control process. Reads the TOML configuration, listens for IKE
 // on UDP 500/4500 and hands negotiated CHILD_SAs to the SA sink.
+#include "control/common/privdrop.hpp"
 #include "control/ike/config.hpp"
 #include "control/ike/control_commands.hpp"
 #include "control/ike/control_server.hpp"
@@ -32,7 +33,25 @@ struct CliOptions {
     std::string config_path;
     std::string control_socket;  // empty: no CLI socket
     std::string lease_file;      // overrides [ike] lease_file
+    std::string run_as;          // --user USER[:GROUP]: drop root once the sockets are open
 };
+
+/// Issue 7: once the IKE sockets, the CLI socket and (with --dataplane) the DPDK shared
+/// memory are open, nothing else needs root: switch to the configured user. False when
+/// the switch was asked for and failed (the daemon then refuses to run as root).
+bool drop_root(const CliOptions& o) {
+    if (o.run_as.empty()) return true;
+    const auto colon = o.run_as.find(':');
+    const std::string user = o.run_as.substr(0, colon);
+    const std::string group = colon == std::string::npos ? std::string{} : o.run_as.substr(colon + 1);
+    const auto r = espgw::drop_privileges(user, group);
+    if (!r.ok) {
+        espgw::ike::log_warn("refusing to run: cannot drop privileges to {}: {}", o.run_as, r.error);
+        return false;
+    }
+    espgw::ike::log_info("running as uid {} gid {} ({}), no capabilities", r.uid, r.gid, o.run_as);
+    return true;
+}
 
 /// start_action = "start": initiate every such connection once at start-up (the
 /// manager initiates again after such an IKE SA is cleared). Control thread.
@@ -127,6 +146,7 @@ int run_dataplane(espgw::ike::IkeConfig& cfg, const std::string& prefix, const C
             leftover.clear();
         };
         Cli cli(cfg, manager, cli_opts);
+        if (!drop_root(cli_opts)) return 1;
         start_connections(cfg, manager);
         std::map<std::pair<uint32_t, bool>, ChildCounters> dp_counters;
         cli.control().set_refresh([&] {
@@ -165,7 +185,7 @@ int main(int argc, char** argv) {
     namespace po = boost::program_options;
     using namespace espgw::ike;
     po::options_description desc("espgw-ike options");
-    std::string config_path, sa_output, dp_prefix, control_socket, lease_file;
+    std::string config_path, sa_output, dp_prefix, control_socket, lease_file, run_as;
     desc.add_options()
         ("help,h", "show this help")
         ("config,c", po::value<std::string>(&config_path)->required(), "TOML configuration file")
@@ -176,6 +196,9 @@ int main(int argc, char** argv) {
          "unix socket of the espctl commands (mode 0660, group [ike] control_group); \"none\": no socket")
         ("lease-file", po::value<std::string>(&lease_file),
          "file that keeps the virtual-IP leases across restarts (overrides [ike] lease_file)")
+        ("user", po::value<std::string>(&run_as),
+         "USER[:GROUP]: after opening its sockets (and attaching to espgw-dp), drop root and run as this user with no "
+         "capabilities; the lease and users files must be writable by it")
         ("check", "validate the configuration and exit");
     po::variables_map vm;
     try {
@@ -203,7 +226,8 @@ int main(int argc, char** argv) {
     if (!sa_output.empty()) cfg.sa_output = sa_output;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    const CliOptions cli_opts{config_path, control_socket == "none" ? std::string{} : control_socket, lease_file};
+    const CliOptions cli_opts{config_path, control_socket == "none" ? std::string{} : control_socket, lease_file,
+                                run_as};
     if (!dp_prefix.empty()) {
 #ifdef ESPGW_IKE_DATAPLANE
         return run_dataplane(cfg, dp_prefix, cli_opts);
@@ -219,6 +243,7 @@ int main(int argc, char** argv) {
         log_info("listening on {}:{} and :{} with {} connection(s)", cfg.listen_addr, cfg.port, cfg.natt_port,
                  cfg.connections.size());
         Cli cli(cfg, manager, cli_opts);
+        if (!drop_root(cli_opts)) return 1;
         start_connections(cfg, manager);
         while (!g_stop) {
             cli.service();
