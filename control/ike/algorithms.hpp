@@ -34,5 +34,10 @@ size_t icv_bytes(const Algorithms& a) noexcept;
 size_t prf_bytes(uint16_t prf) noexcept;
 /// strongSwan-style text ("aes256gcm16-prfsha256-ecp256"), for logs.
 std::string to_string(const Algorithms& a);
+/// Issue 7's algorithm policy: the insecure parts of `a` ("3DES, MODP_1024 (DH group
+/// 2)"), empty when none. Such proposals are refused unless [ike] legacy_algorithms
+/// enables them for legacy clients (Windows' built-in client offers 3DES/SHA1/MODP_1024
+/// by default). DES, MD5 and groups below 2 are not implemented at all.
+std::string legacy_parts(const Algorithms& a);
 
 }  // namespace espgw::ike

@@ -110,6 +110,10 @@ IkeConfig parse_config(std::string_view text) {
             try {
                 AddressPool check(name, p.cidr);
             } catch (const std::invalid_argument& e) {
+        if (const toml::node* n = ike->get("legacy_algorithms")) {
+            if (!n->is_boolean()) fail("ike.legacy_algorithms", "must be true or false");
+            cfg.legacy_algorithms = *n->value<bool>();
+        }
                 fail(path + ".cidr", e.what());
             }
             for (const auto& d : string_list(*t, "dns", path)) {
@@ -193,6 +197,12 @@ IkeConfig parse_config(std::string_view text) {
                 }
             }
         };
+                // Issue 7's algorithm policy: insecure algorithms only for legacy clients.
+                const std::string weak = legacy_parts(out.back());
+                if (!weak.empty() && !cfg.legacy_algorithms)
+                    fail(path + "." + key + "[" + std::to_string(j) + "]",
+                         "'" + list[j] + "' uses insecure algorithms (" + weak +
+                             "): set [ike] legacy_algorithms = true to allow them for legacy clients");
         ts_list("local_ts", c.local_ts);
         ts_list("remote_ts", c.remote_ts);
         if (c.local_ts.empty()) c.local_ts.push_back(ts_from_cidr("0.0.0.0/0"));

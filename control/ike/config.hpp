@@ -81,6 +81,10 @@ struct IkeConfig {
     uint32_t half_open_timeout_s = 30;    // half_open_timeout: an unfinished IKE SA is dropped
     uint32_t restart_grace_s = 60;        // restart_grace: SAs a killed espgw-ike left in the dataplane keep
                                           // forwarding this long (or until a new CHILD_SA), then are removed
+    // legacy_algorithms: 3DES and DH groups 2/5 (MODP_1024/1536) in IKE proposals, for
+    // legacy clients only; refused in the configuration otherwise; a warning is logged at
+    // start-up and for every IKE SA that negotiates them.
+    bool legacy_algorithms = false;
                                           // so the peers' DPD re-establishes
 };
 

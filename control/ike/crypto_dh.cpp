@@ -32,6 +32,9 @@ struct GroupInfo {
 
 GroupInfo info(DhGroup g) noexcept {
     switch (g) {
+        // RFC 2409 §6.2 group 2 has no OpenSSL name: its p and g are given explicitly.
+        case DhGroup::MODP_1024: return {Kind::MODP, nullptr, 128, 128};
+        case DhGroup::MODP_1536: return {Kind::MODP, "modp_1536", 192, 192};
         case DhGroup::MODP_2048: return {Kind::MODP, "modp_2048", 256, 256};
         case DhGroup::MODP_3072: return {Kind::MODP, "modp_3072", 384, 384};
         case DhGroup::ECP_256: return {Kind::ECP, "prime256v1", 64, 32};
@@ -40,6 +43,25 @@ GroupInfo info(DhGroup g) noexcept {
         case DhGroup::CURVE25519: return {Kind::X25519, "X25519", 32, 32};
         default: return {Kind::NONE, nullptr, 0, 0};
     }
+}
+
+// RFC 2409 §6.2, the second Oakley group: 2^1024 - 2^960 - 1 + 2^64 * (floor(2^894 pi) + 129093).
+constexpr const char* MODP_1024_P =
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DD"
+    "EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF";
+
+/// Adds the group's domain parameters to `bld`: its OpenSSL name, or p and g.
+bool push_group(OSSL_PARAM_BLD* bld, const GroupInfo& gi, std::unique_ptr<BIGNUM, BnFree>& p,
+                std::unique_ptr<BIGNUM, BnFree>& g) {
+    if (gi.name) return OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, gi.name, 0) == 1;
+    BIGNUM* pp = nullptr;
+    if (BN_hex2bn(&pp, MODP_1024_P) == 0) return false;
+    p.reset(pp);
+    g.reset(BN_new());
+    if (!g || BN_set_word(g.get(), 2) != 1) return false;
+    return OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_FFC_P, p.get()) == 1 &&
+           OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_FFC_G, g.get()) == 1;
 }
 
 const char* keytype(Kind k) {
@@ -63,6 +85,24 @@ size_t dh_public_len(DhGroup g) noexcept { return info(g).pub_len; }
 DhKey DhKey::generate(DhGroup g) {
     const GroupInfo gi = info(g);
     if (gi.kind == Kind::NONE) throw std::invalid_argument("unsupported DH group");
+    if (gi.kind == Kind::MODP && !gi.name) {
+        // Explicit p, g: a parameters-only key first, then a key pair in that domain.
+        std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
+        std::unique_ptr<BIGNUM, BnFree> p, gen;
+        if (!bld || !push_group(bld.get(), gi, p, gen)) throw std::runtime_error("DH group params failed");
+        std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
+        CtxPtr pctx(EVP_PKEY_CTX_new_from_name(nullptr, "DH", nullptr));
+        EVP_PKEY* dom = nullptr;
+        if (!pctx || !params || EVP_PKEY_fromdata_init(pctx.get()) <= 0 ||
+            EVP_PKEY_fromdata(pctx.get(), &dom, EVP_PKEY_KEY_PARAMETERS, params.get()) <= 0)
+            throw std::runtime_error("DH group params failed");
+        KeyPtr domain(dom);
+        CtxPtr kctx(EVP_PKEY_CTX_new_from_pkey(nullptr, domain.get(), nullptr));
+        EVP_PKEY* k = nullptr;
+        if (!kctx || EVP_PKEY_keygen_init(kctx.get()) <= 0 || EVP_PKEY_generate(kctx.get(), &k) <= 0)
+            throw std::runtime_error("DH keygen failed");
+        return DhKey(g, k);
+    }
     CtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, keytype(gi.kind), nullptr));
     if (!ctx || EVP_PKEY_keygen_init(ctx.get()) <= 0) throw std::runtime_error("DH keygen init failed");
     if (gi.kind != Kind::X25519) {
@@ -86,9 +126,9 @@ DhKey DhKey::from_private(DhGroup g, std::span<const uint8_t> priv, std::span<co
     }
     std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
     std::unique_ptr<BIGNUM, BnFree> bn_priv(BN_bin2bn(priv.data(), static_cast<int>(priv.size()), nullptr));
-    std::unique_ptr<BIGNUM, BnFree> bn_pub;
+    std::unique_ptr<BIGNUM, BnFree> bn_pub, dom_p, dom_g;
     std::vector<uint8_t> sec1;
-    OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, gi.name, 0);
+    if (!push_group(bld.get(), gi, dom_p, dom_g)) throw std::invalid_argument("bad DH group");
     OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, bn_priv.get());
     if (gi.kind == Kind::ECP) {
         sec1 = to_sec1(pub);

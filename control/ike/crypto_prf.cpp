@@ -13,6 +13,7 @@ namespace espgw::ike {
 namespace {
 const EVP_MD* md_for(uint16_t id) {
     switch (id) {
+        case PRF_HMAC_SHA1: return EVP_sha1();
         case PRF_HMAC_SHA2_256: return EVP_sha256();
         case PRF_HMAC_SHA2_384: return EVP_sha384();
         case PRF_HMAC_SHA2_512: return EVP_sha512();

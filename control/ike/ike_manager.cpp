@@ -54,6 +54,9 @@ IkeManager::IkeManager(const IkeConfig& config, Transport& transport, SaSink& si
       now_(Clock::now()), cookies_(config.cookie_secret_s, now_) {
     ctx_.now = now_;
     for (const auto& [name, p] : config_.pools) pools_.emplace(name, AddressPool(name, p.cidr));
+    if (config_.legacy_algorithms)
+        log_warn("[ike] legacy_algorithms is on: 3DES and DH groups 2/5 (MODP_1024/1536) are accepted for legacy "
+                 "clients; turn it off once they are gone");
 }
 
 const IkeSa* IkeManager::find(uint64_t spi_r) const {

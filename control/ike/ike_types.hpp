@@ -49,12 +49,15 @@ enum class ProtocolId : uint8_t { NONE = 0, IKE = 1, AH = 2, ESP = 3 };
 enum class TransformType : uint8_t { ENCR = 1, PRF = 2, INTEG = 3, DH = 4, ESN = 5 };
 
 /// Transform IDs used by this implementation (IANA IKEv2 registry).
+inline constexpr uint16_t ENCR_3DES = 3;          // legacy ([ike] legacy_algorithms)
 inline constexpr uint16_t ENCR_AES_CBC = 12;
 inline constexpr uint16_t ENCR_AES_GCM_16 = 20;  // RFC 5282
+inline constexpr uint16_t PRF_HMAC_SHA1 = 2;
 inline constexpr uint16_t PRF_HMAC_SHA2_256 = 5;  // RFC 4868
 inline constexpr uint16_t PRF_HMAC_SHA2_384 = 6;
 inline constexpr uint16_t PRF_HMAC_SHA2_512 = 7;
 inline constexpr uint16_t AUTH_NONE = 0;
+inline constexpr uint16_t AUTH_HMAC_SHA1_96 = 2;
 inline constexpr uint16_t AUTH_HMAC_SHA2_256_128 = 12;
 inline constexpr uint16_t AUTH_HMAC_SHA2_384_192 = 13;
 inline constexpr uint16_t AUTH_HMAC_SHA2_512_256 = 14;
@@ -66,6 +69,8 @@ inline constexpr uint16_t ATTR_KEY_LENGTH = 14;
 /// DH groups (Transform Type 4): RFC 3526 MODP, RFC 5903 ECP, RFC 8031 Curve25519.
 enum class DhGroup : uint16_t {
     NONE = 0,
+    MODP_1024 = 2,   // legacy ([ike] legacy_algorithms): RFC 2409 group 2
+    MODP_1536 = 5,   // legacy: RFC 3526 group 5
     MODP_2048 = 14,
     MODP_3072 = 15,
     ECP_256 = 19,

@@ -21,6 +21,7 @@ bool hash_token(std::string_view t, uint16_t& integ, uint16_t& prf) {
     if (t == "sha256") { integ = AUTH_HMAC_SHA2_256_128; prf = PRF_HMAC_SHA2_256; return true; }
     if (t == "sha384") { integ = AUTH_HMAC_SHA2_384_192; prf = PRF_HMAC_SHA2_384; return true; }
     if (t == "sha512") { integ = AUTH_HMAC_SHA2_512_256; prf = PRF_HMAC_SHA2_512; return true; }
+    if (t == "sha1" || t == "sha") { integ = AUTH_HMAC_SHA1_96; prf = PRF_HMAC_SHA1; return true; }
     return false;
 }
 }  // namespace
@@ -38,6 +39,11 @@ Algorithms parse_proposal(std::string_view text, ProtocolId proto) {
         else if (t == "aes256") { a.encr = ENCR_AES_CBC; a.encr_key_bits = 256; }
         else if (hash_token(t, integ, prf)) { a.integ = integ; implied_prf = prf; }
         else if (t.starts_with("prf") && hash_token(t.substr(3), integ, prf)) a.prf = prf;
+        else if (t == "3des") { a.encr = ENCR_3DES; a.encr_key_bits = 192; }
+        else if (t == "modp1024") a.dh = DhGroup::MODP_1024;
+        else if (t == "modp1536") a.dh = DhGroup::MODP_1536;
+        else if (t == "des" || t == "md5" || t == "prfmd5" || t == "modp768" || t == "null" || t == "aesxcbc")
+            throw std::invalid_argument("insecure algorithm '" + std::string(t) + "' is not supported");
         else if (t == "modp2048") a.dh = DhGroup::MODP_2048;
         else if (t == "modp3072") a.dh = DhGroup::MODP_3072;
         else if (t == "ecp256") a.dh = DhGroup::ECP_256;
@@ -60,6 +66,8 @@ Algorithms parse_proposal(std::string_view text, ProtocolId proto) {
         if (a.esn) throw std::invalid_argument("IKE proposal '" + std::string(text) + "': esn is for ESP");
     } else if (a.prf != 0) {
         throw std::invalid_argument("ESP proposal '" + std::string(text) + "' takes no PRF");
+    } else if (a.encr == ENCR_3DES) {
+        throw std::invalid_argument("ESP proposal '" + std::string(text) + "': 3DES is not supported by espgw-dp");
     }
     return a;
 }
@@ -70,8 +78,12 @@ bool proposal_matches(const Algorithms& ours, const Proposal& peer) {
     for (const Transform& t : peer.transforms) {
         switch (t.type) {
             case TransformType::ENCR:
-                // §3.3.5: AES requires the Key Length attribute.
-                if (t.id == ours.encr && t.key_len_bits && *t.key_len_bits == ours.encr_key_bits) encr = true;
+                // §3.3.5: AES requires the Key Length attribute; 3DES has a fixed key
+                // length and must not carry one.
+                if (t.id != ours.encr) break;
+                if (ours.encr == ENCR_3DES ? !t.key_len_bits
+                                           : t.key_len_bits && *t.key_len_bits == ours.encr_key_bits)
+                    encr = true;
                 break;
             case TransformType::INTEG:
                 peer_has_integ = true;
@@ -118,12 +130,82 @@ std::optional<Selection> select_proposal(const std::vector<Algorithms>& ours, co
     return std::nullopt;
 }
 
+namespace {
+std::string transform_name(const Transform& t, bool& insecure) {
+    switch (t.type) {
+        case TransformType::ENCR:
+            switch (t.id) {
+                case 2: insecure = true; return "DES";
+                case ENCR_3DES: insecure = true; return "3DES";
+                case ENCR_AES_CBC: return "AES_CBC-" + std::to_string(t.key_len_bits.value_or(0));
+                case ENCR_AES_GCM_16: return "AES_GCM_16-" + std::to_string(t.key_len_bits.value_or(0));
+                default: return "ENCR_" + std::to_string(t.id);
+            }
+        case TransformType::PRF:
+            switch (t.id) {
+                case 1: insecure = true; return "PRF_HMAC_MD5";
+                case PRF_HMAC_SHA1: return "PRF_HMAC_SHA1";
+                case PRF_HMAC_SHA2_256: return "PRF_HMAC_SHA2_256";
+                case PRF_HMAC_SHA2_384: return "PRF_HMAC_SHA2_384";
+                case PRF_HMAC_SHA2_512: return "PRF_HMAC_SHA2_512";
+                default: return "PRF_" + std::to_string(t.id);
+            }
+        case TransformType::INTEG:
+            switch (t.id) {
+                case 1: insecure = true; return "HMAC_MD5_96";
+                case AUTH_HMAC_SHA1_96: return "HMAC_SHA1_96";
+                case AUTH_HMAC_SHA2_256_128: return "HMAC_SHA2_256_128";
+                case AUTH_HMAC_SHA2_384_192: return "HMAC_SHA2_384_192";
+                case AUTH_HMAC_SHA2_512_256: return "HMAC_SHA2_512_256";
+                default: return "INTEG_" + std::to_string(t.id);
+            }
+        case TransformType::DH:
+            if (t.id != 0 && t.id < 14) insecure = true;
+            switch (t.id) {
+                case 2: return "MODP_1024";
+                case 5: return "MODP_1536";
+                case 14: return "MODP_2048";
+                case 15: return "MODP_3072";
+                case 19: return "ECP_256";
+                case 20: return "ECP_384";
+                case 21: return "ECP_521";
+                case 31: return "CURVE_25519";
+                default: return "DH_" + std::to_string(t.id);
+            }
+        case TransformType::ESN: return t.id ? "ESN" : "NO_ESN";
+    }
+    return "?";
+}
+}  // namespace
+
+std::string describe_offer(const SaPayload& peer, ProtocolId proto, bool* insecure) {
+    std::string out;
+    bool weak = false;
+    for (const Proposal& p : peer.proposals) {
+        if (p.protocol != proto) continue;
+        if (!out.empty()) out += ", ";
+        std::string one;
+        for (const Transform& t : p.transforms) {
+            if (!one.empty()) one += "/";
+            one += transform_name(t, weak);
+        }
+        out += one;
+        if (out.size() > 600) {  // a hostile peer may send hundreds: the log line stays bounded
+            out += ", ...";
+            break;
+        }
+    }
+    if (insecure) *insecure = weak;
+    return out.empty() ? "nothing" : out;
+}
+
 SaPayload make_reply_sa(const Selection& s, ProtocolId proto, Bytes our_spi) {
     Proposal p;
     p.number = s.number;
     p.protocol = proto;
     p.spi = std::move(our_spi);
-    p.transforms.push_back({TransformType::ENCR, s.alg.encr, s.alg.encr_key_bits});
+    p.transforms.push_back({TransformType::ENCR, s.alg.encr,
+                            s.alg.encr == ENCR_3DES ? std::optional<uint16_t>{} : std::optional<uint16_t>{s.alg.encr_key_bits}});
     if (s.alg.prf) p.transforms.push_back({TransformType::PRF, s.alg.prf, std::nullopt});
     if (s.alg.integ != AUTH_NONE) p.transforms.push_back({TransformType::INTEG, s.alg.integ, std::nullopt});
     if (s.alg.dh != DhGroup::NONE)

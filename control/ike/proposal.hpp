@@ -32,6 +32,11 @@ bool proposal_matches(const Algorithms& ours, const Proposal& peer);
 std::optional<Selection> select_proposal(const std::vector<Algorithms>& ours, const SaPayload& peer,
                                          ProtocolId proto) noexcept;
 
+/// What the peer offered, for the log of a refusal: "3DES/HMAC_SHA1_96/PRF_HMAC_SHA1/
+/// MODP_1024, ..." (IANA names; unknown IDs as numbers). `insecure` is set when some
+/// proposal uses an algorithm of the legacy policy (DES, 3DES, MD5, DH groups below 14).
+std::string describe_offer(const SaPayload& peer, ProtocolId proto, bool* insecure = nullptr);
+
 /// The reply SA payload: one proposal, the peer's number, our SPI, the chosen transforms.
 SaPayload make_reply_sa(const Selection& s, ProtocolId proto, Bytes our_spi);
 

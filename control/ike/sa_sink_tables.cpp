@@ -25,7 +25,8 @@ std::optional<crypto::Suite> suite_of(const Algorithms& a) {
         if (a.encr_key_bits == 128) s.cipher = crypto::Cipher::aes_cbc_128;
         else if (a.encr_key_bits == 256) s.cipher = crypto::Cipher::aes_cbc_256;
         else return std::nullopt;
-        if (a.integ == AUTH_HMAC_SHA2_256_128) s.integ = crypto::Integ::hmac_sha256_128;
+        if (a.integ == AUTH_HMAC_SHA1_96) s.integ = crypto::Integ::hmac_sha1_96;
+        else if (a.integ == AUTH_HMAC_SHA2_256_128) s.integ = crypto::Integ::hmac_sha256_128;
         else if (a.integ == AUTH_HMAC_SHA2_512_256) s.integ = crypto::Integ::hmac_sha512_256;
         else return std::nullopt;
         return s;

@@ -20,7 +20,9 @@ using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
 constexpr size_t GCM_IV = 8;    // RFC 5282 §3.1: 8-byte explicit IV
 constexpr size_t GCM_SALT = 4;  // RFC 5282 §7.1
-constexpr size_t CBC_IV = 16;
+
+/// CBC block size = IV size (§3.14): 16 for AES, 8 for 3DES (legacy).
+size_t cbc_block(const Algorithms& a) { return a.encr == ENCR_3DES ? 8 : 16; }
 
 const EVP_CIPHER* cipher_for(const Algorithms& a) {
     if (a.encr == ENCR_AES_GCM_16) {
@@ -35,12 +37,15 @@ const EVP_CIPHER* cipher_for(const Algorithms& a) {
             case 192: return EVP_aes_192_cbc();
             case 256: return EVP_aes_256_cbc();
         }
+    } else if (a.encr == ENCR_3DES) {
+        return EVP_des_ede3_cbc();
     }
     return nullptr;
 }
 
 const EVP_MD* md_for_integ(uint16_t integ) {
     switch (integ) {
+        case AUTH_HMAC_SHA1_96: return EVP_sha1();
         case AUTH_HMAC_SHA2_256_128: return EVP_sha256();
         case AUTH_HMAC_SHA2_384_192: return EVP_sha384();
         case AUTH_HMAC_SHA2_512_256: return EVP_sha512();
@@ -48,7 +53,7 @@ const EVP_MD* md_for_integ(uint16_t integ) {
     }
 }
 
-size_t iv_len(const Algorithms& a) { return a.aead() ? GCM_IV : CBC_IV; }
+size_t iv_len(const Algorithms& a) { return a.aead() ? GCM_IV : cbc_block(a); }
 
 // AES-GCM over `in` with aad; encrypt writes tag, decrypt checks it. Returns false on
 // tag mismatch or libcrypto failure.
@@ -114,7 +119,7 @@ Bytes encrypt_message(Header header, const std::vector<Payload>& inner, const Al
     // §3.14: plaintext | padding | pad length. CBC needs a whole number of blocks;
     // GCM needs no padding (RFC 5282 §3), so the pad length byte is 0.
     size_t pad = 0;
-    if (!alg.aead()) pad = (16 - (plain.size() + 1) % 16) % 16;
+    if (!alg.aead()) pad = (cbc_block(alg) - (plain.size() + 1) % cbc_block(alg)) % cbc_block(alg);
     plain.insert(plain.end(), pad, 0);
     plain.push_back(static_cast<uint8_t>(pad));
 
@@ -157,7 +162,7 @@ SkError decrypt_message(std::span<const uint8_t> message, const SkPayload& sk, c
     const size_t ivl = iv_len(alg), icv = icv_bytes(alg);
     if (sk.body.size() < ivl + icv + 1) return SkError::TOO_SHORT;
     const size_t ct_len = sk.body.size() - ivl - icv;
-    if (!alg.aead() && ct_len % 16 != 0) return SkError::BAD_BLOCK_SIZE;
+    if (!alg.aead() && (ct_len == 0 || ct_len % cbc_block(alg) != 0)) return SkError::BAD_BLOCK_SIZE;
     const std::span<const uint8_t> iv(sk.body.data(), ivl);
     const std::span<const uint8_t> ct(sk.body.data() + ivl, ct_len);
     uint8_t tag[32];

@@ -37,7 +37,18 @@ public:
             for (const auto& a : c.ike_proposals)
                 if (std::find(ours.begin(), ours.end(), a) == ours.end()) ours.push_back(a);
         const auto sel = select_proposal(ours, *sai, ProtocolId::IKE);
-        if (!sel) return fail(ex, NotifyType::NO_PROPOSAL_CHOSEN, "no acceptable IKE proposal");
+        if (!sel) {
+            bool insecure = false;
+            const std::string offer = describe_offer(*sai, ProtocolId::IKE, &insecure);
+            return fail(ex, NotifyType::NO_PROPOSAL_CHOSEN,
+                        fmt::format("no acceptable IKE proposal from {}: offered {}{}", to_string(sa.remote), offer,
+                                    insecure && !ctx_.config.legacy_algorithms
+                                        ? " (insecure algorithms are refused: [ike] legacy_algorithms is off)"
+                                        : ""));
+        }
+        if (const std::string weak = legacy_parts(sel->alg); !weak.empty())
+            log_warn("peer {}: IKE SA negotiates legacy algorithms {} ({}), allowed by [ike] legacy_algorithms",
+                     to_string(sa.remote), to_string(sel->alg), weak);
         if (static_cast<uint16_t>(sel->alg.dh) != ke->group) {
             // §1.2/§2.7: ask for the group of the selected proposal.
             const uint16_t g = static_cast<uint16_t>(sel->alg.dh);

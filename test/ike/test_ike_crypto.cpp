@@ -139,6 +139,8 @@ TEST_CASE("SK payload round-trips and rejects tampering for AES-GCM-16 and AES-C
         {ENCR_AES_GCM_16, 256, AUTH_NONE, PRF_HMAC_SHA2_256, DhGroup::ECP_256, false},
         {ENCR_AES_CBC, 128, AUTH_HMAC_SHA2_256_128, PRF_HMAC_SHA2_256, DhGroup::ECP_256, false},
         {ENCR_AES_CBC, 256, AUTH_HMAC_SHA2_512_256, PRF_HMAC_SHA2_512, DhGroup::ECP_256, false},
+        {ENCR_AES_CBC, 256, AUTH_HMAC_SHA1_96, PRF_HMAC_SHA1, DhGroup::MODP_1024, false},  // legacy clients
+        {ENCR_3DES, 192, AUTH_HMAC_SHA1_96, PRF_HMAC_SHA1, DhGroup::MODP_1024, false},     // legacy clients
     };
     for (const auto& a : algs) {
         INFO(to_string(a));

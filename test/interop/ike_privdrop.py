@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+import nsnet
 import swan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,38 +27,16 @@ GW, RW = "epd-gw", "epd-rw"
 GW_IP, RW_IP = "10.77.3.1", "10.77.3.2"
 PSK = "epd-privdrop-secret-0123456789"
 
-failed = 0
-
-
-def result(ok, name, why=""):
-    global failed
-    if ok:
-        print(f"TESTCASE PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"TESTCASE FAIL {name}: {why}", flush=True)
-
-
-def sh(cmd, check=True, **kw):
-    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True, **kw)
+result = nsnet.Results()
+sh = nsnet.sh
 
 
 def cleanup():
-    for ns in (GW, RW):
-        sh(f"ip netns pids {ns} 2>/dev/null | xargs -r kill -9", check=False)
-        sh(f"ip netns del {ns}", check=False)
+    nsnet.cleanup(GW, RW)
 
 
 def setup_net():
-    cleanup()
-    sh(f"ip netns add {GW}")
-    sh(f"ip netns add {RW}")
-    sh(f"ip link add epd-g0 netns {GW} type veth peer name epd-r0 netns {RW}")
-    sh(f"ip -n {GW} addr add {GW_IP}/24 dev epd-g0")
-    sh(f"ip -n {RW} addr add {RW_IP}/24 dev epd-r0")
-    for ns, dev in ((GW, "epd-g0"), (RW, "epd-r0")):
-        sh(f"ip -n {ns} link set lo up")
-        sh(f"ip -n {ns} link set {dev} up")
+    nsnet.veth_pair(GW, RW, GW_IP, RW_IP, "epd")
 
 
 def gw_config(tmp):
@@ -209,7 +188,7 @@ def main():
                     p.kill()
         cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
+    return 1 if result.failed else 0
 
 
 if __name__ == "__main__":
