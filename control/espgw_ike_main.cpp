@@ -7,6 +7,8 @@
 #include "control/ike/lease_store.hpp"
 #include "control/ike/ike_manager.hpp"
 #include "control/ike/log.hpp"
+#include "control/ike/ms_crypto.hpp"
+#include "control/ike/user_db.hpp"
 #include "control/ike/sa_sink_json.hpp"
 #include "control/ike/transport_udp.hpp"
 #ifdef ESPGW_IKE_DATAPLANE
@@ -65,10 +67,11 @@ void start_connections(const espgw::ike::IkeConfig& cfg, espgw::ike::IkeManager&
 /// from the main loop between IKE events (control thread).
 class Cli {
 public:
-    Cli(espgw::ike::IkeConfig& cfg, espgw::ike::IkeManager& manager, const CliOptions& o)
+    Cli(espgw::ike::IkeConfig& cfg, espgw::ike::IkeManager& manager, espgw::ike::UserDb& users, const CliOptions& o)
         : manager_(manager), control_(cfg, manager, o.config_path),
           lease_file_(o.lease_file.empty() ? cfg.lease_file : o.lease_file) {
         using namespace espgw::ike;
+        control_.set_users(&users);  // `user ...` commands and reload change it in place
         if (!lease_file_.empty()) {
             size_t skipped = 0;
             const auto leases = load_leases(lease_file_, &skipped);
@@ -110,7 +113,8 @@ private:
 
 #ifdef ESPGW_IKE_DATAPLANE
 /// espgw-ike as a DPDK secondary of espgw-dp: IKE via punt/inject, SAs into the tables.
-int run_dataplane(espgw::ike::IkeConfig& cfg, const std::string& prefix, const CliOptions& cli_opts) {
+int run_dataplane(espgw::ike::IkeConfig& cfg, espgw::ike::UserDb& users, const std::string& prefix,
+                  const CliOptions& cli_opts) {
     using namespace espgw::ike;
     try {
         // A secondary needs no worker lcores; keep it on the main lcore only.
@@ -145,7 +149,7 @@ int run_dataplane(espgw::ike::IkeConfig& cfg, const std::string& prefix, const C
             log_info("removed {} SA(s) and {} policy(ies) of the earlier espgw-ike", ns, np);
             leftover.clear();
         };
-        Cli cli(cfg, manager, cli_opts);
+        Cli cli(cfg, manager, users, cli_opts);
         if (!drop_root(cli_opts)) return 1;
         start_connections(cfg, manager);
         std::map<std::pair<uint32_t, bool>, ChildCounters> dp_counters;
@@ -219,9 +223,27 @@ int main(int argc, char** argv) {
         std::cerr << "espgw-ike: configuration refused: " << e.what() << "\n";
         return 1;
     }
+    // Issue 6: the local user database, read (and its sealing key created) before any
+    // privilege drop; `espctl user ...` and reload change it in place.
+    UserDb users;
+    try {
+        users = load_users(cfg);
+    } catch (const std::exception& e) {
+        std::cerr << "espgw-ike: user database refused: " << e.what() << "\n";
+        return 1;
+    }
     if (vm.count("check")) {
-        std::cout << "configuration ok: " << cfg.connections.size() << " connection(s)\n";
+        std::cout << "configuration ok: " << cfg.connections.size() << " connection(s), " << users.users().size()
+                  << " local user(s)\n";
         return 0;
+    }
+    if (!cfg.users_file.empty()) {
+        log_info("user database {}: {} user(s)", cfg.users_file, users.users().size());
+        try {
+            ms_crypto_init();  // load the legacy provider (MD4, DES) while its files are readable
+        } catch (const std::exception& e) {
+            log_warn("EAP-MSCHAPv2 and new passwords unavailable: {}", e.what());
+        }
     }
     if (!sa_output.empty()) cfg.sa_output = sa_output;
     std::signal(SIGINT, on_signal);
@@ -230,7 +252,7 @@ int main(int argc, char** argv) {
                                 run_as};
     if (!dp_prefix.empty()) {
 #ifdef ESPGW_IKE_DATAPLANE
-        return run_dataplane(cfg, dp_prefix, cli_opts);
+        return run_dataplane(cfg, users, dp_prefix, cli_opts);
 #else
         std::cerr << "espgw-ike: built without the dataplane (DPDK): --dataplane is not available\n";
         return 2;
@@ -242,7 +264,7 @@ int main(int argc, char** argv) {
         IkeManager manager(cfg, transport, sink);
         log_info("listening on {}:{} and :{} with {} connection(s)", cfg.listen_addr, cfg.port, cfg.natt_port,
                  cfg.connections.size());
-        Cli cli(cfg, manager, cli_opts);
+        Cli cli(cfg, manager, users, cli_opts);
         if (!drop_root(cli_opts)) return 1;
         start_connections(cfg, manager);
         while (!g_stop) {

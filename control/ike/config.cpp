@@ -96,6 +96,19 @@ IkeConfig parse_config(std::string_view text) {
             cfg.control_group.find_first_of(" \t\n:/") != std::string::npos)
             fail("ike.control_group", "expected a group name");
         cfg.lease_file = (*ike)["lease_file"].value_or(std::string{});
+        auto path_key = [&](const char* key, std::string& out) {
+            const toml::node* n = ike->get(key);
+            if (!n) return;
+            auto v = n->value<std::string>();
+            if (!v || v->empty() || v->find('\0') != std::string::npos) fail(std::string("ike.") + key, "expected a file path");
+            out = *v;
+        };
+        path_key("users_file", cfg.users_file);
+        path_key("users_key_file", cfg.users_key_file);
+        if (!cfg.users_key_file.empty() && cfg.users_file.empty()) fail("ike.users_key_file", "needs ike.users_file");
+        if (!cfg.users_file.empty() && cfg.users_key_file.empty()) cfg.users_key_file = cfg.users_file + ".key";
+        if (!cfg.users_file.empty() && cfg.users_key_file == cfg.users_file)
+            fail("ike.users_key_file", "must differ from ike.users_file");
         parse_lifecycle(*ike, cfg);
     }
     if (const toml::table* pools = root["pools"].as_table()) {

@@ -61,6 +61,8 @@ struct IkeConfig {
     std::map<std::string, PoolConfig> pools;
     // [pki] cacerts (PEM files or directories), crls (PEM/DER files or directories),
     // crl_strict (refuse a peer whose issuer has no current CRL). trust is the loaded store
+    std::string users_file;              // [ike] users_file: the local user database (UserDb); empty: none
+    std::string users_key_file;          // [ike] users_key_file: its sealing key (default users_file + ".key")
     // (null when no connection uses "pubkey" and no [pki] table is present).
     std::vector<std::string> pki_cacerts;
     std::vector<std::string> pki_crls;

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <sstream>
 
 namespace espgw::ike {
@@ -33,12 +34,26 @@ std::string error_json(std::string_view code, std::string_view msg) {
     return fmt::format("{{\"error\":{},\"code\":{}}}", json_string(msg), json_string(code));
 }
 
+// Splits on blanks without an intermediate copy of the line (requests may carry a
+// password: the words are wiped after the answer).
 std::vector<std::string> split(std::string_view line) {
     std::vector<std::string> w;
-    std::istringstream in{std::string(line)};
-    for (std::string s; in >> s;) w.push_back(s);
+    size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+        const size_t b = i;
+        while (i < line.size() && !std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+        if (i > b) w.emplace_back(line.substr(b, i - b));
+    }
     return w;
 }
+
+struct WipeWords {
+    std::vector<std::string>& w;
+    ~WipeWords() {
+        for (auto& s : w) crypto::secure_wipe(s.data(), s.size());
+    }
+};
 
 const char* state_name(IkeSaState s) {
     switch (s) {
@@ -84,7 +99,8 @@ IkeControl::IkeControl(IkeConfig& live, IkeManager& manager, std::string config_
 
 std::string IkeControl::answer(std::string_view line) {
     try {
-        const auto w = split(line);
+        auto w = split(line);
+        WipeWords wipe{w};
         auto is = [&](std::initializer_list<std::string_view> want) {
             if (w.size() != want.size()) return false;
             size_t i = 0;
@@ -102,6 +118,7 @@ std::string IkeControl::answer(std::string_view line) {
         if (is({"pool", "list"})) return pool_list();
         if (is({"show", "users"}) || is({"users"}) || is({"users", "list"})) return users();
         if (is({"reload"})) return reload();
+        if (w[0] == "user") return user_command(w);
         if ((w[0] == "ike" && w.size() >= 3 && w[2] == "delete") || (w[0] == "conn" && w.size() >= 2 && (w[1] == "down" || w[1] == "up")))
             return error_json("bad_request", "expected one argument");
         return error_json("unknown_command", fmt::format("unknown command \"{}\"", w[0]));
@@ -306,14 +323,31 @@ std::string IkeControl::reload() {
         log_warn("CLI: reload of {} refused: {}", config_path_, e.what());
         return error_json("refused", fmt::format("configuration refused: {}", e.what()));
     }
+    // Issue 6: the user database is re-read with the configuration (its static IPs are
+    // checked against the new pools); a broken one refuses the whole reload.
+    UserDb next_users;
+    if (users_) {
+        try {
+            next_users = load_users(next, users_);
+        } catch (const std::exception& e) {
+            log_warn("CLI: reload of {} refused: {}", config_path_, e.what());
+            return error_json("refused", fmt::format("user database refused: {}", e.what()));
+        }
+    }
     std::string why;
     const size_t n = next.connections.size();
     if (!apply(std::move(next), &why)) {
         log_warn("CLI: reload of {} refused: {}", config_path_, why);
         return error_json("refused", why);
     }
-    log_info("CLI: reloaded {}: {} connection(s) for new IKE SAs", config_path_, n);
-    return fmt::format("{{\"ok\":true,\"connections\":{}}}", n);
+    size_t nu = 0;
+    if (users_) {
+        *users_ = std::move(next_users);
+        nu = users_->users().size();
+    }
+    log_info("CLI: reloaded {}: {} connection(s) for new IKE SAs, {} local user(s)", config_path_, n, nu);
+    if (!users_) return fmt::format("{{\"ok\":true,\"connections\":{}}}", n);
+    return fmt::format("{{\"ok\":true,\"connections\":{},\"users\":{}}}", n, nu);
 }
 
 }  // namespace espgw::ike

@@ -13,14 +13,24 @@
 //   pool list                     the virtual-IP leases
 //   show users (users [list])     established peers: identity, virtual IP, outer
 //                                 address and port, NAT, seconds up
-//   reload                        re-reads the configuration file: a broken one is
+//   reload                        re-reads the configuration file and the user
+//                                 database ([ike] users_file): a broken one is
 //                                 refused with the reason and nothing changes; a
 //                                 valid one applies to new IKE SAs (existing ones keep
 //                                 the connection they were made with)
+//   user list | user show NAME    the local user database (control_users.cpp; never
+//                                 hashes)
+//   user add NAME KEY=VALUE...    add a user: password= real_name= email= static_ip=
+//                                 groups=a,b enabled=0|1 (values percent-encoded, the
+//                                 password required); saved atomically, live at once
+//   user set NAME KEY=VALUE...    change attributes (not the password)
+//   user passwd NAME password=P   new password
+//   user del|enable|disable NAME
 // Control thread only (the same thread as the IkeManager); never logs or answers keys.
 
 #include "control/ike/config.hpp"
 #include "control/ike/ike_manager.hpp"
+#include "control/ike/user_db.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -53,6 +63,11 @@ public:
     /// Called before `ike sa list` to refresh what `set_counters`' lookup reads.
     void set_refresh(std::function<void()> refresh) { refresh_ = std::move(refresh); }
 
+    /// The live user database (owned by the caller, outliving this object): `user ...`
+    /// commands change and save it, `reload` replaces its contents in place. Without
+    /// it, `user` commands are refused.
+    void set_users(UserDb* users) { users_ = users; }
+
     /// Answers one request line (without the line break). Never throws.
     std::string answer(std::string_view line);
 
@@ -72,12 +87,15 @@ private:
     std::string pool_list();
     std::string users() const;
     std::string reload();
+    /// `user ...` (control_users.cpp). `w` are the request's words.
+    std::string user_command(const std::vector<std::string>& w);
 
     IkeConfig& live_;
     IkeManager& manager_;
     std::string config_path_;
     CounterLookup counters_;
     std::function<void()> refresh_;
+    UserDb* users_ = nullptr;
     // Connections of earlier configurations: IKE SAs made with them point into these
     // vectors (moving a vector keeps its elements where they are).
     std::vector<std::vector<ConnectionConfig>> retired_;

@@ -1,5 +1,7 @@
 #include "control/ike/control_server.hpp"
 
+#include "crypto/secret.hpp"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
@@ -87,6 +89,9 @@ void ControlServer::poll_once() {
                 std::string line = c.in.substr(0, nl);
                 if (!line.empty() && line.back() == '\r') line.pop_back();
                 c.out = handler_(line) + "\n";
+                // `user add|passwd` requests carry a password.
+                crypto::secure_wipe(line.data(), line.size());
+                crypto::secure_wipe(c.in.data(), c.in.size());
             } else if (eof) {
                 c.deadline_ms = 0;  // closed without a request
             }

@@ -12,15 +12,28 @@
 //     value is password-equivalent for MSCHAPv2, so it is stored sealed with
 //     AES-256-GCM under a key kept in a separate file ([ike] users_key_file, mode 0600,
 //     created on first use): "aes256gcm$<nonce b64>$<ciphertext+tag b64>".
-// The file is written atomically (write, fsync, rename, fsync of the directory).
+// The file is written atomically (write, fsync, rename, fsync of the directory), mode
+// 0600. Its format (config/users.example.toml), one table per user, keys quoted:
+//   [users."alice"]
+//   real_name = "Alice Example"
+//   email = "alice@example.com"
+//   password = "pbkdf2-sha256$100000$<salt b64>$<hash b64>"
+//   nt_hash = "aes256gcm$<nonce b64>$<ciphertext+tag b64>"   # AAD: the user name
+//   static_ip = "10.98.0.5"          # optional
+//   groups = ["staff", "vpn-admins"]
+//   enabled = true
+// The key file holds the 32-byte key as 64 hex digits; it must not be readable by group
+// or others. Names and groups: 1-64 of [A-Za-z0-9._-], starting with a letter or digit.
 // Control thread only.
 
+#include "control/ike/config.hpp"
 #include "crypto/secret.hpp"
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,8 +55,18 @@ public:
     /// Loads `path` (a missing file is an empty database) with the sealing key from
     /// `key_path` (created, mode 0600, when missing). Throws std::invalid_argument
     /// naming the file, the user and the key for a malformed file.
-    static UserDb load(const std::string& path, const std::string& key_path);
+    /// Every sealed NT hash must unseal with the key (a wrong key file is refused, naming
+    /// the user and the key file). With `reuse_key_of` given and the same key_path, its
+    /// key is taken instead of re-reading the key file (reload after dropping root).
+    static UserDb load(const std::string& path, const std::string& key_path, const UserDb* reuse_key_of = nullptr);
     UserDb() = default;
+
+    const std::string& path() const noexcept { return path_; }
+    const std::string& key_path() const noexcept { return key_path_; }
+    /// PBKDF2 iterations for hashes made from now on (default kDefaultIterations; the
+    /// unit tests lower it). Verification uses the count stored in each hash.
+    void set_pbkdf2_iterations(uint32_t n) noexcept { iterations_ = n; }
+    static constexpr uint32_t kDefaultIterations = 100000;
 
     /// The user whose name or e-mail equals `identity` (case-sensitive name,
     /// case-insensitive e-mail); nullptr when unknown.
@@ -58,8 +81,13 @@ public:
 
     /// Adds or replaces a user with a new password (hash and sealed NT hash computed
     /// here); the password string is wiped by the caller. Throws std::invalid_argument
-    /// for a bad name, e-mail or static IP.
+    /// for a bad name, e-mail, real name, group, password (empty, over 256 characters,
+    /// not UTF-8), or a static IP / e-mail another user already has. The caller checks
+    /// the static IP against the pools (check_static_ips).
     void upsert(User u, const std::string& password);
+    /// Replaces a user's attributes (name, real name, e-mail, static IP, groups,
+    /// enabled) keeping its password; false for an unknown user. Throws as upsert.
+    bool update(const User& u);
     /// Changes the password; false for an unknown user.
     bool set_password(const std::string& name, const std::string& password);
     bool set_enabled(const std::string& name, bool enabled);
@@ -70,10 +98,33 @@ public:
     bool save(std::string* error) const;
 
 private:
+    void validate(const User& u) const;
+    std::string seal(const std::string& name, std::span<const uint8_t> plain) const;
+    std::optional<crypto::SecretBytes> unseal(const std::string& name, const std::string& sealed) const;
+    void set_secrets(User& u, const std::string& password) const;
+
+    uint32_t iterations_ = kDefaultIterations;
     std::string path_;
     std::string key_path_;
     std::shared_ptr<crypto::SecretBytes> key_;  // AES-256 sealing key
     std::map<std::string, User> users_;         // by name
 };
+
+/// Refuses static IPs inside a pool's range (network to broadcast address): throws
+/// std::invalid_argument("user alice: static_ip 10.99.0.7 lies inside pool rw
+/// (10.99.0.0/24)").
+void check_static_ips(const UserDb& db, const std::map<std::string, PoolConfig>& pools);
+/// One user's static IP against the pools: the error text, empty when fine.
+std::string static_ip_conflict(uint32_t addr_host, const std::map<std::string, PoolConfig>& pools);
+
+/// The database `cfg` names ([ike] users_file, users_key_file; an empty UserDb when
+/// there is none), with its static IPs checked against cfg.pools. `previous` lends its
+/// key when the key file is the same (see UserDb::load). Throws std::invalid_argument
+/// prefixed "ike.users_file: ".
+UserDb load_users(const IkeConfig& cfg, const UserDb* previous = nullptr);
+
+/// Validation shared with espctl's error messages: empty when fine, else why.
+std::string check_user_name(const std::string& name);
+std::string check_email(const std::string& email);
 
 }  // namespace espgw::ike
