@@ -147,6 +147,11 @@ IkeConfig parse_config(std::string_view text) {
             fail("pki", e.what());
         }
     }
+    if (const toml::node* rn = root.get("radius")) {
+        const toml::table* rt = rn->as_table();
+        if (!rt) fail("radius", "not a table");
+        cfg.radius = parse_radius_config(*rt);
+    }
     const toml::array* conns = root["connections"].as_array();
     if (!conns || conns->empty()) fail("connections", "at least one [[connections]] is required");
     for (size_t i = 0; i < conns->size(); ++i) {
@@ -221,6 +226,11 @@ IkeConfig parse_config(std::string_view text) {
         if (c.local_ts.empty()) c.local_ts.push_back(ts_from_cidr("0.0.0.0/0"));
         c.pool = (*t)["pool"].value_or(std::string{});
         if (!c.pool.empty() && !cfg.pools.count(c.pool)) fail(path + ".pool", "no pool named '" + c.pool + "'");
+        if (const toml::node* n = t->get("nas_identifier")) {
+            auto v = n->value<std::string>();
+            if (!v || v->empty() || v->size() > 253) fail(path + ".nas_identifier", "expected a string of 1..253 characters");
+            c.nas_identifier = *v;
+        }
         if (const auto ra = (*t)["remote_addr"].value<std::string>()) {
             in_addr a{};
             if (inet_pton(AF_INET, ra->c_str(), &a) != 1) fail(path + ".remote_addr", "not an IPv4 address");

@@ -4,6 +4,7 @@
 // loaded IkeConfig is immutable.
 
 #include "control/ike/algorithms.hpp"
+#include "control/ike/config_radius.hpp"
 #include "control/ike/identity.hpp"
 #include "control/ike/message.hpp"
 #include "control/ike/pki.hpp"
@@ -47,6 +48,9 @@ struct ConnectionConfig {
     std::string local_cert;
     std::string local_key;
     std::shared_ptr<const LocalCredential> local_cred;
+    // RADIUS NAS-Identifier of this connection's EAP-RADIUS users (RFC 2865 §5.32);
+    // empty: [radius] nas_identifier.
+    std::string nas_identifier;
     Bytes remote_dn_mask;
 };
 
@@ -68,6 +72,8 @@ struct IkeConfig {
     std::vector<std::string> pki_crls;
     bool crl_strict = false;
     std::shared_ptr<const TrustStore> trust;
+    // [radius]: servers for EAP-RADIUS connections and accounting (config_radius.hpp).
+    std::optional<RadiusConfig> radius;
 
     // IKE SA lifecycle ([ike] keys, seconds; 0 switches a timer off). RFC 7296 §2.1,
     // §2.4 (retransmission, liveness), §2.6 (cookies), §2.8 (rekey); RFC 3948 §2.3.

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 
 namespace espgw::ike {
@@ -139,7 +140,10 @@ EapStep EapRadiusServer::on_reply(const radius::Result& r) {
                 auto rk = decrypt_mppe_key(*recv, r.secret->bytes(), r.request_auth);
                 auto sk = decrypt_mppe_key(*send, r.secret->bytes(), r.request_auth);
                 if (!rk || !sk) return failure(last_eap_id_, "RADIUS accept with malformed MS-MPPE keys");
-                crypto::SecretBytes msk(rk->size() + sk->size());
+                // RFC 3748 §7.10: the MSK is at least 64 bytes. Methods with 16-byte MPPE keys
+                // (MSCHAPv2) get zero padding, as the peer's own MSK has (draft-kamath-pppext-
+                // eap-mschapv2 §2.4); HMAC PRFs zero-pad their key anyway.
+                crypto::SecretBytes msk(std::max<size_t>(64, rk->size() + sk->size()));
                 auto out = msk.mutable_bytes();
                 std::copy(rk->bytes().begin(), rk->bytes().end(), out.begin());
                 std::copy(sk->bytes().begin(), sk->bytes().end(), out.begin() + static_cast<ptrdiff_t>(rk->size()));

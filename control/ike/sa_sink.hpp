@@ -32,6 +32,16 @@ struct ChildSaInfo {
     std::optional<uint32_t> virtual_ip;  // host order, assigned to the peer
 };
 
+/// Traffic of a CHILD_SA pair so far (inner bytes; "in" = peer→us). For accounting.
+struct SaUsage {
+    uint64_t in_bytes = 0, out_bytes = 0;
+    uint64_t in_packets = 0, out_packets = 0;
+    SaUsage& operator+=(const SaUsage& o) noexcept {
+        in_bytes += o.in_bytes, out_bytes += o.out_bytes, in_packets += o.in_packets, out_packets += o.out_packets;
+        return *this;
+    }
+};
+
 /// Receives negotiated SAs. Called from the IKE control thread only.
 class SaSink {
 public:
@@ -53,6 +63,14 @@ public:
         (void)old_spi_in;
         (void)old_spi_out;
         return install(info, keys);
+    }
+    /// Traffic counters of the installed pair (inbound SPI `spi_in`, outbound `spi_out`)
+    /// so far, for RADIUS accounting. Default (sinks without counters, e.g. the JSON
+    /// sink): zeros; also zeros for an unknown pair.
+    virtual SaUsage usage(uint32_t spi_in, uint32_t spi_out) {
+        (void)spi_in;
+        (void)spi_out;
+        return {};
     }
 };
 

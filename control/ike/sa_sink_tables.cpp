@@ -270,6 +270,20 @@ void TablesSaSink::remove_all() {
     while (!pairs_.empty()) remove(pairs_.begin()->first, pairs_.begin()->second.spi_out);
 }
 
+SaUsage TablesSaSink::usage(uint32_t spi_in, uint32_t spi_out) {
+    (void)spi_out;
+    SaUsage u;
+    auto it = pairs_.find(spi_in);
+    if (it == pairs_.end()) return u;
+    tables::SaCounters c;
+    if (tables::query_counters(t_, it->second.in_id, c)) u.in_bytes = c.bytes, u.in_packets = c.packets;
+    // The outbound SA is shared with the pair that rekeyed it: count it once, for the
+    // pair whose SPI it carries now.
+    if (it->second.spi_out == it->second.out->spi_out && tables::query_counters(t_, it->second.out->out_id, c))
+        u.out_bytes = c.bytes, u.out_packets = c.packets;
+    return u;
+}
+
 size_t TablesSaSink::poll_events() {
     tables::Event ev[32];
     size_t reported = 0;

@@ -47,6 +47,8 @@ public:
     bool install(const ChildSaInfo& info, const ChildSaKeys& keys) override;
     void remove(uint32_t spi_in, uint32_t spi_out) override;
     bool rekey(uint32_t old_spi_in, uint32_t old_spi_out, const ChildSaInfo& info, const ChildSaKeys& keys) override;
+    /// The pair's inbound and outbound SA counters from the dataplane (query_counters).
+    SaUsage usage(uint32_t spi_in, uint32_t spi_out) override;
 
     void set_listener(ChildExpiryListener* l) noexcept { listener_ = l; }
     /// Drains expiry events; returns how many were reported. Control thread.
