@@ -3,6 +3,7 @@
 // malformed and forged replies, and the client's retransmission/failover/timeout over
 // loopback UDP against a scripted server. Expected values were computed independently
 // with Python's hashlib/hmac.
+#include "control/ike/config.hpp"
 #include "control/ike/eap_radius.hpp"
 #include "control/radius/client.hpp"
 #include "control/radius/packet.hpp"
@@ -381,4 +382,64 @@ TEST_CASE("EapRadiusServer: Access-Reject fails with the Reply-Message", "[radiu
     CHECK(s.kind == espgw::ike::EapStep::Kind::FAILURE);
     CHECK(s.reason == "RADIUS reject: account locked");
     CHECK(s.eap == std::vector<uint8_t>{4, 0, 0, 4});
+}
+
+TEST_CASE("[radius] configuration: servers, defaults, errors name the key and never the secret", "[radius][config]") {
+    const std::string base = R"(
+[[connections]]
+name = "rw"
+local_id = "gw.example.com"
+psk = "0123456789abcdef"
+ike_proposals = ["aes256gcm16-prfsha256-ecp256"]
+esp_proposals = ["aes128gcm16"]
+nas_identifier = "gw-rw"
+)";
+    const std::string radius = R"(
+[radius]
+servers = [ { address = "10.0.0.5", secret = "s3cr3t-value-xyz" },
+            { address = "10.0.0.6", port = 11812, acct_port = 11813, secret = "another-secret" } ]
+timeout_s = 20
+retries = 3
+interim_s = 300
+)";
+    const auto c = espgw::ike::parse_config(base + radius);
+    REQUIRE(c.radius);
+    REQUIRE(c.radius->client.servers.size() == 2);
+    CHECK(c.radius->client.servers[0].port == 1812);
+    CHECK(c.radius->client.servers[0].acct_port == 1813);
+    CHECK(c.radius->client.servers[1].acct_port == 11813);
+    CHECK(c.radius->client.timeout_s == 20);
+    CHECK(c.radius->client.retries == 3);
+    CHECK(c.radius->interim_s == 300);
+    CHECK(c.radius->accounting);
+    CHECK(c.radius->nas_identifier == "espgw");
+    CHECK(c.connections[0].nas_identifier == "gw-rw");
+    CHECK_FALSE(espgw::ike::parse_config(base).radius);
+    // Defaults: 15 s timeout (MFA push approvals), 2 retries.
+    const auto d = espgw::ike::parse_config(base + "[radius]\nservers = [ { address = \"10.0.0.5\", secret = \"x\" } ]\n");
+    CHECK(d.radius->client.timeout_s == 15);
+    CHECK(d.radius->client.retries == 2);
+
+    auto bad = [&](const std::string& from, const std::string& to) {
+        std::string t = base + radius;
+        t.replace(t.find(from), from.size(), to);
+        try {
+            espgw::ike::parse_config(t);
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK_THAT(bad("10.0.0.6", "not-an-ip"), Catch::Contains("radius.servers[1].address"));
+    CHECK_THAT(bad("port = 11812", "port = 70000"), Catch::Contains("radius.servers[1].port"));
+    CHECK_THAT(bad("secret = \"another-secret\"", "secret = \"\""), Catch::Contains("radius.servers[1].secret"));
+    CHECK_THAT(bad("timeout_s = 20", "timeout_s = 0"), Catch::Contains("radius.timeout_s"));
+    CHECK_THAT(bad("retries = 3", "retries = -1"), Catch::Contains("radius.retries"));
+    CHECK_THAT(bad("interim_s = 300", "interim_s = \"x\""), Catch::Contains("radius.interim_s"));
+    CHECK_THAT(bad("retries = 3", "retries = 3\nsecrets = 1"), Catch::Contains("radius.secrets: unknown key"));
+    const std::string e = bad("port = 11812", "prot = 11812");
+    CHECK_THAT(e, Catch::Contains("radius.servers[1].prot"));
+    CHECK(e.find("another-secret") == std::string::npos);
+    CHECK_THAT(bad("nas_identifier = \"gw-rw\"", "nas_identifier = \"\""),
+               Catch::Contains("connections[0].nas_identifier"));
 }
