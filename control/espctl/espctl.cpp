@@ -4,14 +4,17 @@
 //
 // Commands go to espgw-dp's control socket (dataplane/dp/stats.hpp documents the
 // protocol: one request line, one JSON answer), except those of the IKE daemon
-// (`conn`, `ike`, `users`, `pool`, `reload`, `show ike ...`, `show users`), which go to espgw-ike's
+// (`conn`, `ike`, `users`, `user`, `pool`, `reload`, `show ike ...`, `show users`), which go to espgw-ike's
 // socket (control/ike/control_commands.hpp documents them). Without --json
 // the answer is printed as a table; with --json it is printed as received.
 //
 // Exit codes: 0 success; 1 the daemon refused (its message on stderr); 2 usage error,
 // unknown command or a request the daemon called malformed (it names the key);
 // 3 the daemon is not running / not reachable.
+#include <arpa/inet.h>
 #include <poll.h>
+#include <signal.h>
+#include <termios.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -23,6 +26,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -60,7 +64,19 @@ espgw-ike (--ike-socket, default /run/espgw-ike.sock):
   show ike counters         IKE message counters
   pool list                 virtual-IP leases
   show users                identity, virtual IP, outer address, NAT, seconds up
-  reload                    re-read the configuration (a broken one is refused)
+  reload                    re-read the configuration and the user database (a broken
+                            one is refused)
+  user list | user show NAME           local users (never password hashes)
+  user add NAME [--real-name TEXT] [--email ADDR] [--static-ip A.B.C.D] [--groups a,b]
+                [--disabled] [--password-stdin]
+  user set NAME [--real-name TEXT] [--email ADDR] [--static-ip A.B.C.D|none]
+                [--groups a,b] [--enabled|--disabled]
+  user passwd NAME [--password-stdin]  new password
+  user del|enable|disable NAME
+                            changes apply at once and are saved atomically; the
+                            password is prompted on the terminal (not echoed) or read
+                            as one line from stdin with --password-stdin, never taken
+                            from the command line
 options:
   --json      print the daemon's JSON answer unchanged (for scripts)
   --timeout   milliseconds to wait for the answer (default 5000)
@@ -335,7 +351,146 @@ Io exchange(const std::string& path, const std::string& request, int timeout_ms,
 bool is_ike_command(const std::vector<std::string>& w) {
     const std::string& c = w[0];
     if (c == "show") return w.size() > 1 && (w[1] == "ike" || w[1] == "users");
-    return c == "conn" || c == "ike" || c == "users" || c == "pool" || c == "reload";
+    return c == "conn" || c == "ike" || c == "users" || c == "user" || c == "pool" || c == "reload";
+}
+
+// ---- `user ...`: options to the daemon's KEY=VALUE form, and the password ----
+
+/// Percent-encodes everything but unreserved characters (RFC 3986 §2.3) and "@,", so
+/// spaces and any UTF-8 survive the daemon's one-line, blank-separated protocol.
+std::string pct_encode(std::string_view s) {
+    std::string o;
+    for (char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (std::isalnum(u) || std::strchr("-._~@,", c) != nullptr)
+            o += c;
+        else
+            o += fmt::format("%{:02X}", u);
+    }
+    return o;
+}
+
+termios g_saved_tty;
+volatile sig_atomic_t g_tty_saved = 0;
+
+void restore_tty(int sig) {
+    if (g_tty_saved) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_tty);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/// One line from the terminal with echo off; false on EOF.
+bool prompt_hidden(const char* prompt, std::string& out) {
+    fmt::print(stderr, "{}", prompt);
+    std::fflush(stderr);
+    termios t{};
+    tcgetattr(STDIN_FILENO, &g_saved_tty);
+    t = g_saved_tty;
+    t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    t.c_lflag |= ECHONL;
+    g_tty_saved = 1;
+    signal(SIGINT, restore_tty);
+    signal(SIGTERM, restore_tty);
+    signal(SIGHUP, restore_tty);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
+    const bool ok = static_cast<bool>(std::getline(std::cin, out));
+    tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_tty);
+    g_tty_saved = 0;
+    return ok;
+}
+
+/// Builds the request of a `user` command from its words (options as documented in the
+/// usage). Returns 0, or the exit code after printing the error. `request` may hold the
+/// (encoded) password: the caller wipes it.
+int user_request(const std::vector<std::string>& w, std::string& request) {
+    auto usage = [](const std::string& why) {
+        fmt::print(stderr, "espctl: {}; see espctl --help\n", why);
+        return 2;
+    };
+    if (w.size() < 2) return usage("user needs a subcommand (list show add set passwd del enable disable)");
+    const std::string& verb = w[1];
+    if (verb == "list") {
+        if (w.size() != 2) return usage("user list takes no argument");
+        request = "user list";
+        return 0;
+    }
+    static const std::vector<std::string> verbs = {"show", "add", "set", "passwd", "del", "enable", "disable"};
+    if (std::find(verbs.begin(), verbs.end(), verb) == verbs.end())
+        return usage(fmt::format("unknown command \"user {}\"", verb.substr(0, 32)));
+    if (w.size() < 3 || w[2].starts_with("-")) return usage(fmt::format("user {} needs a user name", verb));
+    const std::string& name = w[2];
+    const bool attrs = verb == "add" || verb == "set";
+    const bool wants_password = verb == "add" || verb == "passwd";
+    bool password_stdin = false;
+    std::vector<std::pair<std::string, std::string>> kv;
+    for (size_t i = 3; i < w.size(); ++i) {
+        std::string opt = w[i];
+        std::string val;
+        bool has_val = false;
+        if (auto eq = opt.find('='); opt.starts_with("--") && eq != std::string::npos) {
+            val = opt.substr(eq + 1);
+            opt = opt.substr(0, eq);
+            has_val = true;
+        }
+        auto value = [&]() -> bool {
+            if (has_val) return true;
+            if (i + 1 >= w.size()) return false;
+            val = w[++i];
+            return true;
+        };
+        if (opt == "--password" || (opt.starts_with("--pass") && opt != "--password-stdin"))
+            return usage("passwords are never taken from the command line: use --password-stdin or the prompt");
+        if (opt == "--password-stdin" && wants_password && !has_val) {
+            password_stdin = true;
+        } else if (attrs && (opt == "--real-name" || opt == "--email" || opt == "--static-ip" || opt == "--groups")) {
+            if (!value()) return usage(fmt::format("{} needs a value", opt));
+            if (opt == "--static-ip" && !(verb == "set" && val == "none")) {
+                in_addr a{};
+                if (inet_pton(AF_INET, val.c_str(), &a) != 1)
+                    return usage(fmt::format("--static-ip: \"{}\" is not an IPv4 address", val.substr(0, 64)));
+            }
+            std::string key = opt.substr(2);
+            std::replace(key.begin(), key.end(), '-', '_');
+            kv.emplace_back(key, val);
+        } else if (attrs && opt == "--disabled" && !has_val) {
+            kv.emplace_back("enabled", "0");
+        } else if (verb == "set" && opt == "--enabled" && !has_val) {
+            kv.emplace_back("enabled", "1");
+        } else {
+            return usage(fmt::format("user {}: unexpected argument \"{}\"", verb, opt.substr(0, 32)));
+        }
+    }
+    request = "user " + verb + " " + pct_encode(name);
+    for (auto& [k, v] : kv) request += " " + k + "=" + pct_encode(v);
+    if (!wants_password) return 0;
+    std::string pw;
+    if (password_stdin) {
+        // One line: the password (a trailing CR/LF is not part of it).
+        std::getline(std::cin, pw);
+        if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+    } else if (isatty(STDIN_FILENO)) {
+        std::string again;
+        const std::string p1 = fmt::format("Password for {}: ", name);
+        if (!prompt_hidden(p1.c_str(), pw) || !prompt_hidden("Retype password: ", again)) {
+            explicit_bzero(pw.data(), pw.size());
+            return usage("no password entered");
+        }
+        const bool same = pw == again;
+        explicit_bzero(again.data(), again.size());
+        if (!same) {
+            explicit_bzero(pw.data(), pw.size());
+            fmt::print(stderr, "espctl: the passwords do not match\n");
+            return 2;
+        }
+    } else {
+        return usage(fmt::format("user {} needs a password: --password-stdin, or run it on a terminal", verb));
+    }
+    if (pw.empty()) return usage("empty password");
+    std::string enc = pct_encode(pw);
+    explicit_bzero(pw.data(), pw.size());
+    request += " password=" + enc;
+    explicit_bzero(enc.data(), enc.size());
+    return 0;
 }
 
 /// Local check of the dataplane command shapes (the daemon checks again).
@@ -410,6 +565,11 @@ int run(int argc, char** argv) {
             return 2;
         }
     const bool ike = is_ike_command(words);
+    std::string request;
+    const bool user_cmd = words[0] == "user";
+    if (user_cmd) {
+        if (const int rc = user_request(words, request); rc != 0) return rc;
+    }
     if (!ike && !known_dp_command(words)) {
         // Never echo the arguments: they may hold key material.
         fmt::print(stderr, "espctl: unknown command \"{}{}\"; see espctl --help\n", words[0],
@@ -424,8 +584,8 @@ int run(int argc, char** argv) {
             std::free(abs);
         }
     }
-    std::string request;
     for (auto& w : words) {
+        if (user_cmd) break;
         request += request.empty() ? "" : " ";
         request += w;
         explicit_bzero(w.data(), w.size());

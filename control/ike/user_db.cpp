@@ -512,7 +512,7 @@ bool UserDb::save(std::string* error) const {
     }
     std::string o =
         "# espgw-ike users (issue 6), written by `espctl user ...`: passwords are PBKDF2 hashes, NT hashes are\n"
-        "# sealed with the key in " + key_path_ + ". Edit by hand only while espgw-ike is stopped, or run `espctl reload`.\n";
+        "# sealed with the key in " + key_path_ + ".\n# Hand edits take effect with `espctl reload`; an `espctl user` change before that overwrites them.\n";
     for (const auto& [name, u] : users_) {
         o += "\n[users." + toml_string(name) + "]\n";
         if (!u.real_name.empty()) o += "real_name = " + toml_string(u.real_name) + "\n";
