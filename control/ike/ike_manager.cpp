@@ -43,6 +43,12 @@ uint32_t source_toward(uint32_t remote_host) {
 
 constexpr auto RESTART_DELAY = std::chrono::seconds(5);
 
+// The user name of an IKE SA authenticated by EAP-RADIUS (for accounting), or nullopt.
+std::optional<std::string> eap_radius_user(const IkeSa& sa) {
+    (void)sa;
+    return std::nullopt;  // wired to the EAP exchange's result when it lands
+}
+
 }  // namespace
 
 std::string IkeSa::who() const {
@@ -54,6 +60,7 @@ IkeManager::IkeManager(const IkeConfig& config, Transport& transport, SaSink& si
       now_(Clock::now()), cookies_(config.cookie_secret_s, now_) {
     ctx_.now = now_;
     for (const auto& [name, p] : config_.pools) pools_.emplace(name, AddressPool(name, p.cidr));
+    if (config_.radius) radius_ = std::make_unique<RadiusService>(*config_.radius);
     if (config_.legacy_algorithms)
         log_warn("[ike] legacy_algorithms is on: 3DES and DH groups 2/5 (MODP_1024/1536) are accepted for legacy "
                  "clients; turn it off once they are gone");
@@ -407,6 +414,7 @@ void IkeManager::after_exchange(IkeSa& sa, Exchange& ex) {
         std::unique_ptr<IkeSa> n = std::move(ex.new_ike_sa);
         const uint64_t spi = our_spi(*n);
         if (!sas_.count(spi)) sas_[spi] = std::move(n);
+        if (radius_) radius_->on_rekeyed(our_spi(sa), spi);  // the user's accounting session goes on
     }
     if (ex.delete_ike_sa) {
         log_info("{}: IKE SA deleted", sa.who());
@@ -522,8 +530,11 @@ void IkeManager::tick(Clock::time_point now) {
     for (uint64_t spi : dead) {
         // start_action "start": a cleared IKE SA (dead peer, expired attempt) comes back.
         if (auto it = sas_.find(spi); it != sas_.end()) schedule_restart(*it->second);
+        acct_terminate_cause_ = radius::kTerminateLostService;
         remove_sa(spi);
+        acct_terminate_cause_ = radius::kTerminateUserRequest;
     }
+    if (radius_) tick_radius();
     for (auto it = restart_at_.begin(); it != restart_at_.end();) {
         if (now < it->second) {
             ++it;
@@ -616,6 +627,9 @@ void IkeManager::remove_sa(uint64_t spi_r) {
     auto it = sas_.find(spi_r);
     if (it == sas_.end()) return;
     IkeSa& sa = *it->second;
+    // RFC 2866: the user's session ends with the IKE SA; read the counters first.
+    if (radius_ && radius_->accounting_active(spi_r))
+        radius_->on_ended(spi_r, usage_of(sa), acct_terminate_cause_, now_);
     for (const auto& c : sa.children) sink_.remove(c.info.spi_in, c.info.spi_out);
     // The virtual IP lease stays reserved for the identity (reused on reconnect).
     forget_half_open(spi_r);
@@ -707,6 +721,26 @@ void IkeManager::handle_init_response(IkeSa& sa, std::span<const uint8_t> data, 
     log_warn("{}: IKE_SA_INIT as initiator failed", sa.who());
     schedule_restart(sa);
     remove_sa(our_spi(sa));
+}
+
+SaUsage IkeManager::usage_of(const IkeSa& sa) {
+    SaUsage u;
+    for (const auto& c : sa.children) u += sink_.usage(c.info.spi_in, c.info.spi_out);
+    return u;
+}
+
+void IkeManager::tick_radius() {
+    // Accounting Start once an EAP-RADIUS user's IKE SA is up with its first CHILD_SA.
+    for (auto& [spi, sa] : sas_) {
+        if (sa->state != IkeSaState::ESTABLISHED || sa->rekeyed_at || sa->children.empty() || !sa->conn) continue;
+        const auto user = eap_radius_user(*sa);
+        if (!user || radius_->accounting_active(spi)) continue;
+        radius_->on_established(spi, *user, *sa->conn, sa->local, sa->remote, sa->virtual_ip, now_);
+    }
+    radius_->tick(now_, [this](uint64_t spi) {
+        const IkeSa* sa = find(spi);
+        return sa ? usage_of(*sa) : SaUsage{};
+    });
 }
 
 void IkeManager::schedule_restart(const IkeSa& sa) {

@@ -12,6 +12,7 @@
 #include "control/ike/config.hpp"
 #include "control/ike/cookie_jar.hpp"
 #include "control/ike/ike_sa.hpp"
+#include "control/ike/radius_service.hpp"
 #include "control/ike/sa_sink.hpp"
 #include "control/ike/task.hpp"
 #include "control/ike/transport.hpp"
@@ -86,6 +87,8 @@ public:
     /// The virtual-IP pools with their leases (by pool name). For the CLI, the lease
     /// file and reload (which adds pools new in the configuration).
     std::map<std::string, AddressPool>& pools() noexcept { return pools_; }
+    /// The RADIUS side (EAP-RADIUS relays, accounting); nullptr without [radius].
+    RadiusService* radius() noexcept { return radius_.get(); }
 
 private:
     void handle_init(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data, const Message& m);
@@ -104,6 +107,8 @@ private:
     void send_init(IkeSa& sa, std::shared_ptr<Task> task);
     void schedule_restart(const IkeSa& sa);
     void forget_half_open(uint64_t spi_r);
+    void tick_radius();
+    SaUsage usage_of(const IkeSa& sa);
 
     const IkeConfig& config_;
     Transport& transport_;
@@ -116,6 +121,8 @@ private:
     Clock::time_point now_;
     CookieJar cookies_;
     std::map<std::string, Clock::time_point> restart_at_;  // start_action "start": initiate again then
+    std::unique_ptr<RadiusService> radius_;                 // [radius]: EAP-RADIUS and accounting
+    uint32_t acct_terminate_cause_ = 1;                     // RFC 2866 §5.10 for the next Stop (User-Request)
 };
 
 }  // namespace espgw::ike

@@ -1,0 +1,55 @@
+#pragma once
+// espgw-ike's RADIUS side ([radius] configured): owns the one radius::Client (socket,
+// failover state) shared by every EAP-RADIUS conversation and by accounting, makes the
+// EapRadiusServer of a connection with remote_auth = "eap-radius", and runs the
+// accounting sessions of EAP-RADIUS users. IkeManager calls it: make_eap_server() when
+// such a user starts IKE_AUTH, on_established() when the user's first CHILD_SA is up,
+// on_ended() before the IKE SA's CHILD_SAs are removed, tick() from its own tick.
+// Control thread only.
+
+#include "control/ike/config.hpp"
+#include "control/ike/eap_radius.hpp"
+#include "control/ike/radius_accounting.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace espgw::ike {
+
+class RadiusService {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    /// Opens the client socket. Throws std::runtime_error when it cannot.
+    explicit RadiusService(const RadiusConfig& cfg);
+
+    /// A relay for one IKE SA of connection `conn` (NAS-Identifier: the connection's,
+    /// else [radius] nas_identifier).
+    std::unique_ptr<EapServer> make_eap_server(const ConnectionConfig& conn, const Endpoint& local,
+                                               const Endpoint& remote) const;
+
+    /// The EAP-RADIUS user of IKE SA `key` is connected: Accounting Start (when
+    /// accounting is on; idempotent).
+    void on_established(uint64_t key, const std::string& user, const ConnectionConfig& conn, const Endpoint& local,
+                        const Endpoint& remote, std::optional<uint32_t> virtual_ip, Clock::time_point now);
+    /// The IKE SA `key` ends: Accounting Stop with its final counters. No-op for an SA
+    /// without an accounting session.
+    void on_ended(uint64_t key, const SaUsage& usage, uint32_t terminate_cause, Clock::time_point now);
+    /// IKE SA rekey (RFC 7296 §2.18): the session continues under the new SA.
+    void on_rekeyed(uint64_t old_key, uint64_t new_key);
+    bool accounting_active(uint64_t key) const { return acct_ && acct_->active(key); }
+
+    /// Interim-Updates (`usage` reads an IKE SA's counters) and RADIUS replies.
+    void tick(Clock::time_point now, const RadiusAccounting::UsageFn& usage);
+
+    const radius::ClientCounters& counters() const noexcept { return client_->counters(); }
+    const RadiusAccounting* accounting() const noexcept { return acct_.get(); }
+
+private:
+    RadiusConfig cfg_;  // a copy: a configuration reload must not leave it dangling
+    std::shared_ptr<radius::Client> client_;
+    std::unique_ptr<RadiusAccounting> acct_;
+};
+
+}  // namespace espgw::ike
