@@ -324,7 +324,8 @@ SaEntry parse_sa(const toml::table& t, const std::string& path, const DataplaneC
     Section s(t, path,
               {"id", "spi", "direction", "suite", "keymat", "mode", "esn", "udp_encap",
                "udp_src_port", "udp_dst_port", "tunnel_src", "tunnel_dst", "replay_window",
-               "soft_bytes", "hard_bytes", "soft_packets", "hard_packets", "ttl", "initial_seq"});
+               "soft_bytes", "hard_bytes", "soft_packets", "hard_packets", "ttl", "initial_seq", "groups",
+               "connection"});
     SaEntry e;
     e.id = static_cast<uint32_t>(s.integer("id", 1, (1 << 17) - 1, std::nullopt));
     e.sa.spi = static_cast<uint32_t>(s.integer("spi", 256, 0xffffffff, std::nullopt));  // RFC 4303 §2.1: 1..255 reserved
@@ -372,6 +373,22 @@ SaEntry parse_sa(const toml::table& t, const std::string& path, const DataplaneC
         fail(s.key("soft_bytes"), fmt::format("{} exceeds hard_bytes {}", e.soft_bytes, e.hard_bytes));
     if (e.hard_packets && e.soft_packets > e.hard_packets)
         fail(s.key("soft_packets"), fmt::format("{} exceeds hard_packets {}", e.soft_packets, e.hard_packets));
+    // Firewall tags of a static inbound SA: the user groups / connection its traffic
+    // counts as (what espgw-ike sets for IKE-made SAs).
+    auto tag_name = [&](const toml::node& n, const std::string& where) {
+        const auto v = n.value<std::string>();
+        if (!n.is_string() || !v || v->empty() || v->size() > 31)
+            fail(where, "expected a name of 1..31 characters");
+        return *v;
+    };
+    if (const toml::node* g = s.node("groups")) {
+        const toml::array* a = g->as_array();
+        if (!a) fail(s.key("groups"), "expected a list of group names");
+        for (size_t i = 0; i < a->size(); ++i) e.groups.push_back(tag_name((*a)[i], fmt::format("{}[{}]", s.key("groups"), i)));
+    }
+    if (const toml::node* c = s.node("connection")) e.connection = tag_name(*c, s.key("connection"));
+    if ((!e.groups.empty() || !e.connection.empty()) && e.direction != SaDirection::in)
+        fail(s.key(e.groups.empty() ? "connection" : "groups"), "firewall tags apply to inbound SAs only");
     return e;
 }
 

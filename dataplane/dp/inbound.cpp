@@ -155,7 +155,9 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
             w.drop(m, DpDrop::local_unhandled);
             continue;
         }
-        if (!nat::from_tunnel(w, m)) continue;  // firewall, then masquerade (dataplane/nat/nat_path.hpp)
+        // Firewall (rules may name the user's groups / IKE connection: the SA's tags),
+        // then masquerade (dataplane/nat/nat_path.hpp).
+        if (!nat::from_tunnel(w, m, nat::firewall_uses_tags() ? w.sa->fw_tags(refs[j]) : 0)) continue;
         if (!forward_ttl(ip)) [[unlikely]] {
             w.drop(m, DpDrop::ttl_exceeded);
             continue;

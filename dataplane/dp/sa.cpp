@@ -66,6 +66,12 @@ SaBinding::SaBinding(Dataplane& dp) : impl(std::make_unique<Impl>()) {
         p.enc_keymat = e.enc_keymat;
         p.auth_key = e.auth_key;
         p.life = {e.soft_bytes, e.hard_bytes, e.soft_packets, e.hard_packets};
+        std::vector<std::string> unplaced;
+        p.fw_groups = tables::tag_mask(*impl->t, 0, e.groups, &unplaced);
+        if (!e.connection.empty()) p.fw_conn = tables::tag_mask(*impl->t, 1, {e.connection}, &unplaced);
+        if (!unplaced.empty())
+            throw std::runtime_error(fmt::format("sa id {}: no firewall tag bit left for '{}' (32 per kind)", e.id,
+                                                 unplaced.front()));
         tables::WriteResult r = tables::install_sa(*impl->t, p);
         if (!r.ok()) throw std::runtime_error(fmt::format("sa id {}: {}", e.id, r.error));
     }
@@ -161,6 +167,8 @@ void SaReader::charge_outbound(const OutboundRef& r, uint32_t) noexcept {
     tables::OutRef o{r.sa, r.st, r.slot, r.id, r.owner, r.expired};
     impl_->r.charge(o);
 }
+
+uint64_t SaReader::fw_tags(const InboundRef& r) const noexcept { return impl_->r.fw_tags(r.slot); }
 
 void SaReader::count_drop(const InboundRef& r, tables::SaDrop d) noexcept {
     impl_->r.count_drop(tables::InRef{r.sa, r.st, r.slot, r.id, r.owner, r.expired}, d);

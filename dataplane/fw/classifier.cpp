@@ -25,10 +25,12 @@ struct AclKey {
     uint8_t dst[4];
     uint16_t sport_be;
     uint16_t dport_be;
+    uint8_t groups[4];  ///< big-endian tag bits (rte_acl reads multi-byte fields as on the wire)
+    uint8_t conn[4];
 };
-static_assert(sizeof(AclKey) == 16 && offsetof(AclKey, sport_be) == 12);
+static_assert(sizeof(AclKey) == 24 && offsetof(AclKey, sport_be) == 12 && offsetof(AclKey, groups) == 16);
 
-constexpr uint32_t kFields = 5;
+constexpr uint32_t kFields = 7;
 RTE_ACL_RULE_DEF(AclRule, kFields);
 
 rte_acl_field_def field(uint8_t type, uint8_t size, uint8_t index, uint8_t input, size_t offset) {
@@ -51,6 +53,10 @@ rte_acl_config acl_config(size_t max_bytes) {
     c.defs[2] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(AclKey, dst));
     c.defs[3] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(AclKey, sport_be));
     c.defs[4] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(AclKey, dport_be));
+    // Tag bits: (key & mask) == value; a rule naming several groups is one rte_acl
+    // rule per group (same priority and userdata), "any" is value 0 / mask 0.
+    c.defs[5] = field(RTE_ACL_FIELD_TYPE_BITMASK, 4, 5, 4, offsetof(AclKey, groups));
+    c.defs[6] = field(RTE_ACL_FIELD_TYPE_BITMASK, 4, 6, 5, offsetof(AclKey, conn));
     return c;
 }
 
@@ -69,6 +75,14 @@ std::unique_ptr<Compiled> Compiled::build(const RuleSet& rs, uint32_t workers, u
         return nullptr;
     }
     const auto n = static_cast<uint32_t>(rs.rules.size());
+    for (uint32_t i = 0; i < n; ++i) {
+        const Rule& r = rs.rules[i];
+        if (r.groups.size() != static_cast<size_t>(__builtin_popcount(r.group_mask)) ||
+            r.connections.size() != static_cast<size_t>(__builtin_popcount(r.conn_mask))) {
+            *why = fmt::format("rule[{}]: group/connection names not resolved to tag bits", i);
+            return nullptr;
+        }
+    }
     if (n >= RTE_ACL_MAX_PRIORITY) {
         *why = fmt::format("{} rules: at most {}", n, RTE_ACL_MAX_PRIORITY - 1);
         return nullptr;
@@ -102,7 +116,22 @@ std::unique_ptr<Compiled> Compiled::build(const RuleSet& rs, uint32_t workers, u
         }
         a.field[4].value.u16 = r.dst_port_lo;
         a.field[4].mask_range.u16 = r.dst_port_hi;
-        acl.push_back(a);
+        // One rte_acl rule per (group bit, connection bit) pair: OR within each list.
+        for (uint32_t gm = r.group_mask ? r.group_mask : 0;;) {
+            const uint32_t gbit = gm & (~gm + 1);  // lowest bit (0 when "any")
+            for (uint32_t cm = r.conn_mask ? r.conn_mask : 0;;) {
+                const uint32_t cbit = cm & (~cm + 1);
+                a.field[5].value.u32 = gbit;
+                a.field[5].mask_range.u32 = gbit;
+                a.field[6].value.u32 = cbit;
+                a.field[6].mask_range.u32 = cbit;
+                acl.push_back(a);
+                cm &= cm - 1;
+                if (cm == 0) break;
+            }
+            gm &= gm - 1;
+            if (gm == 0) break;
+        }
     }
     if (acl.empty()) return c;
 
@@ -146,6 +175,8 @@ void Compiled::classify(const FwKey* keys, int32_t* out, uint32_t n) const noexc
         net::store_be32(k[i].dst, keys[i].dst);
         k[i].sport_be = rte_cpu_to_be_16(keys[i].src_port);
         k[i].dport_be = rte_cpu_to_be_16(keys[i].dst_port);
+        net::store_be32(k[i].groups, keys[i].groups);
+        net::store_be32(k[i].conn, keys[i].conn);
         p[i] = &k[i].proto;
     }
     if (rte_acl_classify(ctx_, p, res, n, 1) != 0) {

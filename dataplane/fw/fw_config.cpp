@@ -107,6 +107,29 @@ uint8_t protocol(const toml::node& n, const std::string& key) {
     fail(key, "expected tcp, udp, icmp, any or a protocol number");
 }
 
+/// A name or a list of names ("sales" / ["sales", "engineering"]): 1..31 characters
+/// of letters, digits, '.', '_', '-', '@' each; none given: empty (= any).
+std::vector<std::string> names(const toml::table& t, const std::string& path, const char* key) {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    auto take = [&](const toml::node& e, const std::string& where) {
+        const auto v = e.value<std::string>();
+        if (!e.is_string() || !v || v->empty() || v->size() > 31 ||
+            v->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") !=
+                std::string::npos)
+            fail(where, "expected a name of 1..31 letters, digits, '.', '_', '-', '@'");
+        out.push_back(*v);
+    };
+    if (const toml::array* a = n->as_array()) {
+        if (a->empty()) fail(path + "." + key, "expected at least one name");
+        for (size_t i = 0; i < a->size(); ++i) take((*a)[i], fmt::format("{}.{}[{}]", path, key, i));
+    } else {
+        take(*n, path + "." + key);
+    }
+    return out;
+}
+
 }  // namespace
 
 FirewallConfig parse_firewall_config(const toml::table& root) {
@@ -132,7 +155,7 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
         const toml::table* rt = (*arr)[i].as_table();
         if (!rt) fail(path, "expected a table");
         only_keys(*rt, path, {"source", "destination", "protocol", "source_ports", "ports", "icmp_type", "action",
-                              "log", "enabled", "comment"});
+                              "log", "enabled", "comment", "source_group", "connection"});
         Rule r;
         prefix4(str(*rt, path, "source", "0.0.0.0/0"), path + ".source", &r.src_net, &r.src_len);
         prefix4(str(*rt, path, "destination", "0.0.0.0/0"), path + ".destination", &r.dst_net, &r.dst_len);
@@ -148,6 +171,8 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
         r.log = boolean(*rt, path, "log", false);
         r.enabled = boolean(*rt, path, "enabled", true);
         r.comment = str(*rt, path, "comment", "");
+        r.groups = names(*rt, path, "source_group");
+        r.connections = names(*rt, path, "connection");
         fc.set.rules.push_back(r);
     }
     if (auto bad = validate(fc.set)) fail("firewall." + bad->substr(0, bad->find(':')), bad->substr(bad->find(':') + 2));

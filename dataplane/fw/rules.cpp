@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <initializer_list>
+
 namespace espgw::fw {
 
 namespace {
@@ -24,6 +26,10 @@ std::optional<std::string> validate(const RuleSet& rs) {
         if (ports && r.proto != kTcp && r.proto != kUdp) return fmt::format("rule[{}]: ports need protocol tcp or udp", i);
         if (r.icmp_type >= 0 && r.proto != kIcmp) return fmt::format("rule[{}]: icmp_type needs protocol icmp", i);
         if (r.icmp_type > 255) return fmt::format("rule[{}]: icmp_type above 255", i);
+        for (const auto* names : {&r.groups, &r.connections})
+            for (const std::string& n : *names)
+                if (n.empty() || n.size() > 31)
+                    return fmt::format("rule[{}]: group/connection names are 1..31 characters", i);
     }
     return std::nullopt;
 }
@@ -37,6 +43,8 @@ int32_t linear_match(const RuleSet& rs, const FwKey& k) noexcept {
         if (r.icmp_type >= 0 && k.src_port != r.icmp_type) continue;
         if (k.src_port < r.src_port_lo || k.src_port > r.src_port_hi) continue;
         if (k.dst_port < r.dst_port_lo || k.dst_port > r.dst_port_hi) continue;
+        if (r.group_mask && !(k.groups & r.group_mask)) continue;
+        if (r.conn_mask && !(k.conn & r.conn_mask)) continue;
         return static_cast<int32_t>(i);
     }
     return -1;

@@ -4,8 +4,11 @@
 // Pure code (no EAL): the rule model, validation, and the linear reference matcher
 // that tests hold the compiled classifier (classifier.hpp) against.
 //
-// Later (issue 6): rule sets per connection and direction, user/group sources,
-// automatic rules that follow a tunnel's traffic selectors.
+// Tunnel sources by who is on the other end (issues 5 and 6): a rule may name user
+// groups (source_group: the groups the IKE control process learnt for the user, from
+// the local user database or RADIUS Class/Filter-Id) and IKE connections; the packet's
+// inbound SA carries the matching tag bits (tables: SaMeta::fw_groups / fw_conn,
+// names registered in the tables' tag registry).
 
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +34,14 @@ struct Rule {
     bool log = false;
     bool enabled = true;
     std::string comment;
+    /// Who: the rule matches only packets from a tunnel whose user is in one of
+    /// `groups` (any when empty) and whose IKE connection is one of `connections` (any
+    /// when empty). Names as configured; the masks are their tag bits, resolved by
+    /// resolve_tags() before the set is compiled.
+    std::vector<std::string> groups;
+    std::vector<std::string> connections;
+    uint32_t group_mask = 0;  ///< OR of the groups' bits (0: any)
+    uint32_t conn_mask = 0;   ///< OR of the connections' bits (0: any)
 };
 
 /// An ordered rule list and the policy for packets no enabled rule matches.
@@ -45,7 +56,35 @@ struct FwKey {
     uint8_t proto = 0;
     uint32_t src = 0, dst = 0;
     uint16_t src_port = 0, dst_port = 0;
+    uint32_t groups = 0;  ///< tag bits of the user's groups (the inbound SA's fw_groups)
+    uint32_t conn = 0;    ///< tag bit of the IKE connection (the inbound SA's fw_conn)
 };
+
+/// Which registry a tag name lives in.
+enum class TagKind : uint8_t { group = 0, connection = 1 };
+
+/// Fills every rule's group_mask / conn_mask from its names through `bit_of` (the
+/// tables' registry: returns the name's bit 0..31, or -1 when it cannot have one).
+/// nullopt, or the reason naming the rule ("rule[2]: group 'x': no tag bit left (32
+/// groups at most)"). Control path.
+template <class BitOf>
+std::optional<std::string> resolve_tags(RuleSet& rs, BitOf&& bit_of) {
+    for (size_t i = 0; i < rs.rules.size(); ++i) {
+        Rule& r = rs.rules[i];
+        r.group_mask = r.conn_mask = 0;
+        for (int kind = 0; kind < 2; ++kind) {
+            const auto& names = kind == 0 ? r.groups : r.connections;
+            for (const std::string& n : names) {
+                const int b = bit_of(kind == 0 ? TagKind::group : TagKind::connection, n);
+                if (b < 0 || b > 31)
+                    return "rule[" + std::to_string(i) + "]: " + (kind == 0 ? "group '" : "connection '") + n +
+                           "': no tag bit left (32 per kind at most)";
+                (kind == 0 ? r.group_mask : r.conn_mask) |= 1u << b;
+            }
+        }
+    }
+    return std::nullopt;
+}
 
 /// nullopt when the rule set is valid, else the reason ("rule[3]: ports need tcp or
 /// udp"). Control path.

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "dataplane/fw/fw_config.hpp"
 #include "dataplane/fw/reject.hpp"
 #include "dataplane/nat/masquerade.hpp"
+#include "dataplane/tables/writer.hpp"
 
 namespace espgw::nat {
 
@@ -62,7 +64,25 @@ struct Plane {
     NatConfig nat;
     std::unique_ptr<fw::Firewall> fw;
     std::vector<std::unique_ptr<WorkerState>> ws;
+    // Set (before the install that needs it) once a rule set names groups or
+    // connections; never cleared, so a worker holding such a set always has tags.
+    std::atomic<bool> fw_tags{false};
 };
+
+/// Resolves the rule set's group/connection names to the tables' tag bits (registering
+/// new names) and flags the plane when tags are needed. nullopt or the reason.
+std::optional<std::string> prepare_rules(Plane& p, const dp::Dataplane& dp, fw::RuleSet& rs) {
+    bool any = false;
+    for (const fw::Rule& r : rs.rules) any |= !r.groups.empty() || !r.connections.empty();
+    if (!any) return std::nullopt;
+    if (!dp.sa) return std::string("rules name groups/connections but the SA tables are not up");
+    tables::Tables& t = dp.sa->tables();
+    auto bad = fw::resolve_tags(rs, [&](fw::TagKind k, const std::string& n) {
+        return tables::tag_bit(t, static_cast<uint32_t>(k), n);
+    });
+    if (!bad) p.fw_tags.store(true, std::memory_order_relaxed);
+    return bad;
+}
 
 // Set on the main lcore before the workers launch, cleared after they stopped;
 // workers only read it (the launch is the happens-before edge).
@@ -123,7 +143,9 @@ void worker_init(dp::Worker& w) {
         if (cfg.firewall.enabled) {
             p->fw = std::make_unique<fw::Firewall>(p->workers, cfg.firewall.max_acl_bytes);
             std::string why;
-            if (!p->fw->install(cfg.firewall.set, &why)) throw std::runtime_error("firewall refused: " + why);
+            fw::RuleSet set = cfg.firewall.set;
+            if (auto bad = prepare_rules(*p, w.dp, set)) throw std::runtime_error("firewall refused: " + *bad);
+            if (!p->fw->install(set, &why)) throw std::runtime_error("firewall refused: " + why);
         }
         g_owner = std::move(p);
         g_plane = g_owner.get();
@@ -153,7 +175,12 @@ void worker_fini(dp::Worker& w) noexcept {
     }
 }
 
-bool from_tunnel(dp::Worker& w, rte_mbuf* m) noexcept {
+bool firewall_uses_tags() noexcept {
+    const Plane* p = g_plane;
+    return p && p->fw_tags.load(std::memory_order_relaxed);
+}
+
+bool from_tunnel(dp::Worker& w, rte_mbuf* m, uint64_t tags) noexcept {
     Plane* p = g_plane;
     if (!p || (!p->fw && !p->nat.enabled())) return true;
     uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
@@ -163,7 +190,9 @@ bool from_tunnel(dp::Worker& w, rte_mbuf* m) noexcept {
     WorkerState& s = *p->ws[w.index];
     if (p->fw) {
         if (const fw::Compiled* c = p->fw->current()) {
-            const fw::FwKey k = fw_key(ip, li);
+            fw::FwKey k = fw_key(ip, li);
+            k.groups = static_cast<uint32_t>(tags);
+            k.conn = static_cast<uint32_t>(tags >> 32);
             int32_t idx;
             c->classify(&k, &idx, 1);
             c->count(w.index, idx, len, w.now_tsc);
@@ -345,13 +374,19 @@ std::string rules_json(const dp::Dataplane& dp) {
         const fw::RuleHits h = c->hits(static_cast<int32_t>(i));
         std::string comment;
         for (char ch : r.comment) comment += (ch == '"' || ch == '\\') ? ' ' : ch;
+        // Names were validated as [A-Za-z0-9._@-]: safe in JSON strings.
+        auto list = [](const std::vector<std::string>& v) {
+            std::string o = "[";
+            for (size_t k = 0; k < v.size(); ++k) o += fmt::format("{}\"{}\"", k ? "," : "", v[k]);
+            return o + "]";
+        };
         rs += fmt::format(
             "{}{{\"index\":{},\"source\":\"{}\",\"destination\":\"{}\",\"protocol\":{},\"source_ports\":\"{}-{}\","
             "\"ports\":\"{}-{}\",\"icmp_type\":{},\"action\":\"{}\",\"log\":{},\"enabled\":{},\"comment\":\"{}\","
-            "\"packets\":{},\"bytes\":{},\"last_hit_s_ago\":{}}}",
+            "\"source_group\":{},\"connection\":{},\"packets\":{},\"bytes\":{},\"last_hit_s_ago\":{}}}",
             i ? "," : "", i, prefix_str(r.src_net, r.src_len), prefix_str(r.dst_net, r.dst_len), r.proto, r.src_port_lo,
             r.src_port_hi, r.dst_port_lo, r.dst_port_hi, r.icmp_type, fw::action_name(r.action), r.log, r.enabled,
-            comment, h.packets, h.bytes, ago(h.last_hit));
+            comment, list(r.groups), list(r.connections), h.packets, h.bytes, ago(h.last_hit));
     }
     rs += "]";
     const fw::RuleHits d = c->hits(-1);
@@ -363,7 +398,6 @@ std::string rules_json(const dp::Dataplane& dp) {
 }
 
 std::string rules_load(const dp::Dataplane& dp, const std::string& path) {
-    (void)dp;
     Plane* p = g_plane;
     if (!p || !p->fw) return "{\"error\":\"no [firewall] configured at start\"}";
     std::ifstream in(path);
@@ -373,6 +407,7 @@ std::string rules_load(const dp::Dataplane& dp, const std::string& path) {
     std::string why;
     try {
         fw::FirewallConfig fc = fw::parse_firewall_text(ss.str());
+        if (auto bad = prepare_rules(*p, dp, fc.set)) throw std::runtime_error(*bad);
         if (p->fw->install(fc.set, &why))
             return fmt::format("{{\"ok\":true,\"generation\":{},\"rules\":{}}}", p->fw->generation(), fc.set.rules.size());
     } catch (const std::exception& e) {

@@ -35,7 +35,13 @@ void worker_fini(dp::Worker& w) noexcept;
 /// masquerade when a [[masquerade]] rule matches its source and its route leaves by
 /// the rule's port. True: continue forwarding (possibly translated); false: consumed
 /// (dropped or rejected, counted).
-bool from_tunnel(dp::Worker& w, rte_mbuf* m) noexcept;
+/// `tags`: the inbound SA's firewall tags (SaReader::fw_tags), for rules that name
+/// user groups or IKE connections.
+bool from_tunnel(dp::Worker& w, rte_mbuf* m, uint64_t tags = 0) noexcept;
+
+/// True when the live rule set names groups or connections (then from_tunnel needs
+/// the SA's tags). Worker; relaxed read of a flag set at install.
+bool firewall_uses_tags() noexcept;
 
 /// Verdicts of to_public().
 enum class ReturnVerdict : uint8_t {

@@ -19,7 +19,7 @@ inline constexpr uint32_t kNoSlot = UINT32_MAX;
 inline constexpr uint32_t kAnyOwner = UINT32_MAX;
 inline constexpr uint32_t kMaxWorkers = 64;  ///< RCU reader ids 0..63
 inline constexpr uint64_t kMagic = 0x6573706777746231ull;  // "espgwtb1"
-inline constexpr uint32_t kLayoutVersion = 3;  // 3: per-SA drop counters in the owner state
+inline constexpr uint32_t kLayoutVersion = 4;  // 4: firewall tags per SA and the tag registry
 
 enum class Direction : uint8_t { in = 0, out = 1 };
 
@@ -59,6 +59,21 @@ struct SaMeta {
     Direction dir = Direction::in;
     uint8_t reserved_[3] = {};
     Lifetime life;
+    /// Firewall tags of the tunnel (inbound SAs): bits of the user's groups and of the
+    /// IKE connection in the tag registry (Header::tags); 0 = none.
+    uint32_t fw_groups = 0;
+    uint32_t fw_conn = 0;
+};
+
+/// Names behind the firewall tag bits (dataplane/fw: source_group / connection rules),
+/// shared by espgw-dp (rule sets) and espgw-ike (SAs of users in groups). Append-only
+/// while the tables live: a name keeps its bit, so SAs installed earlier stay right.
+/// Written under the writer lock; `count` is stored release after the name.
+inline constexpr uint32_t kMaxTags = 32;     ///< per kind
+inline constexpr uint32_t kTagNameLen = 32;  ///< including the terminating NUL
+struct TagRegistry {
+    char names[2][kMaxTags][kTagNameLen] = {};  ///< [0]: groups, [1]: connections
+    std::atomic<uint32_t> count[2] = {};
 };
 
 /// Slot lifecycle, stored release by the writer, loaded acquire by readers: the acquire
@@ -241,6 +256,7 @@ struct alignas(64) Header {
     /// Same for the route records (Header::nb_routes under the writer lock).
     std::atomic<uint64_t> route_generation{0};
     uint32_t nb_routes = 0;
+    TagRegistry tags;
 };
 
 static_assert(std::is_standard_layout_v<InSlot> && std::is_standard_layout_v<OutSlot>);

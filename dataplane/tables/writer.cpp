@@ -123,6 +123,8 @@ WriteResult build(Tables& t, const SaParams& p, uint32_t* slot_out) {
     m.owner = p.owner == kAnyOwner ? default_owner(p.id, t.hdr->limits.workers) : p.owner;
     m.life = {limit_or_max(p.life.soft_bytes), limit_or_max(p.life.hard_bytes), limit_or_max(p.life.soft_packets),
               limit_or_max(p.life.hard_packets)};
+    m.fw_groups = p.fw_groups;
+    m.fw_conn = p.fw_conn;
     if (m.owner >= t.hdr->limits.workers) {
         free_unused_slot(t, p.dir, slot);
         return fail(WriteStatus::bad_params, fmt::format("sa {}: owner {} >= workers {}", p.id, m.owner, t.hdr->limits.workers));
@@ -463,6 +465,52 @@ size_t reclaim(Tables& t, bool wait) {
 TableUsage usage(const Tables& t) noexcept {
     const Header& h = *t.hdr;
     return {h.nb_in, h.nb_out, h.nb_policies, static_cast<uint32_t>(h.pending_tail - h.pending_head), h.nb_routes};
+}
+
+namespace {
+int tag_bit_locked(Tables& t, uint32_t kind, std::string_view name) {
+    if (kind > 1 || name.empty() || name.size() >= kTagNameLen) return -1;
+    TagRegistry& r = t.hdr->tags;
+    const uint32_t n = r.count[kind].load(std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n; ++i)
+        if (name == r.names[kind][i]) return static_cast<int>(i);
+    if (n >= kMaxTags) return -1;
+    std::memcpy(r.names[kind][n], name.data(), name.size());
+    r.names[kind][n][name.size()] = '\0';
+    r.count[kind].store(n + 1, std::memory_order_release);
+    return static_cast<int>(n);
+}
+}  // namespace
+
+int tag_bit(Tables& t, uint32_t kind, std::string_view name) {
+    rte_spinlock_lock(&t.hdr->writer_lock);
+    const int b = tag_bit_locked(t, kind, name);
+    rte_spinlock_unlock(&t.hdr->writer_lock);
+    return b;
+}
+
+uint32_t tag_mask(Tables& t, uint32_t kind, const std::vector<std::string>& names, std::vector<std::string>* unplaced) {
+    uint32_t mask = 0;
+    rte_spinlock_lock(&t.hdr->writer_lock);
+    for (const std::string& n : names) {
+        const int b = tag_bit_locked(t, kind, n);
+        if (b < 0) {
+            if (unplaced) unplaced->push_back(n);
+        } else {
+            mask |= 1u << b;
+        }
+    }
+    rte_spinlock_unlock(&t.hdr->writer_lock);
+    return mask;
+}
+
+std::vector<std::string> tag_names(const Tables& t, uint32_t kind) {
+    std::vector<std::string> out;
+    if (kind > 1) return out;
+    const TagRegistry& r = t.hdr->tags;
+    const uint32_t n = r.count[kind].load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n && i < kMaxTags; ++i) out.emplace_back(r.names[kind][i]);
+    return out;
 }
 
 }  // namespace espgw::tables

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/tables/tables.hpp"
@@ -60,7 +61,19 @@ struct SaParams {
     std::span<const uint8_t> auth_key;
     Lifetime life;                       ///< 0 = no limit
     uint32_t owner = kAnyOwner;          ///< worker owning the state; kAnyOwner: default_owner(id, workers)
+    uint32_t fw_groups = 0;              ///< firewall tag bits of the user's groups (tag_mask)
+    uint32_t fw_conn = 0;                ///< firewall tag bit of the IKE connection (tag_mask)
 };
+
+/// The firewall tag registry (layout.hpp TagRegistry). kind 0: user groups, 1: IKE
+/// connections. tag_bit: the bit of `name`, registering it when new; -1 when the name
+/// is empty, longer than kTagNameLen - 1, or all kMaxTags bits are taken. Writer rules.
+int tag_bit(Tables& t, uint32_t kind, std::string_view name);
+/// OR of tag_bit() over `names`; the names that got no bit go to *unplaced.
+uint32_t tag_mask(Tables& t, uint32_t kind, const std::vector<std::string>& names,
+                  std::vector<std::string>* unplaced = nullptr);
+/// The registered names of `kind`, by bit. Any thread (acquire on the count).
+std::vector<std::string> tag_names(const Tables& t, uint32_t kind);
 
 /// Installs a new SA under a free id. Inbound SAs become reachable by SPI, outbound
 /// by id (the SPD's protect entries name it). Fails with id_in_use, spi_in_use,

@@ -143,6 +143,40 @@ ports = "1-2"
 """
 
 
+# Rules by who is on the other end of the tunnel: the inbound SA is tagged with the
+# groups "staff" and "vpn-users" and the connection "rw" (what espgw-ike sets for a
+# user from the user database or RADIUS).
+BY_GROUP = """
+[firewall]
+default = "drop"
+
+[[firewall.rule]]
+comment = "contractors: UDP 5002 only"
+source_group = "contractors"
+protocol = "udp"
+ports = 5002
+action = "allow"
+
+[[firewall.rule]]
+comment = "staff: UDP 5003"
+source_group = ["finance", "staff"]
+protocol = "udp"
+ports = 5003
+action = "allow"
+
+[[firewall.rule]]
+comment = "connection rw: ping"
+connection = "rw"
+protocol = "icmp"
+action = "allow"
+
+[[firewall.rule]]
+comment = "connection other: everything"
+connection = "other"
+action = "allow"
+"""
+
+
 def dp_config(k_out, k_in):
     return f"""
 [dataplane]
@@ -181,6 +215,8 @@ tunnel_src = "192.0.2.2"
 tunnel_dst = "{PUB}"
 replay_window = 1024
 suite = "aes128gcm16"
+groups = ["staff", "vpn-users"]
+connection = "rw"
 
 [[policy]]
 priority = 10
@@ -387,6 +423,21 @@ def cases(procs):
     ok, last = ping(NS_RW, INET_HOST, count=2, extra=["-I", VIP])
     report(r.get("ok") and u3 == "3/3" and u2 == "0/3" and ok, "fw_reload_swaps_rules",
            f"{r}, udp 5003 {u3}, udp 5002 {u2}, ping {ok}")
+
+    # Group / connection rules: the tunnel's SA carries "staff" and connection "rw".
+    by_group = os.path.join(TMP, "by_group.toml")
+    with open(by_group, "w") as f:
+        f.write(BY_GROUP)
+    r = query(f"rules load {by_group}")
+    u2 = client(UDP_ECHO, INET_HOST, 5002, 3)
+    u3 = client(UDP_ECHO, INET_HOST, 5003, 3)
+    ok, last = ping(NS_RW, INET_HOST, count=2, extra=["-I", VIP])
+    rules = query("show rules")["rules"]
+    hits = [x["packets"] for x in rules]
+    report(r.get("ok") and u2 == "0/3" and u3 == "3/3" and ok and hits[0] == 0 and hits[1] >= 3 and hits[2] >= 2 and
+           hits[3] == 0 and rules[1]["source_group"] == ["finance", "staff"] and rules[2]["connection"] == ["rw"],
+           "fw_rules_by_user_group_and_connection",
+           f"{r}, contractors' udp 5002 {u2}, staff's udp 5003 {u3}, ping {ok}, hits {hits}")
 
 
 def source_check(pcap):

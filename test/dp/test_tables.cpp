@@ -631,3 +631,31 @@ int main(int argc, char** argv) {
     rte_eal_cleanup();
     return rc;
 }
+
+TEST_CASE("firewall tags: append-only registry of group and connection names; an SA carries its bits") {
+    auto t = Tables::create("tt_tags", small_limits());
+    CHECK(tag_bit(*t, 0, "sales") == 0);
+    CHECK(tag_bit(*t, 0, "engineering") == 1);
+    CHECK(tag_bit(*t, 0, "sales") == 0);      // a name keeps its bit
+    CHECK(tag_bit(*t, 1, "rw") == 0);         // connections: a registry of their own
+    CHECK(tag_bit(*t, 0, "") == -1);
+    CHECK(tag_bit(*t, 0, std::string(kTagNameLen, 'x')) == -1);
+    CHECK(tag_bit(*t, 2, "x") == -1);
+    std::vector<std::string> unplaced;
+    CHECK(tag_mask(*t, 0, {"engineering", "finance"}, &unplaced) == 0b110u);
+    CHECK(unplaced.empty());
+    CHECK(tag_names(*t, 0) == std::vector<std::string>{"sales", "engineering", "finance"});
+    CHECK(tag_names(*t, 1) == std::vector<std::string>{"rw"});
+    for (uint32_t i = 3; i < kMaxTags; ++i) CHECK(tag_bit(*t, 0, "g" + std::to_string(i)) == static_cast<int>(i));
+    CHECK(tag_mask(*t, 0, {"sales", "one-too-many"}, &unplaced) == 1u);
+    CHECK(unplaced == std::vector<std::string>{"one-too-many"});
+
+    Sa s = make_sa(9, Direction::in, 0x4242);
+    s.p.fw_groups = 0b101;
+    s.p.fw_conn = 1;
+    REQUIRE(install(*t, s).ok());
+    Reader r(*t, 0);
+    InRef ref;
+    REQUIRE(r.inbound(0x4242, ref));
+    CHECK(r.fw_tags(ref.slot) == (uint64_t{1} << 32 | 0b101));
+}
