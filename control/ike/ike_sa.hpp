@@ -76,6 +76,10 @@ struct IkeSa {
     const ConnectionConfig* conn = nullptr;  // chosen in IKE_AUTH
     Identity peer_id;
     std::optional<uint32_t> virtual_ip;
+    // Issue 6: the groups the authority gave the authenticated user (user database,
+    // RADIUS Class / Filter-Id). Its CHILD_SAs carry them to the dataplane as firewall
+    // tags (source_group rules).
+    std::vector<std::string> groups;
     std::vector<ChildSa> children;
 
     // Responder message-ID window of 1 (§2.3): the next request we expect, and the last

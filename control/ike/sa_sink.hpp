@@ -30,6 +30,7 @@ struct ChildSaInfo {
     std::vector<TrafficSelector> ts_local;
     std::vector<TrafficSelector> ts_remote;
     std::optional<uint32_t> virtual_ip;  // host order, assigned to the peer
+    std::vector<std::string> groups;     // the user's groups: firewall tags of the inbound SA
 };
 
 /// Traffic of a CHILD_SA pair so far (inner bytes; "in" = peer→us). For accounting.

@@ -124,6 +124,14 @@ bool TablesSaSink::install_in(const ChildSaInfo& info, const ChildSaKeys& keys, 
     p.id = in_id;
     p.dir = tables::Direction::in;
     p.cfg = sa_config(info, *suite, true, info.spi_in);
+    // Firewall tags: the user's groups and the connection (source_group / connection
+    // rules of espgw-dp's firewall). A name without a free bit matches no such rule.
+    std::vector<std::string> unplaced;
+    p.fw_groups = tables::tag_mask(t_, 0, info.groups, &unplaced);
+    p.fw_conn = tables::tag_mask(t_, 1, {info.connection}, &unplaced);
+    for (const std::string& n : unplaced)
+        log_warn("{}: CHILD_SA {:08x}: no firewall tag bit left for '{}' (32 groups / 32 connections)",
+                 info.connection, info.spi_in, n);
     p.enc_keymat = enc.bytes();
     p.auth_key = integ.bytes();
     const tables::WriteResult r = tables::install_sa(t_, p);

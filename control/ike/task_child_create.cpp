@@ -85,6 +85,7 @@ public:
         info.ts_local = ts_local_;
         info.ts_remote = ts_remote_;
         info.virtual_ip = sa.virtual_ip;
+        info.groups = sa.groups;
         if (!ctx_.sink.install(info, keys)) {
             log_warn("{}: dataplane refused CHILD_SA {:08x}/{:08x}", sa.who(), spi_in_, spi_out_);
             ex.response.push_back(make_notify(NotifyType::TEMPORARY_FAILURE));

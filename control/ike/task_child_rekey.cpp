@@ -298,6 +298,7 @@ private:
         info.ts_local = ts_local_;
         info.ts_remote = ts_remote_;
         info.virtual_ip = sa.virtual_ip;
+        info.groups = sa.groups;
         return info;
     }
 

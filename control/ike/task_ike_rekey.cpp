@@ -84,6 +84,7 @@ public:
         n.conn = sa.conn;
         n.peer_id = sa.peer_id;
         n.virtual_ip = sa.virtual_ip;
+        n.groups = sa.groups;
         n.children = std::move(sa.children);
         sa.children.clear();
         n.created = ctx_.now;
