@@ -122,6 +122,7 @@ int run_dataplane(espgw::ike::IkeConfig& cfg, espgw::ike::UserDb& users, const s
         DpTransport transport;
         TablesSaSink sink(*tables);
         IkeManager manager(cfg, transport, sink);
+        manager.set_users(&users);  // EAP-MSCHAPv2 / EAP-GTC connections
         sink.set_listener(&manager);
         log_info("attached to espgw-dp (file prefix {}): IKE through its punt/inject rings, {} connection(s)", prefix,
                  cfg.connections.size());
@@ -262,6 +263,7 @@ int main(int argc, char** argv) {
         UdpTransport transport(cfg.listen_addr, cfg.port, cfg.natt_port);
         JsonSaSink sink(cfg.sa_output);
         IkeManager manager(cfg, transport, sink);
+        manager.set_users(&users);  // EAP-MSCHAPv2 / EAP-GTC connections
         log_info("listening on {}:{} and :{} with {} connection(s)", cfg.listen_addr, cfg.port, cfg.natt_port,
                  cfg.connections.size());
         Cli cli(cfg, manager, users, cli_opts);

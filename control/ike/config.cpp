@@ -110,6 +110,10 @@ IkeConfig parse_config(std::string_view text) {
         if (!cfg.users_file.empty() && cfg.users_key_file == cfg.users_file)
             fail("ike.users_key_file", "must differ from ike.users_file");
         parse_lifecycle(*ike, cfg);
+        if (const toml::node* n = ike->get("legacy_algorithms")) {
+            if (!n->is_boolean()) fail("ike.legacy_algorithms", "must be true or false");
+            cfg.legacy_algorithms = *n->value<bool>();
+        }
     }
     if (const toml::table* pools = root["pools"].as_table()) {
         for (const auto& [k, v] : *pools) {
@@ -123,10 +127,6 @@ IkeConfig parse_config(std::string_view text) {
             try {
                 AddressPool check(name, p.cidr);
             } catch (const std::invalid_argument& e) {
-        if (const toml::node* n = ike->get("legacy_algorithms")) {
-            if (!n->is_boolean()) fail("ike.legacy_algorithms", "must be true or false");
-            cfg.legacy_algorithms = *n->value<bool>();
-        }
                 fail(path + ".cidr", e.what());
             }
             for (const auto& d : string_list(*t, "dns", path)) {
@@ -202,6 +202,12 @@ IkeConfig parse_config(std::string_view text) {
                 } catch (const std::invalid_argument& e) {
                     fail(path + "." + key + "[" + std::to_string(j) + "]", e.what());
                 }
+                // Issue 7's algorithm policy: insecure algorithms only for legacy clients.
+                const std::string weak = legacy_parts(out.back());
+                if (!weak.empty() && !cfg.legacy_algorithms)
+                    fail(path + "." + key + "[" + std::to_string(j) + "]",
+                         "'" + list[j] + "' uses insecure algorithms (" + weak +
+                             "): set [ike] legacy_algorithms = true to allow them for legacy clients");
             }
         };
         parse_list("ike_proposals", ProtocolId::IKE, c.ike_proposals);
@@ -215,12 +221,6 @@ IkeConfig parse_config(std::string_view text) {
                 }
             }
         };
-                // Issue 7's algorithm policy: insecure algorithms only for legacy clients.
-                const std::string weak = legacy_parts(out.back());
-                if (!weak.empty() && !cfg.legacy_algorithms)
-                    fail(path + "." + key + "[" + std::to_string(j) + "]",
-                         "'" + list[j] + "' uses insecure algorithms (" + weak +
-                             "): set [ike] legacy_algorithms = true to allow them for legacy clients");
         ts_list("local_ts", c.local_ts);
         ts_list("remote_ts", c.remote_ts);
         if (c.local_ts.empty()) c.local_ts.push_back(ts_from_cidr("0.0.0.0/0"));
@@ -231,6 +231,17 @@ IkeConfig parse_config(std::string_view text) {
             if (!v || v->empty() || v->size() > 253) fail(path + ".nas_identifier", "expected a string of 1..253 characters");
             c.nas_identifier = *v;
         }
+        // Issue 6: remote_auth = "eap-mschapv2" | "eap-gtc" | "eap-radius" authenticates the
+        // peer's user with EAP (RFC 7296 §2.16) after we authenticated by certificate.
+        c.remote_auth = (*t)["remote_auth"].value_or(std::string{});
+        if (!c.remote_auth.empty()) {
+            if (c.remote_auth != "eap-mschapv2" && c.remote_auth != "eap-gtc" && c.remote_auth != "eap-radius")
+                fail(path + ".remote_auth", "expected \"eap-mschapv2\", \"eap-gtc\" or \"eap-radius\"");
+            if (c.auth != "pubkey") fail(path + ".remote_auth", "EAP needs auth = \"pubkey\" (we authenticate by certificate)");
+        }
+        const std::string eap_identity = (*t)["eap_identity"].value_or(std::string("ike"));
+        if (eap_identity != "ike" && eap_identity != "ask") fail(path + ".eap_identity", "expected \"ike\" or \"ask\"");
+        c.eap_identity_ask = eap_identity == "ask";
         if (const auto ra = (*t)["remote_addr"].value<std::string>()) {
             in_addr a{};
             if (inet_pton(AF_INET, ra->c_str(), &a) != 1) fail(path + ".remote_addr", "not an IPv4 address");

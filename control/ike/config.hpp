@@ -51,6 +51,12 @@ struct ConnectionConfig {
     // RADIUS NAS-Identifier of this connection's EAP-RADIUS users (RFC 2865 §5.32);
     // empty: [radius] nas_identifier.
     std::string nas_identifier;
+    // EAP user authentication (RFC 7296 §2.16) after our certificate: remote_auth
+    // "eap-mschapv2" / "eap-gtc" (local users, [ike] users_file) or "eap-radius"; empty:
+    // the peer authenticates like we do (auth). eap_identity = "ask": always run an
+    // EAP-Identity round; "ike" (default): use the IKE identity when it is a name.
+    std::string remote_auth;
+    bool eap_identity_ask = false;
     Bytes remote_dn_mask;
 };
 
@@ -61,12 +67,12 @@ struct IkeConfig {
     std::string sa_output;  // JSON-lines file the logging SaSink appends to; empty: none
     std::string control_group = "root";  // [ike] control_group: group of the CLI socket (mode 0660)
     std::string lease_file;              // [ike] lease_file: persisted virtual-IP leases; empty: none
+    std::string users_file;              // [ike] users_file: the local user database (UserDb); empty: none
+    std::string users_key_file;          // [ike] users_key_file: its sealing key (default users_file + ".key")
     std::vector<ConnectionConfig> connections;
     std::map<std::string, PoolConfig> pools;
     // [pki] cacerts (PEM files or directories), crls (PEM/DER files or directories),
     // crl_strict (refuse a peer whose issuer has no current CRL). trust is the loaded store
-    std::string users_file;              // [ike] users_file: the local user database (UserDb); empty: none
-    std::string users_key_file;          // [ike] users_key_file: its sealing key (default users_file + ".key")
     // (null when no connection uses "pubkey" and no [pki] table is present).
     std::vector<std::string> pki_cacerts;
     std::vector<std::string> pki_crls;
@@ -87,12 +93,12 @@ struct IkeConfig {
     uint32_t cookie_threshold = 64;       // cookie_threshold: half-open IKE SAs before COOKIEs are demanded
     uint32_t cookie_secret_s = 120;       // cookie_secret_time: how often the cookie secret changes
     uint32_t half_open_timeout_s = 30;    // half_open_timeout: an unfinished IKE SA is dropped
-    uint32_t restart_grace_s = 60;        // restart_grace: SAs a killed espgw-ike left in the dataplane keep
-                                          // forwarding this long (or until a new CHILD_SA), then are removed
     // legacy_algorithms: 3DES and DH groups 2/5 (MODP_1024/1536) in IKE proposals, for
     // legacy clients only; refused in the configuration otherwise; a warning is logged at
     // start-up and for every IKE SA that negotiates them.
     bool legacy_algorithms = false;
+    uint32_t restart_grace_s = 60;        // restart_grace: SAs a killed espgw-ike left in the dataplane keep
+                                          // forwarding this long (or until a new CHILD_SA), then are removed
                                           // so the peers' DPD re-establishes
 };
 

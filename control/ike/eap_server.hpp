@@ -11,6 +11,7 @@
 // Servers never log or return passwords; `reason` is a short operator-facing cause
 // ("unknown user", "bad password", "user disabled", "RADIUS reject", "RADIUS timeout").
 
+#include "control/ike/message.hpp"  // Bytes
 #include "control/ike/wire.hpp"
 #include "crypto/secret.hpp"
 

@@ -2,6 +2,7 @@
 
 #include "control/ike/log.hpp"
 #include "control/ike/sk_payload.hpp"
+#include "control/ike/task_ike_eap.hpp"
 #include "control/ike/task_ike_init_i.hpp"
 #include "control/ike/tasks.hpp"
 
@@ -45,8 +46,8 @@ constexpr auto RESTART_DELAY = std::chrono::seconds(5);
 
 // The user name of an IKE SA authenticated by EAP-RADIUS (for accounting), or nullopt.
 std::optional<std::string> eap_radius_user(const IkeSa& sa) {
-    (void)sa;
-    return std::nullopt;  // wired to the EAP exchange's result when it lands
+    if (sa.auth_method != "EAP-RADIUS" || sa.user.empty()) return std::nullopt;
+    return sa.user;
 }
 
 }  // namespace
@@ -61,6 +62,7 @@ IkeManager::IkeManager(const IkeConfig& config, Transport& transport, SaSink& si
     ctx_.now = now_;
     for (const auto& [name, p] : config_.pools) pools_.emplace(name, AddressPool(name, p.cidr));
     if (config_.radius) radius_ = std::make_unique<RadiusService>(*config_.radius);
+    ctx_.radius = radius_.get();
     if (config_.legacy_algorithms)
         log_warn("[ike] legacy_algorithms is on: 3DES and DH groups 2/5 (MODP_1024/1536) are accepted for legacy "
                  "clients; turn it off once they are gone");
@@ -235,6 +237,12 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
         transport_.send(local, remote, sa.last_response);
         return;
     }
+    if (sa.eap && sa.eap->pending && m.header.message_id == sa.eap->pending_header.message_id) {
+        // Our answer to this request waits for the EAP server (RADIUS): §2.1, the
+        // retransmission needs no second answer.
+        ++counters_.eap_pending_dropped;
+        return;
+    }
     if (m.header.message_id != sa.expected_msg_id) {
         ++counters_.bad_msg_id;
         return;
@@ -279,25 +287,7 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
                 respond(sa, m.header, {make_notify(NotifyType::INVALID_SYNTAX)}, true);
                 return;
             }
-            forget_half_open(sa.spi_r);
-            Exchange ex;
-            ex.request = &inner;
-            std::vector<std::unique_ptr<Task>> tasks;
-            tasks.push_back(make_ike_auth(ctx_));
-            tasks.push_back(make_ike_config(ctx_));
-            tasks.push_back(make_child_create(ctx_));
-            bool ok = true;
-            for (auto& t : tasks)
-                if (ok && t->process_r(sa, ex) == TaskStatus::FAILED) ok = false;
-            for (auto& t : tasks)
-                if (ok && t->build_r(sa, ex) == TaskStatus::FAILED) ok = false;
-            if (!ok) {
-                respond(sa, m.header, {make_notify(ex.error.value_or(NotifyType::AUTHENTICATION_FAILED), ex.error_data)},
-                        true);
-                remove_sa(sa.spi_r);
-                return;
-            }
-            respond(sa, m.header, std::move(ex.response), true);
+            handle_ike_auth(sa, m.header, inner);
             return;
         }
         case ExchangeType::INFORMATIONAL:
@@ -330,6 +320,110 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
             respond(sa, m.header, {make_notify(NotifyType::INVALID_SYNTAX)}, true);
             return;
     }
+}
+
+void IkeManager::handle_ike_auth(IkeSa& sa, const Header& req, const Message& inner) {
+    forget_half_open(sa.spi_r);
+    Exchange ex;
+    ex.request = &inner;
+    if (sa.eap) {
+        // A later round of the EAP conversation (§2.16): an EAP Response, or the final AUTH.
+        IkeEap eap(ctx_);
+        if (eap.process_r(sa, ex) == TaskStatus::FAILED) {
+            fail_ike_auth(sa, req, ex);
+            return;
+        }
+        finish_eap_round(sa, req, eap, ex);
+        return;
+    }
+    std::unique_ptr<Task> auth = make_ike_auth(ctx_);
+    if (auth->process_r(sa, ex) == TaskStatus::FAILED) {
+        fail_ike_auth(sa, req, ex);
+        return;
+    }
+    if (sa.eap) {
+        // §2.16: IKE_AUTH without AUTH: our IDr, CERT, AUTH and the first EAP Request.
+        IkeEap eap(ctx_);
+        if (auth->build_r(sa, ex) == TaskStatus::FAILED || eap.process_r(sa, ex) == TaskStatus::FAILED) {
+            fail_ike_auth(sa, req, ex);
+            return;
+        }
+        finish_eap_round(sa, req, eap, ex);
+        return;
+    }
+    std::vector<std::unique_ptr<Task>> tasks;
+    tasks.push_back(make_ike_config(ctx_));
+    tasks.push_back(make_child_create(ctx_));
+    bool ok = true;
+    for (auto& t : tasks)
+        if (ok && t->process_r(sa, ex) == TaskStatus::FAILED) ok = false;
+    if (ok && auth->build_r(sa, ex) == TaskStatus::FAILED) ok = false;
+    for (auto& t : tasks)
+        if (ok && t->build_r(sa, ex) == TaskStatus::FAILED) ok = false;
+    if (!ok) {
+        fail_ike_auth(sa, req, ex);
+        return;
+    }
+    respond(sa, req, std::move(ex.response), true);
+}
+
+void IkeManager::fail_ike_auth(IkeSa& sa, const Header& req, const Exchange& ex) {
+    respond(sa, req, {make_notify(ex.error.value_or(NotifyType::AUTHENTICATION_FAILED), ex.error_data)}, true);
+    if (sa.eap) ++counters_.eap_failures;
+    remove_sa(sa.spi_r);
+}
+
+void IkeManager::finish_eap_round(IkeSa& sa, const Header& req, IkeEap& eap, Exchange& ex) {
+    if (eap.pending()) {
+        // The server answers later (RADIUS): keep what the response has so far; tick()
+        // polls and answers. Retransmissions of this request are dropped meanwhile.
+        sa.eap->pending = true;
+        sa.eap->pending_header = req;
+        sa.eap->pending_payloads = std::move(ex.response);
+        return;
+    }
+    if (!eap.final()) {
+        eap.build_r(sa, ex);
+        respond(sa, req, std::move(ex.response), true);
+        return;
+    }
+    // The peer's MSK AUTH verified: the first request's CP and CHILD_SA are answered now.
+    //   HDR, SK { AUTH }  -->  <--  HDR, SK { AUTH, [CP(CFG_REPLY),] SAr2, TSi, TSr }
+    Exchange cx;
+    cx.request = &sa.eap->first_request;
+    std::vector<std::unique_ptr<Task>> tasks;
+    tasks.push_back(make_ike_config(ctx_));
+    tasks.push_back(make_child_create(ctx_));
+    bool ok = true;
+    for (auto& t : tasks)
+        if (ok && t->process_r(sa, cx) == TaskStatus::FAILED) ok = false;
+    if (ok) eap.build_r(sa, ex);
+    for (auto& t : tasks)
+        if (ok && t->build_r(sa, cx) == TaskStatus::FAILED) ok = false;
+    if (!ok) {
+        fail_ike_auth(sa, req, cx);
+        return;
+    }
+    for (auto& p : cx.response) ex.response.push_back(std::move(p));
+    ++counters_.eap_successes;
+    sa.eap.reset();  // the MSK and the conversation are no longer needed
+    respond(sa, req, std::move(ex.response), true);
+}
+
+bool IkeManager::poll_eap(IkeSa& sa) {
+    EapStep step = sa.eap->server->poll();
+    if (step.kind == EapStep::Kind::PENDING) return false;
+    const Header req = sa.eap->pending_header;
+    Exchange ex;
+    ex.response = std::move(sa.eap->pending_payloads);
+    IkeEap eap(ctx_);
+    if (eap.resume(sa, ex, std::move(step)) == TaskStatus::FAILED) {
+        respond(sa, req, {make_notify(ex.error.value_or(NotifyType::AUTHENTICATION_FAILED), ex.error_data)}, true);
+        ++counters_.eap_failures;
+        return true;
+    }
+    finish_eap_round(sa, req, eap, ex);
+    return false;
 }
 
 void IkeManager::handle_informational(IkeSa& sa, const Message& req, const Message& inner) {
@@ -552,9 +646,16 @@ void IkeManager::tick(Clock::time_point now) {
 void IkeManager::tick_sa(IkeSa& sa, std::vector<uint64_t>& dead) {
     using std::chrono::seconds;
     if (sa.state == IkeSaState::CREATED || sa.state == IkeSaState::INIT_DONE) {
-        if (config_.half_open_timeout_s && now_ - sa.created >= seconds(config_.half_open_timeout_s)) {
+        // An EAP conversation may take its time (users typing, MFA approvals): it
+        // counts from the peer's last message.
+        const Clock::time_point since = sa.eap ? sa.last_rx : sa.created;
+        if (config_.half_open_timeout_s && now_ - since >= seconds(config_.half_open_timeout_s)) {
             ++counters_.half_open_expired;
             log_info("{}: half-open IKE SA expired", sa.who());
+            dead.push_back(our_spi(sa));
+            return;
+        }
+        if (sa.eap && sa.eap->pending && poll_eap(sa)) {
             dead.push_back(our_spi(sa));
             return;
         }
@@ -630,6 +731,7 @@ void IkeManager::remove_sa(uint64_t spi_r) {
     // RFC 2866: the user's session ends with the IKE SA; read the counters first.
     if (radius_ && radius_->accounting_active(spi_r))
         radius_->on_ended(spi_r, usage_of(sa), acct_terminate_cause_, now_);
+    if (sa.eap && sa.eap->server) sa.eap->server->abort();  // drop an outstanding RADIUS request
     for (const auto& c : sa.children) sink_.remove(c.info.spi_in, c.info.spi_out);
     // The virtual IP lease stays reserved for the identity (reused on reconnect).
     forget_half_open(spi_r);

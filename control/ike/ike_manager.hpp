@@ -26,6 +26,8 @@
 
 namespace espgw::ike {
 
+class IkeEap;
+
 /// Counters of dropped and answered messages, by reason.
 struct IkeCounters {
     uint64_t received = 0;
@@ -47,6 +49,9 @@ struct IkeCounters {
     uint64_t ike_rekeys = 0;
     uint64_t dpd_sent = 0;
     uint64_t keepalives_sent = 0;
+    uint64_t eap_successes = 0;        // users authenticated with EAP (§2.16)
+    uint64_t eap_failures = 0;         // EAP conversations refused (reason in the log)
+    uint64_t eap_pending_dropped = 0;  // retransmitted requests while the EAP server (RADIUS) was busy
 };
 
 class IkeManager final : public ChildExpiryListener {
@@ -87,6 +92,9 @@ public:
     /// The virtual-IP pools with their leases (by pool name). For the CLI, the lease
     /// file and reload (which adds pools new in the configuration).
     std::map<std::string, AddressPool>& pools() noexcept { return pools_; }
+    /// The local user database for EAP connections (eap-mschapv2, eap-gtc); it must
+    /// outlive the manager and may change in place (reload, `espctl user`). Null: none.
+    void set_users(const UserDb* users) noexcept { ctx_.users = users; }
     /// The RADIUS side (EAP-RADIUS relays, accounting); nullptr without [radius].
     RadiusService* radius() noexcept { return radius_.get(); }
 
@@ -98,6 +106,10 @@ private:
     bool open(IkeSa& sa, std::span<const uint8_t> data, const Message& m, Message& inner);
     void respond(IkeSa& sa, const Header& req, std::vector<Payload> payloads, bool encrypt);
     void handle_informational(IkeSa& sa, const Message& req, const Message& inner);
+    void handle_ike_auth(IkeSa& sa, const Header& req, const Message& inner);
+    void fail_ike_auth(IkeSa& sa, const Header& req, const Exchange& ex);
+    void finish_eap_round(IkeSa& sa, const Header& req, IkeEap& eap, Exchange& ex);
+    bool poll_eap(IkeSa& sa);  // a PENDING EAP step's result: true when the IKE SA failed
     void after_exchange(IkeSa& sa, Exchange& ex);
     void kick(IkeSa& sa);
     void tick_sa(IkeSa& sa, std::vector<uint64_t>& dead);

@@ -6,6 +6,7 @@
 #include "control/ike/config.hpp"
 #include "control/ike/crypto_dh.hpp"
 #include "control/ike/crypto_keys.hpp"
+#include "control/ike/eap_server.hpp"
 #include "control/ike/endpoint.hpp"
 #include "control/ike/identity.hpp"
 #include "control/ike/message.hpp"
@@ -44,6 +45,25 @@ inline void arm_child_timers(ChildSa& c, const IkeConfig& cfg, Clock::time_point
 
 class Task;
 
+/// An EAP conversation of an IKE SA we answer (RFC 7296 §2.16): IKE_AUTH rounds carry
+/// EAP until EAP-Success, then the peer's and our AUTH are keyed with the MSK.
+struct EapSession {
+    std::unique_ptr<EapServer> server;
+    std::string method;           // for logs: "EAP-MSCHAPv2", "EAP-GTC", "EAP-RADIUS"
+    Message first_request;        // IKE_AUTH #1 (SAi2, TSi, TSr, CP): its CHILD_SA and CP
+                                  // are answered in the final exchange
+    Bytes idr_body;               // the IDr we sent (our AUTH signs it, §2.15)
+    bool started = false;         // our first EAP Request went out
+    bool identity_round = false;  // our EAP-Identity Request is outstanding
+    uint8_t identity_id = 0;
+    std::string identity;         // the EAP identity (IDi or the EAP-Identity response)
+    bool pending = false;         // the server answers later: pending_header's request waits
+    Header pending_header;
+    std::vector<Payload> pending_payloads;  // what the response carries so far (IDr, CERT, AUTH)
+    bool succeeded = false;       // EAP-Success sent: the next request carries the MSK AUTH
+    crypto::SecretBytes msk;
+};
+
 /// Our own request in flight (§2.1: window of one): sent, waiting for its response,
 /// retransmitted with exponential back-off until the limit.
 struct PendingRequest {
@@ -76,6 +96,13 @@ struct IkeSa {
     const ConnectionConfig* conn = nullptr;  // chosen in IKE_AUTH
     Identity peer_id;
     std::optional<uint32_t> virtual_ip;
+    // A user authenticated by EAP (RFC 7296 §2.16): the EAP conversation while it runs,
+    // then who the user is: its name and static virtual IP (UserDb static_ip / RADIUS
+    // Framed-IP-Address, overriding the pool); its groups go to `groups` below.
+    std::unique_ptr<EapSession> eap;
+    std::string user;
+    std::string auth_method;  // "EAP-MSCHAPv2", ...; empty: no user authentication
+    std::optional<uint32_t> user_ip;
     // Issue 6: the groups the authority gave the authenticated user (user database,
     // RADIUS Class / Filter-Id). Its CHILD_SAs carry them to the dataplane as firewall
     // tags (source_group rules).

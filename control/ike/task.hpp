@@ -39,12 +39,17 @@ struct Exchange {
     bool delete_ike_sa = false;                    // the IKE SA ends after this exchange
 };
 
+class UserDb;
+class RadiusService;
+
 /// Services tasks may use; owned by IkeManager.
 struct TaskContext {
     const IkeConfig& config;
     std::map<std::string, AddressPool>& pools;
     SaSink& sink;
     Clock::time_point now{};  // the manager's clock at the current event
+    const UserDb* users = nullptr;    // local users for EAP (IkeManager::set_users); may be null
+    RadiusService* radius = nullptr;  // EAP-RADIUS relays; null without [radius]
 };
 
 class Task {

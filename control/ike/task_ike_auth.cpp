@@ -4,7 +4,10 @@
 // Certificates (§3.6 encoding 4, X.509 signature): the peer's chain is verified against
 // [pki] (CA store, CRLs), IDi must be named by the certificate (RFC 4945 §3.1), the
 // connection's remote_id may be a DN mask; AUTH is a signature (RFC 7427 or classic).
+// Without AUTH the peer asks for EAP (§2.16): we answer IDr, CERT, AUTH and the EAP rounds
+// of task_ike_eap.cpp follow.
 #include "control/ike/auth_sig.hpp"
+#include "control/ike/eap_factory.hpp"
 #include "control/ike/log.hpp"
 #include "control/ike/pki.hpp"
 #include "control/ike/tasks.hpp"
@@ -25,14 +28,15 @@ public:
         const auto* idi = m.get<IdPayload>(PayloadType::IDi);
         const auto* idr = m.get<IdPayload>(PayloadType::IDr);
         const auto* auth = m.get<AuthPayload>(PayloadType::AUTH);
-        if (!idi || !auth) {
-            // EAP (no AUTH) is not supported yet.
+        if (!idi) {
             ex.error = NotifyType::AUTHENTICATION_FAILED;
-            log_info("{}: IKE_AUTH without IDi/AUTH refused", sa.who());
+            log_info("{}: IKE_AUTH without IDi refused", sa.who());
             return TaskStatus::FAILED;
         }
         sa.peer_id = Identity::from_payload(*idi);
         const Identity want_local = idr ? Identity::from_payload(*idr) : Identity{};
+        // §2.16: no AUTH means the initiator wants to authenticate with EAP.
+        if (!auth) return process_eap(sa, ex, m, idr, want_local);
         if (auth->method != AuthMethod::SHARED_KEY_MIC) return process_pubkey(sa, ex, m, *auth, idr, want_local);
         const Prf prf(sa.ike_alg.prf);
         for (const auto& c : ctx_.config.connections) {
@@ -76,6 +80,11 @@ public:
             ex.response.push_back({PayloadType::IDr, false, me.to_payload()});
             ex.response.push_back({PayloadType::CERT, false, RawPayload{std::move(cert)}});
             ex.response.push_back({PayloadType::AUTH, false, std::move(auth)});
+            if (sa.eap) {
+                // The EAP rounds follow (task_ike_eap.cpp); it signs this IDr once more.
+                sa.eap->idr_body = me.payload_body();
+                return TaskStatus::SUCCESS;
+            }
             sa.state = IkeSaState::ESTABLISHED;
             log_info("{}: IKE SA established as responder (certificate), {} SPIs {:016x}_i {:016x}_r{}", sa.who(),
                      to_string(sa.ike_alg), sa.spi_i, sa.spi_r, sa.nat() ? ", NAT-T" : "");
@@ -94,6 +103,39 @@ public:
     }
 
 private:
+    // IKE_AUTH { IDi, [IDr,] SAi2, TSi, TSr, [CP] } without AUTH (§2.16): a connection
+    // with remote_auth "eap-*" whose remote_id accepts IDi; we answer with our
+    // certificate and AUTH, and the EAP rounds (IkeEap) follow.
+    TaskStatus process_eap(IkeSa& sa, Exchange& ex, const Message& m, const IdPayload* idr,
+                           const Identity& want_local) {
+        const ConnectionConfig* chosen = nullptr;
+        for (const auto& c : ctx_.config.connections) {
+            if (!is_eap_auth(c.remote_auth) || !c.local_cred || !c.remote_id.matches(sa.peer_id)) continue;
+            if (idr && !(c.local_id.type == want_local.type && c.local_id.data == want_local.data)) continue;
+            chosen = &c;
+            break;
+        }
+        if (!chosen) {
+            ex.error = NotifyType::AUTHENTICATION_FAILED;
+            log_info("{}: IKE_AUTH without AUTH (EAP) refused: no EAP connection accepts this identity", sa.who());
+            return TaskStatus::FAILED;
+        }
+        auto session = std::make_unique<EapSession>();
+        std::string why;
+        session->server = make_eap_server(ctx_, *chosen, sa, session->method, why);
+        if (!session->server) {
+            ex.error = NotifyType::AUTHENTICATION_FAILED;
+            log_warn("{}: connection {}: {} unavailable: {}", sa.who(), chosen->name, chosen->remote_auth, why);
+            return TaskStatus::FAILED;
+        }
+        // SAi2, TSi, TSr and CP are answered after EAP, in the final exchange.
+        session->first_request = m;
+        sa.conn = chosen;
+        sa.eap = std::move(session);
+        log_info("{}: connection {}, authenticating the user with {}", sa.who(), chosen->name, sa.eap->method);
+        return TaskStatus::SUCCESS;
+    }
+
     TaskStatus refuse(IkeSa& sa, Exchange& ex, std::string_view reason, const std::string& detail) {
         ex.error = NotifyType::AUTHENTICATION_FAILED;
         log_info("{}: certificate authentication of '{}' refused: {}{}{}", sa.who(), sa.peer_id.to_string(), reason,
@@ -131,7 +173,7 @@ private:
         OPENSSL_free(der);
         const ConnectionConfig* chosen = nullptr;
         for (const auto& c : ctx_.config.connections) {
-            if (!c.local_cred) continue;
+            if (!c.local_cred || is_eap_auth(c.remote_auth)) continue;
             if (idr && !(c.local_id.type == want_local.type && c.local_id.data == want_local.data)) continue;
             const bool ok = !c.remote_dn_mask.empty() ? dn_mask_matches(c.remote_dn_mask, subject_der)
                                                       : c.remote_id.matches(sa.peer_id);

@@ -1,7 +1,8 @@
 // Configuration payload, responder side (RFC 7296 §2.19, §3.15):
 //   HDR, SK { IDi, AUTH, CP(CFG_REQUEST), SAi2, TSi, TSr }  -->
 //                  <--  HDR, SK { IDr, AUTH, CP(CFG_REPLY), SAr2, TSi, TSr }
-// INTERNAL_IP4_ADDRESS comes from the connection's pool, leased per identity.
+// INTERNAL_IP4_ADDRESS comes from the connection's pool, leased per identity (the EAP
+// user name when there is one), or is the authenticated user's static address.
 #include "control/ike/log.hpp"
 #include "control/ike/tasks.hpp"
 
@@ -26,9 +27,18 @@ public:
             if (a.type == INTERNAL_IP4_ADDRESS) want_ip4_ = true;
             if (a.type == INTERNAL_IP4_DNS) want_dns4_ = true;
         }
-        if (!want_ip4_ || sa.conn->pool.empty()) return TaskStatus::SUCCESS;
+        if (!want_ip4_) return TaskStatus::SUCCESS;
+        if (sa.user_ip) {
+            // Issue 6: the user's static address (UserDb static_ip, RADIUS
+            // Framed-IP-Address) overrides the pool; it lies outside every pool.
+            sa.virtual_ip = sa.user_ip;
+            log_info("{}: static virtual IP {} of user {}", sa.who(), ipv4_to_string(*sa.virtual_ip), sa.user);
+            return TaskStatus::SUCCESS;
+        }
+        if (sa.conn->pool.empty()) return TaskStatus::SUCCESS;
         auto& pool = ctx_.pools.at(sa.conn->pool);
-        sa.virtual_ip = pool.acquire(sa.peer_id.to_string());
+        // Leases follow the user when EAP named one (the IKE identity may be an address).
+        sa.virtual_ip = pool.acquire(sa.user.empty() ? sa.peer_id.to_string() : sa.user);
         if (!sa.virtual_ip) {
             // §3.15.4: no address: the CHILD_SA cannot be created; the IKE SA stands.
             log_warn("{}: pool {} exhausted", sa.who(), pool.name());
@@ -43,7 +53,8 @@ public:
         CpPayload reply;
         reply.cfg_type = CFG_REPLY;
         reply.attrs.push_back({INTERNAL_IP4_ADDRESS, be32(*sa.virtual_ip)});
-        for (uint32_t d : ctx_.config.pools.at(sa.conn->pool).dns4) reply.attrs.push_back({INTERNAL_IP4_DNS, be32(d)});
+        if (auto p = ctx_.config.pools.find(sa.conn->pool); p != ctx_.config.pools.end())
+            for (uint32_t d : p->second.dns4) reply.attrs.push_back({INTERNAL_IP4_DNS, be32(d)});
         ex.response.push_back({PayloadType::CP, false, std::move(reply)});
         return TaskStatus::SUCCESS;
     }

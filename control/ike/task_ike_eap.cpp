@@ -1,0 +1,132 @@
+#include "control/ike/task_ike_eap.hpp"
+
+#include "control/ike/address_pool.hpp"
+#include "control/ike/crypto_keys.hpp"
+#include "control/ike/crypto_prf.hpp"
+#include "control/ike/eap_mschapv2.hpp"
+#include "control/ike/eap_packet.hpp"
+#include "control/ike/log.hpp"
+
+#include <fmt/ranges.h>
+
+namespace espgw::ike {
+
+namespace {
+
+/// The key of the §2.16 AUTH: the MSK, or SK_pi/SK_pr for a method without one.
+std::span<const uint8_t> auth_key(const IkeSa& sa, bool initiator_side) {
+    if (!sa.eap->msk.empty()) return sa.eap->msk.bytes();
+    return initiator_side ? sa.keys.sk_pi.bytes() : sa.keys.sk_pr.bytes();
+}
+
+}  // namespace
+
+TaskStatus IkeEap::fail(IkeSa& sa, Exchange& ex, const std::string& why) {
+    ex.error = NotifyType::AUTHENTICATION_FAILED;
+    const std::string user = sa.eap->identity.empty() ? "-" : sa.eap->identity;
+    log_info("{}: {} authentication of user {} failed: {}", sa.who(), sa.eap->method, user, why);
+    return TaskStatus::FAILED;
+}
+
+TaskStatus IkeEap::process_r(IkeSa& sa, Exchange& ex) {
+    EapSession& e = *sa.eap;
+    if (e.succeeded) {
+        // §2.16: after EAP-Success the initiator proves the MSK:
+        //   AUTH = prf(prf(MSK, "Key Pad for IKEv2"), <InitiatorSignedOctets>)
+        const auto* auth = ex.request->get<AuthPayload>(PayloadType::AUTH);
+        if (!auth || auth->method != AuthMethod::SHARED_KEY_MIC)
+            return fail(sa, ex, "final IKE_AUTH request without a shared-key AUTH");
+        const Prf prf(sa.ike_alg.prf);
+        const Bytes expect =
+            psk_auth(prf, auth_key(sa, true), sa.init_request, sa.nr, sa.keys.sk_pi.bytes(), sa.peer_id.payload_body());
+        if (expect.size() != auth->data.size() || !crypto::ct_equal(expect.data(), auth->data.data(), expect.size()))
+            return fail(sa, ex, "AUTH payload keyed with the EAP MSK does not verify");
+        final_ = true;
+        return TaskStatus::SUCCESS;
+    }
+    const Bytes* eap = find_eap_payload(*ex.request);
+    if (!e.started) return start_server(sa, ex);
+    if (!eap) return fail(sa, ex, "IKE_AUTH request without an EAP payload");
+    if (e.identity_round) {
+        EapPacket p;
+        const EapError pe = parse_eap(*eap, p);
+        if (pe != EapError::OK) return fail(sa, ex, std::string("malformed EAP-Identity response: ") + std::string(espgw::ike::name(pe)));
+        if (p.code != EapCode::RESPONSE || p.identifier != e.identity_id || p.type != EapType::IDENTITY)
+            return fail(sa, ex, "expected an EAP-Identity response");
+        std::string id(p.data.begin(), p.data.end());
+        if (id.empty() || id.size() > 253 || id.find('\0') != std::string::npos)
+            return fail(sa, ex, "unusable EAP identity");
+        e.identity = std::move(id);
+        e.identity_round = false;
+        return apply(sa, ex, e.server->start(e.identity));
+    }
+    return apply(sa, ex, e.server->process(*eap));
+}
+
+TaskStatus IkeEap::start_server(IkeSa& sa, Exchange& ex) {
+    EapSession& e = *sa.eap;
+    e.started = true;
+    // RFC 3748 §5.1: ask for the identity when the IKE identity names no user (an
+    // address, a DN, a key ID) or the connection wants the EAP identity anyway.
+    const bool named = sa.peer_id.type == IdType::FQDN || sa.peer_id.type == IdType::RFC822_ADDR;
+    if (!named || sa.conn->eap_identity_ask) {
+        e.identity_round = true;
+        e.identity_id = random_eap_identifier();
+        out_eap_ = encode_eap({EapCode::REQUEST, e.identity_id, EapType::IDENTITY, {}});
+        return TaskStatus::SUCCESS;
+    }
+    e.identity.assign(sa.peer_id.data.begin(), sa.peer_id.data.end());
+    return apply(sa, ex, e.server->start(e.identity));
+}
+
+TaskStatus IkeEap::apply(IkeSa& sa, Exchange& ex, EapStep step) {
+    EapSession& e = *sa.eap;
+    switch (step.kind) {
+        case EapStep::Kind::PENDING:
+            pending_ = true;
+            return TaskStatus::SUCCESS;
+        case EapStep::Kind::CONTINUE:
+            out_eap_ = std::move(step.eap);
+            return TaskStatus::SUCCESS;
+        case EapStep::Kind::FAILURE:
+            return fail(sa, ex, step.reason.empty() ? std::string("EAP failure") : step.reason);
+        case EapStep::Kind::SUCCESS:
+            break;
+    }
+    // EAP-Success: the user is known; its AUTH follows in the next request.
+    e.succeeded = true;
+    e.msk = std::move(step.msk);
+    sa.user = step.user.empty() ? e.identity : step.user;
+    sa.auth_method = e.method;
+    sa.groups = std::move(step.groups);
+    sa.user_ip = step.framed_ip;
+    out_eap_ = std::move(step.eap);
+    return TaskStatus::SUCCESS;
+}
+
+TaskStatus IkeEap::resume(IkeSa& sa, Exchange& ex, EapStep step) {
+    sa.eap->pending = false;
+    return apply(sa, ex, std::move(step));
+}
+
+TaskStatus IkeEap::build_r(IkeSa& sa, Exchange& ex) {
+    if (!final_) {
+        ex.response.push_back(make_eap_payload(std::move(out_eap_)));
+        return TaskStatus::SUCCESS;
+    }
+    // §2.16: AUTH = prf(prf(MSK, "Key Pad for IKEv2"), <ResponderSignedOctets>), over
+    // the IDr we sent in the first response.
+    const Prf prf(sa.ike_alg.prf);
+    Bytes auth = psk_auth(prf, auth_key(sa, false), sa.init_response, sa.ni, sa.keys.sk_pr.bytes(), sa.eap->idr_body);
+    ex.response.insert(ex.response.begin(),
+                       Payload{PayloadType::AUTH, false, AuthPayload{AuthMethod::SHARED_KEY_MIC, std::move(auth)}});
+    sa.state = IkeSaState::ESTABLISHED;
+    log_info("user {} authenticated with {} from peer {} (IKE id {}), virtual IP {}{}", sa.user, sa.auth_method,
+             to_string(sa.remote), sa.peer_id.to_string(), sa.virtual_ip ? ipv4_to_string(*sa.virtual_ip) : std::string("none"),
+             sa.groups.empty() ? std::string() : ", groups " + fmt::format("{}", fmt::join(sa.groups, ",")));
+    log_info("{}: IKE SA established as responder (certificate + {}), {} SPIs {:016x}_i {:016x}_r{}", sa.who(),
+             sa.auth_method, to_string(sa.ike_alg), sa.spi_i, sa.spi_r, sa.nat() ? ", NAT-T" : "");
+    return TaskStatus::SUCCESS;
+}
+
+}  // namespace espgw::ike
