@@ -243,6 +243,8 @@ bool TablesSaSink::rekey(uint32_t old_spi_in, uint32_t old_spi_out, const ChildS
     p.cfg = sa_config(info, *suite, false, info.spi_out);
     p.enc_keymat = enc.bytes();
     p.auth_key = integ.bytes();
+    tables::SaCounters before;  // replace_sa starts fresh counters: keep the old ones for accounting
+    const bool had = it->second.spi_out == out->spi_out && tables::query_counters(t_, out->out_id, before);
     const tables::WriteResult r = tables::replace_sa(t_, p);  // then switch outbound
     if (!r.ok()) {
         log_warn("{}: dataplane refused the rekeyed outbound SA {:08x}: {}", info.connection, info.spi_out, why(r));
@@ -251,6 +253,11 @@ bool TablesSaSink::rekey(uint32_t old_spi_in, uint32_t old_spi_out, const ChildS
     }
     out->spi_out = info.spi_out;
     pairs_[info.spi_in] = Pair{in_id, info.spi_out, out};
+    if (had) {
+        carried_[info.spi_in].out_bytes += before.bytes;
+        carried_[info.spi_in].out_packets += before.packets;
+    }
+    successor_[old_spi_in] = info.spi_in;
     log_info("{}: dataplane: rekeyed CHILD_SA {:08x} -> in {:08x} (id {}) out {:08x} (id {}, switched)",
              info.connection, old_spi_in, info.spi_in, in_id, info.spi_out, out->out_id);
     return true;
@@ -259,6 +266,13 @@ bool TablesSaSink::rekey(uint32_t old_spi_in, uint32_t old_spi_out, const ChildS
 void TablesSaSink::remove(uint32_t spi_in, uint32_t spi_out) {
     auto it = pairs_.find(spi_in);
     if (it == pairs_.end()) return;
+    // A replaced pair's traffic (and what it carried) moves to the pair that replaced it.
+    if (auto s = successor_.find(spi_in); s != successor_.end()) {
+        if (pairs_.count(s->second)) carried_[s->second] += usage(spi_in, spi_out);
+        successor_.erase(s);
+    }
+    std::erase_if(successor_, [&](const auto& e) { return e.second == spi_in; });
+    carried_.erase(spi_in);
     const Pair pair = it->second;
     pairs_.erase(it);
     tables::delete_sa(t_, pair.in_id);
@@ -289,6 +303,7 @@ SaUsage TablesSaSink::usage(uint32_t spi_in, uint32_t spi_out) {
     // pair whose SPI it carries now.
     if (it->second.spi_out == it->second.out->spi_out && tables::query_counters(t_, it->second.out->out_id, c))
         u.out_bytes = c.bytes, u.out_packets = c.packets;
+    if (auto cr = carried_.find(spi_in); cr != carried_.end()) u += cr->second;
     return u;
 }
 

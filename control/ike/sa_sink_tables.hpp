@@ -18,6 +18,9 @@
 // Rekey (SaSink::rekey): the new inbound SA is installed under a new id; the outbound
 // SA keeps its id and policies and is switched to the new SPI and keys with
 // replace_sa (make-before-break, DESIGN.md); the old inbound SA stays until remove().
+// Usage (accounting) of a pair includes the pairs it replaced: replace_sa starts the
+// outbound counters afresh, so rekey() carries the old outbound counts over, and
+// remove() of a replaced pair carries its inbound counts to its successor.
 //
 // Expiry: poll_events() drains the tables' event ring and reports soft/hard expiry
 // of an SA it installed to the ChildExpiryListener by the pair's inbound SPI.
@@ -77,6 +80,8 @@ private:
     tables::Tables& t_;
     ChildExpiryListener* listener_ = nullptr;
     std::map<uint32_t, Pair> pairs_;  // by inbound SPI
+    std::map<uint32_t, uint32_t> successor_;  // replaced pair's inbound SPI -> its rekeyed pair's
+    std::map<uint32_t, SaUsage> carried_;     // by inbound SPI: traffic of the pairs it replaced
     uint32_t next_id_ = kIdBase;
 };
 

@@ -14,8 +14,8 @@ refused with "RADIUS reject" in espgw-ike's log; a one-time-password second fact
 Access-Challenge carrying an EAP-GTC prompt, answered by strongSwan's eap-gtc with its
 configured OTP) completes the login, a wrong OTP is refused; with FreeRADIUS stopped
 the login ends in "RADIUS timeout"; accounting Start (User-Name, Framed-IP-Address)
-and Stop arrive in FreeRADIUS's detail file, the Stop with the packet and byte counts
-of the dataplane's SAs; the RADIUS secret never appears in espgw-ike's log.
+Interim-Update and Stop arrive in FreeRADIUS's detail file with the packet and byte
+counts of the dataplane's SAs, also across a CHILD_SA rekey; the RADIUS secret never appears in espgw-ike's log.
 A FreeRADIUS, charon, espgw-dp or espgw-ike that fails to start is a FAIL.
 Prints TESTCASE lines; exits 1 if any case failed.
 """
@@ -131,7 +131,7 @@ servers = [ {{ address = "127.0.0.1", port = 18120, acct_port = 18121, secret = 
 timeout_s = 1.5
 retries = 2
 nas_identifier = "espgw-default"
-interim_s = 0
+interim_s = 1
 
 [[connections]]
 name = "rw-radius"
@@ -295,22 +295,38 @@ def main():
             st = starts[0] if starts else {}
             result(st.get("Framed-IP-Address") == FRAMED_IP and st.get("NAS-Identifier") == "gw-h2-east",
                    "accounting_start_record", str(st or srv.acct_records()))
-            # The dataplane's view of the pair just before the logout.
+            # The dataplane's view of the pair: the Interim-Update (interim_s = 1) reports it.
             ls = swanctl(rwdir, "--list-sas").stdout
             m_in = re.search(r"^\s+in\s+([0-9a-f]{8})", ls, re.M)
             m_out = re.search(r"^\s+out\s+([0-9a-f]{8})", ls, re.M)
             sas = {f"{s['spi']:08x}": s for s in dc.query(sock, "stats")["sa"]}
             dp_in = sas.get(m_out.group(1), {}) if m_out else {}   # strongSwan's out = our in
             dp_out = sas.get(m_in.group(1), {}) if m_in else {}
+            want = (str(dp_in.get("packets")), str(dp_in.get("bytes")), str(dp_out.get("packets")),
+                    str(dp_out.get("bytes")))
+
+            def counts(r):
+                return (r.get("Acct-Input-Packets"), r.get("Acct-Input-Octets"), r.get("Acct-Output-Packets"),
+                        r.get("Acct-Output-Octets"))
+            interims = wait_records(srv, lambda r: r.get("Acct-Status-Type") == "Interim-Update"
+                                    and r.get("User-Name") == "alice" and counts(r) == want, timeout=4)
+            result(bool(interims) and want[0] == "5", "accounting_interim_with_dataplane_counts",
+                   f"dataplane in/out {want}; interims {[counts(r) for r in srv.acct_records('Interim-Update')]}")
+            # A CHILD_SA rekey must not lose the counts of the pair it replaces.
+            r = swanctl(rwdir, "--rekey --child net")
+            time.sleep(0.5)
+            p = sh(f"ip netns exec {RW} ping -c 5 -i 0.2 -W 2 -I {vip} 10.78.7.2", check=False, timeout=20)
+            ls2 = swanctl(rwdir, "--list-sas").stdout
+            spis2 = re.findall(r"^\s+in\s+([0-9a-f]{8})", ls2, re.M)
+            rekeyed = p.returncode == 0 and m_in and "net: #2" in ls2 and spis2 and spis2[-1] != m_in.group(1)
+            result(bool(rekeyed), "child_sa_rekeyed_traffic_flows", (r.stdout + r.stderr + ls2)[-300:])
             swanctl(rwdir, "--terminate --ike gw --timeout 5")
             stops = wait_records(srv, lambda r: r.get("Acct-Status-Type") == "Stop" and r.get("User-Name") == "alice")
             sp = stops[0] if stops else {}
-            want = (str(dp_in.get("packets")), str(dp_in.get("bytes")), str(dp_out.get("packets")),
-                    str(dp_out.get("bytes")))
-            got = (sp.get("Acct-Input-Packets"), sp.get("Acct-Input-Octets"), sp.get("Acct-Output-Packets"),
-                   sp.get("Acct-Output-Octets"))
-            result(bool(sp) and got == want and int(got[0] or 0) >= 5, "accounting_stop_with_dataplane_counts",
-                   f"stop {got}, dataplane in/out {want}; record {sp}")
+            # 10 echo requests in, 10 replies out, 84 bytes each (inner IPv4 packets).
+            double = tuple(str(2 * int(x)) if x and x != "None" else x for x in want)
+            result(bool(sp) and counts(sp) == double == ("10", "840", "10", "840"),
+                   "accounting_stop_counts_across_rekey", f"stop {counts(sp)}, expected {double}; record {sp}")
             result(sp.get("Acct-Session-Id") == st.get("Acct-Session-Id") and sp.get("Acct-Session-Id"),
                    "accounting_same_session_id", f"start {st.get('Acct-Session-Id')} stop {sp.get('Acct-Session-Id')}")
 
