@@ -12,15 +12,15 @@
 #include "control/ike/sa_sink_json.hpp"
 #include "control/ike/transport_udp.hpp"
 #ifdef ESPGW_IKE_DATAPLANE
-#include "control/ike/sa_sink_tables.hpp"
-#include "control/ike/transport_dp.hpp"
-#include "dataplane/tables/tables.hpp"
-#include "dataplane/tables/writer.hpp"
+#include "control/ike/dp_agent.hpp"
+#include "control/ike/dp_link.hpp"
 #endif
 
 #include <boost/program_options.hpp>
 
 #include <csignal>
+#include <cstdlib>
+#include <string_view>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -112,53 +112,25 @@ private:
 };
 
 #ifdef ESPGW_IKE_DATAPLANE
-/// espgw-ike as a DPDK secondary of espgw-dp: IKE via punt/inject, SAs into the tables.
+/// espgw-ike with espgw-dp: IKE through its punt/inject rings and CHILD_SAs into its
+/// tables, both through the dataplane agent (control/ike/dp_agent.hpp), a child process
+/// that is the DPDK secondary and survives restarts of espgw-dp; DpLink re-installs
+/// every live CHILD_SA when espgw-dp comes back.
 int run_dataplane(espgw::ike::IkeConfig& cfg, espgw::ike::UserDb& users, const std::string& prefix,
                   const CliOptions& cli_opts) {
     using namespace espgw::ike;
     try {
-        // A secondary needs no worker lcores; keep it on the main lcore only.
-        auto tables = espgw::tables::Tables::attach_secondary(prefix, "espgw", {"--lcores=0@0", "--log-level=error"});
-        DpTransport transport;
-        TablesSaSink sink(*tables);
-        IkeManager manager(cfg, transport, sink);
+        DpLink link(prefix, cfg.restart_grace_s);
+        IkeManager manager(cfg, link, link);
         manager.set_users(&users);  // EAP-MSCHAPv2 / EAP-GTC connections
-        sink.set_listener(&manager);
-        log_info("attached to espgw-dp (file prefix {}): IKE through its punt/inject rings, {} connection(s)", prefix,
+        link.set_listener(&manager);
+        log_info("espgw-dp (file prefix {}): IKE through its punt/inject rings, {} connection(s)", prefix,
                  cfg.connections.size());
-        // Issue 7: SAs an earlier espgw-ike (killed) left in the tables keep forwarding
-        // until their peers re-establish; they and their policies are removed once the
-        // first new CHILD_SA is installed (so stale policies never shadow new ones), or
-        // after [ike] restart_grace: then the peers' inbound traffic stops, their DPD
-        // finds our IKE SA gone (we answer no unknown SPI) and they re-establish.
-        std::set<uint32_t> leftover;
-        for (const auto& s : espgw::tables::list_sas(*tables))
-            if (s.id >= TablesSaSink::kIdBase) leftover.insert(s.id);
-        if (!leftover.empty())
-            log_info("{} SA(s) of an earlier espgw-ike found in the tables: kept forwarding for up to {} s until "
-                     "their peers re-establish", leftover.size(), cfg.restart_grace_s);
-        const auto leftover_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.restart_grace_s);
-        auto drop_leftover = [&] {
-            size_t np = 0;
-            for (const auto& p : espgw::tables::list_policies(*tables))
-                if (p.p.action == espgw::tables::PolicyAction::protect && leftover.count(p.p.sa_id) &&
-                    espgw::tables::delete_policy(*tables, p.id).ok())
-                    ++np;
-            size_t ns = 0;
-            for (uint32_t id : leftover)
-                if (espgw::tables::delete_sa(*tables, id).ok()) ++ns;
-            log_info("removed {} SA(s) and {} policy(ies) of the earlier espgw-ike", ns, np);
-            leftover.clear();
-        };
         Cli cli(cfg, manager, users, cli_opts);
-        if (!drop_root(cli_opts)) return 1;
+        if (!drop_root(cli_opts)) return 1;  // the agent keeps root: it holds DPDK's shared memory
         start_connections(cfg, manager);
         std::map<std::pair<uint32_t, bool>, ChildCounters> dp_counters;
-        cli.control().set_refresh([&] {
-            dp_counters.clear();
-            for (const auto& s : espgw::tables::list_sas(*tables))
-                dp_counters[{s.spi, s.dir == espgw::tables::Direction::in}] = ChildCounters{s.counters.packets, s.counters.bytes};
-        });
+        cli.control().set_refresh([&] { dp_counters = link.counters(); });
         cli.control().set_counters([&](uint32_t spi, bool in) -> std::optional<ChildCounters> {
             auto it = dp_counters.find({spi, in});
             if (it == dp_counters.end()) return std::nullopt;
@@ -166,16 +138,13 @@ int run_dataplane(espgw::ike::IkeConfig& cfg, espgw::ike::UserDb& users, const s
         });
         while (!g_stop) {
             cli.service();
-            if (!leftover.empty() && (sink.pairs() > 0 || std::chrono::steady_clock::now() > leftover_deadline))
-                drop_leftover();
-            transport.poll_once(100, [&](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> m) {
+            link.poll_once(100, [&](const Endpoint& l, const Endpoint& r, std::span<const uint8_t> m) {
                 manager.on_message(l, r, m);
             });
-            sink.poll_events();
             manager.tick(std::chrono::steady_clock::now());
         }
         log_info("stopping: {} IKE SA(s), {} CHILD_SA pair(s) in the dataplane stay until their lifetimes",
-                 manager.ike_sa_count(), sink.pairs());
+                 manager.ike_sa_count(), link.pairs());
     } catch (const std::exception& e) {
         std::cerr << "espgw-ike: " << e.what() << "\n";
         return 1;
@@ -189,6 +158,25 @@ int run_dataplane(espgw::ike::IkeConfig& cfg, espgw::ike::UserDb& users, const s
 int main(int argc, char** argv) {
     namespace po = boost::program_options;
     using namespace espgw::ike;
+#ifdef ESPGW_IKE_DATAPLANE
+    // The dataplane agent (started by espgw-ike itself, see dp_agent.hpp):
+    //   --dp-agent PREFIX --agent-fd N [--agent-grace S] [--agent-generation G]
+    if (argc >= 5 && std::string_view(argv[1]) == "--dp-agent") {
+        std::string prefix = argv[2];
+        int fd = -1;
+        uint32_t grace = 60, generation = 1;
+        for (int i = 3; i + 1 < argc; i += 2) {
+            const std::string_view k = argv[i];
+            const unsigned long v = std::strtoul(argv[i + 1], nullptr, 10);
+            if (k == "--agent-fd") fd = static_cast<int>(v);
+            else if (k == "--agent-grace") grace = static_cast<uint32_t>(v);
+            else if (k == "--agent-generation") generation = static_cast<uint32_t>(v);
+        }
+        if (fd < 0) return 2;
+        std::signal(SIGINT, SIG_IGN);  // the IKE process decides; the agent follows its socket
+        return run_dp_agent(prefix, fd, grace, generation);
+    }
+#endif
     po::options_description desc("espgw-ike options");
     std::string config_path, sa_output, dp_prefix, control_socket, lease_file, run_as;
     desc.add_options()

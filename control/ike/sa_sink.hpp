@@ -31,6 +31,9 @@ struct ChildSaInfo {
     std::vector<TrafficSelector> ts_remote;
     std::optional<uint32_t> virtual_ip;  // host order, assigned to the peer
     std::vector<std::string> groups;     // the user's groups: firewall tags of the inbound SA
+    // Re-installing a pair after espgw-dp restarted: the outbound SA continues above
+    // this sequence number (the peer's replay window has seen the ones below).
+    uint64_t initial_seq_out = 0;
 };
 
 /// Traffic of a CHILD_SA pair so far (inner bytes; "in" = peer→us). For accounting.

@@ -79,6 +79,7 @@ esp::SaConfig sa_config(const ChildSaInfo& info, const crypto::Suite& suite, boo
         c.tunnel_dst = net::IpAddr::v4(info.remote.addr_host);
         c.udp_src_port = info.local.port;
         c.udp_dst_port = info.remote.port;
+        c.initial_seq = info.initial_seq_out;
     }
     return c;
 }
