@@ -1,6 +1,7 @@
 #include "control/ike/config.hpp"
 
 #include "control/ike/address_pool.hpp"
+#include "control/ike/config_pool.hpp"
 #include "control/ike/proposal.hpp"
 #include "control/ike/traffic_selector.hpp"
 
@@ -110,6 +111,7 @@ IkeConfig parse_config(std::string_view text) {
         if (!cfg.users_file.empty() && cfg.users_key_file == cfg.users_file)
             fail("ike.users_key_file", "must differ from ike.users_file");
         parse_lifecycle(*ike, cfg);
+        parse_fragmentation(*ike, cfg.fragmentation);
         if (const toml::node* n = ike->get("legacy_algorithms")) {
             if (!n->is_boolean()) fail("ike.legacy_algorithms", "must be true or false");
             cfg.legacy_algorithms = *n->value<bool>();
@@ -134,6 +136,7 @@ IkeConfig parse_config(std::string_view text) {
                 if (inet_pton(AF_INET, d.c_str(), &a) != 1) fail(path + ".dns", "'" + d + "' is not IPv4");
                 p.dns4.push_back(ntohl(a.s_addr));
             }
+            parse_pool_options(*t, path, p);
             cfg.pools[name] = std::move(p);
         }
     }

@@ -4,6 +4,7 @@
 // loaded IkeConfig is immutable.
 
 #include "control/ike/algorithms.hpp"
+#include "control/ike/config_fragments.hpp"
 #include "control/ike/config_radius.hpp"
 #include "control/ike/identity.hpp"
 #include "control/ike/message.hpp"
@@ -23,6 +24,14 @@ struct PoolConfig {
     std::string name;
     std::string cidr;
     std::vector<uint32_t> dns4;  // host byte order
+    // CP attributes beyond the address (config_pool.cpp, RFC 7296 §3.15.1, RFC 8598):
+    // nbns (INTERNAL_IP4_NBNS), dns_domain (INTERNAL_DNS_DOMAIN), split_include
+    // (INTERNAL_IP4_SUBNET; the CHILD_SA's local TS is narrowed to them), and static
+    // per-identity addresses ([pools.X.static]) outside the pool's range.
+    std::vector<uint32_t> nbns4;                       // host byte order
+    std::vector<std::string> dns_domains;
+    std::vector<std::pair<uint32_t, uint32_t>> split_include;  // (network, netmask), host order
+    std::map<std::string, uint32_t> static_ips;        // identity -> address, host order
 };
 
 struct ConnectionConfig {
@@ -80,6 +89,8 @@ struct IkeConfig {
     std::shared_ptr<const TrustStore> trust;
     // [radius]: servers for EAP-RADIUS connections and accounting (config_radius.hpp).
     std::optional<RadiusConfig> radius;
+    // [ike] fragmentation / fragment_size: IKE fragmentation (RFC 7383).
+    FragmentationConfig fragmentation;
 
     // IKE SA lifecycle ([ike] keys, seconds; 0 switches a timer off). RFC 7296 §2.1,
     // §2.4 (retransmission, liveness), §2.6 (cookies), §2.8 (rekey); RFC 3948 §2.3.

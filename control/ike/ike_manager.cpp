@@ -81,6 +81,15 @@ std::vector<uint64_t> IkeManager::spis() const {
 
 void IkeManager::on_message(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data) {
     ++counters_.received;
+    if (Header h; parse_header(data, h) == ParseError::OK && h.next_payload == PayloadType::SKF) {
+        // RFC 7383: one fragment of a message (ike_manager_fragments.cpp).
+        try {
+            on_fragment(local, remote, data);
+        } catch (const std::exception& e) {
+            log_warn("peer {}: internal error handling a fragment: {}", to_string(remote), e.what());
+        }
+        return;
+    }
     Message m;
     const ParseError pe = parse_message(data, m);
     if (pe != ParseError::OK) {
@@ -222,19 +231,27 @@ void IkeManager::respond(IkeSa& sa, const Header& req, std::vector<Payload> payl
     h.message_id = req.message_id;
     const bool i = sa.initiator;
     const SkKeys keys{i ? sa.keys.sk_ei.bytes() : sa.keys.sk_er.bytes(), i ? sa.keys.sk_ai.bytes() : sa.keys.sk_ar.bytes()};
-    sa.last_response = encrypt ? encrypt_message(h, payloads, sa.ike_alg, keys) : encode_message(h, payloads);
+    sa.frag.last_response.clear();
+    if (encrypt) {
+        std::vector<Bytes> msgs = seal(sa, h, payloads, keys);  // RFC 7383: fragments when too long
+        sa.last_response = msgs.front();
+        if (msgs.size() > 1) sa.frag.last_response = std::move(msgs);
+    } else {
+        sa.last_response = encode_message(h, payloads);
+    }
     sa.last_response_id = req.message_id;
-    transport_.send(sa.local, sa.remote, sa.last_response);
+    send_all(sa.local, sa.remote, sa.last_response, sa.frag.last_response);
     ++counters_.responses_sent;
 }
 
 void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoint& remote,
-                                  std::span<const uint8_t> data, const Message& m) {
+                                  std::span<const uint8_t> data, const Message& m, const Message* opened,
+                                  ParseError opened_pe) {
     if (sa.state == IkeSaState::CREATED) return;
     // §2.2: a retransmitted request gets the stored response again.
-    if (sa.last_response_id && m.header.message_id == *sa.last_response_id) {
+    if (!opened && sa.last_response_id && m.header.message_id == *sa.last_response_id) {
         ++counters_.retransmits_answered;
-        transport_.send(local, remote, sa.last_response);
+        send_all(local, remote, sa.last_response, sa.frag.last_response);
         return;
     }
     if (sa.eap && sa.eap->pending && m.header.message_id == sa.eap->pending_header.message_id) {
@@ -250,11 +267,14 @@ void IkeManager::handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoi
     Message inner;
     ParseError pe = ParseError::OK;
     const auto* sk = m.get<SkPayload>(PayloadType::SK);
-    if (!sk || m.payloads.size() != 1) {
+    if (opened) {
+        // RFC 7383: reassembled from fragments, each already authenticated and decrypted.
+        inner = *opened;
+        pe = opened_pe;
+    } else if (!sk || m.payloads.size() != 1) {
         ++counters_.parse_errors;
         return;
-    }
-    {
+    } else {
         const bool i = sa.initiator;
         const SkKeys keys{i ? sa.keys.sk_er.bytes() : sa.keys.sk_ei.bytes(), i ? sa.keys.sk_ar.bytes() : sa.keys.sk_ai.bytes()};
         inner.header = m.header;
@@ -480,7 +500,7 @@ bool IkeManager::open(IkeSa& sa, std::span<const uint8_t> data, const Message& m
     return se == SkError::OK && pe == ParseError::OK;
 }
 
-void IkeManager::handle_response(IkeSa& sa, std::span<const uint8_t> data, const Message& m) {
+void IkeManager::handle_response(IkeSa& sa, std::span<const uint8_t> data, const Message& m, const Message* opened) {
     // §2.2: only the response to our one outstanding request counts; late duplicates
     // (answers to retransmissions) are dropped.
     if (!sa.pending || m.header.message_id != sa.pending->message_id || m.header.exchange != sa.pending->exchange) {
@@ -488,7 +508,8 @@ void IkeManager::handle_response(IkeSa& sa, std::span<const uint8_t> data, const
         return;
     }
     Message inner;
-    if (!open(sa, data, m, inner)) {
+    if (opened) inner = *opened;  // RFC 7383: reassembled from authenticated fragments
+    else if (!open(sa, data, m, inner)) {
         ++counters_.responses_dropped;
         log_info("{}: dropped response {}", sa.who(), m.header.message_id);
         return;
@@ -539,11 +560,14 @@ void IkeManager::kick(IkeSa& sa) {
         PendingRequest p;
         p.exchange = h.exchange;
         p.message_id = h.message_id;
-        p.wire = encrypt_message(h, ex.response, sa.ike_alg, keys);
+        std::vector<Bytes> msgs = seal(sa, h, ex.response, keys);  // RFC 7383: fragments when too long
+        p.wire = msgs.front();
+        sa.frag.pending.clear();
+        if (msgs.size() > 1) sa.frag.pending = std::move(msgs);
         p.next_send = now_ + std::chrono::duration_cast<Clock::duration>(
                                  std::chrono::duration<double>(config_.retransmit_timeout_s));
         p.task = std::move(task);
-        transport_.send(sa.local, sa.remote, p.wire);
+        send_all(sa.local, sa.remote, p.wire, sa.frag.pending);
         ++counters_.requests_sent;
         sa.pending = std::move(p);
     }
@@ -682,7 +706,7 @@ void IkeManager::tick_sa(IkeSa& sa, std::vector<uint64_t>& dead) {
         // §2.1/§2.4: exponential back-off.
         const double wait = config_.retransmit_timeout_s * std::pow(config_.retransmit_base, p.retransmits);
         p.next_send = now_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
-        transport_.send(sa.local, sa.remote, p.wire);
+        send_all(sa.local, sa.remote, p.wire, sa.frag.pending);  // RFC 7383 §2.5: every fragment again
         ++counters_.retransmits_sent;
     }
     if (sa.state != IkeSaState::ESTABLISHED) return;
@@ -782,6 +806,7 @@ void IkeManager::send_init(IkeSa& sa, std::shared_ptr<Task> task) {
     p.exchange = ExchangeType::IKE_SA_INIT;
     p.message_id = 0;
     p.wire = sa.init_request;
+    sa.frag.pending.clear();  // IKE_SA_INIT is never fragmented (RFC 7383 §2.5)
     p.next_send = now_ + std::chrono::duration_cast<Clock::duration>(
                              std::chrono::duration<double>(config_.retransmit_timeout_s));
     p.task = std::move(task);

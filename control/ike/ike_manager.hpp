@@ -14,6 +14,7 @@
 #include "control/ike/ike_sa.hpp"
 #include "control/ike/radius_service.hpp"
 #include "control/ike/sa_sink.hpp"
+#include "control/ike/sk_payload.hpp"
 #include "control/ike/task.hpp"
 #include "control/ike/transport.hpp"
 
@@ -49,6 +50,7 @@ struct IkeCounters {
     uint64_t ike_rekeys = 0;
     uint64_t dpd_sent = 0;
     uint64_t keepalives_sent = 0;
+    FragmentCounters fragments;        // RFC 7383 (fragments.hpp)
     uint64_t eap_successes = 0;        // users authenticated with EAP (§2.16)
     uint64_t eap_failures = 0;         // EAP conversations refused (reason in the log)
     uint64_t eap_pending_dropped = 0;  // retransmitted requests while the EAP server (RADIUS) was busy
@@ -100,9 +102,16 @@ public:
 
 private:
     void handle_init(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data, const Message& m);
+    // `opened`: the message was reassembled from fragments (RFC 7383) and is already
+    // decrypted, with the inner chain's parse error `opened_pe`.
     void handle_encrypted(IkeSa& sa, const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data,
-                          const Message& m);
-    void handle_response(IkeSa& sa, std::span<const uint8_t> data, const Message& m);
+                          const Message& m, const Message* opened = nullptr, ParseError opened_pe = ParseError::OK);
+    void handle_response(IkeSa& sa, std::span<const uint8_t> data, const Message& m, const Message* opened = nullptr);
+    // RFC 7383 (ike_manager_fragments.cpp): a received SKF message; sealing our message
+    // into one SK message or fragments; sending a message or all its fragments.
+    void on_fragment(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data);
+    std::vector<Bytes> seal(IkeSa& sa, const Header& h, const std::vector<Payload>& payloads, const SkKeys& keys);
+    void send_all(const Endpoint& local, const Endpoint& remote, const Bytes& whole, const std::vector<Bytes>& fragments);
     bool open(IkeSa& sa, std::span<const uint8_t> data, const Message& m, Message& inner);
     void respond(IkeSa& sa, const Header& req, std::vector<Payload> payloads, bool encrypt);
     void handle_informational(IkeSa& sa, const Message& req, const Message& inner);

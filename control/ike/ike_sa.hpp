@@ -8,6 +8,7 @@
 #include "control/ike/crypto_keys.hpp"
 #include "control/ike/eap_server.hpp"
 #include "control/ike/endpoint.hpp"
+#include "control/ike/fragments.hpp"
 #include "control/ike/identity.hpp"
 #include "control/ike/message.hpp"
 #include "control/ike/sa_sink.hpp"
@@ -92,6 +93,7 @@ struct IkeSa {
 
     bool nat_local = false;   // §2.23: we are behind a NAT
     bool nat_remote = false;  // the peer is behind a NAT (or fakes it)
+    FragmentState frag;       // RFC 7383: negotiated support, reassembly, our fragmented messages
 
     const ConnectionConfig* conn = nullptr;  // chosen in IKE_AUTH
     Identity peer_id;

@@ -110,30 +110,27 @@ std::string_view name(SkError e) noexcept {
     return "unknown";
 }
 
-Bytes encrypt_message(Header header, const std::vector<Payload>& inner, const Algorithms& alg,
-                      const SkKeys& keys) {
-    if (cipher_for(alg) == nullptr || (!alg.aead() && md_for_integ(alg.integ) == nullptr))
-        throw std::runtime_error("unsupported IKE encryption algorithm");
-    PayloadType first;
-    Bytes plain = encode_payload_chain(inner, first);
+size_t sealed_len(const Algorithms& alg, size_t plain_len) {
     // §3.14: plaintext | padding | pad length. CBC needs a whole number of blocks;
     // GCM needs no padding (RFC 5282 §3), so the pad length byte is 0.
+    size_t pad = 0;
+    if (!alg.aead()) pad = (cbc_block(alg) - (plain_len + 1) % cbc_block(alg)) % cbc_block(alg);
+    return iv_len(alg) + plain_len + pad + 1 + icv_bytes(alg);
+}
+
+void seal_body(const Algorithms& alg, const SkKeys& keys, std::span<const uint8_t> plain_in, Bytes& out) {
+    if (cipher_for(alg) == nullptr || (!alg.aead() && md_for_integ(alg.integ) == nullptr))
+        throw std::runtime_error("unsupported IKE encryption algorithm");
+    Bytes plain(plain_in.begin(), plain_in.end());
     size_t pad = 0;
     if (!alg.aead()) pad = (cbc_block(alg) - (plain.size() + 1) % cbc_block(alg)) % cbc_block(alg);
     plain.insert(plain.end(), pad, 0);
     plain.push_back(static_cast<uint8_t>(pad));
 
     const size_t ivl = iv_len(alg), icv = icv_bytes(alg);
-    const size_t sk_len = GENERIC_HEADER_LEN + ivl + plain.size() + icv;
-    Bytes out(IKE_HEADER_LEN + sk_len);
-    header.next_payload = PayloadType::SK;
-    header.length = static_cast<uint32_t>(out.size());
-    encode_header(header, out);
-    out[IKE_HEADER_LEN] = static_cast<uint8_t>(first);
-    out[IKE_HEADER_LEN + 1] = 0;
-    out[IKE_HEADER_LEN + 2] = static_cast<uint8_t>(sk_len >> 8);
-    out[IKE_HEADER_LEN + 3] = static_cast<uint8_t>(sk_len);
-    uint8_t* iv = out.data() + IKE_HEADER_LEN + GENERIC_HEADER_LEN;
+    const size_t aad_len = out.size();
+    out.resize(aad_len + ivl + plain.size() + icv);
+    uint8_t* iv = out.data() + aad_len;
     // §3.14: the IV must be unpredictable for CBC; for GCM it must be unique per key —
     // random 64 bits per message is what RFC 5282 §3.1 allows for low message rates.
     if (RAND_bytes(iv, static_cast<int>(ivl)) != 1) throw std::runtime_error("RAND_bytes failed");
@@ -141,9 +138,9 @@ Bytes encrypt_message(Header header, const std::vector<Payload>& inner, const Al
     uint8_t* icv_at = ct + plain.size();
     bool ok;
     if (alg.aead()) {
-        // RFC 5282 §5.1: AAD = IKE header through the SK generic header (before the IV).
+        // RFC 5282 §5.1: AAD = IKE header through the encrypted payload's header (before the IV).
         ok = gcm(true, alg, keys.encr, std::span<const uint8_t>(iv, ivl),
-                 std::span<const uint8_t>(out.data(), IKE_HEADER_LEN + GENERIC_HEADER_LEN), plain, ct, icv_at);
+                 std::span<const uint8_t>(out.data(), aad_len), plain, ct, icv_at);
     } else {
         ok = cbc(true, alg, keys.encr, std::span<const uint8_t>(iv, ivl), plain, ct);
         // §3.14: the ICV covers the message from the IKE header through the ciphertext.
@@ -151,43 +148,85 @@ Bytes encrypt_message(Header header, const std::vector<Payload>& inner, const Al
     }
     crypto::secure_wipe(plain.data(), plain.size());
     if (!ok) throw std::runtime_error("IKE SK encryption failed");
+}
+
+Bytes encrypt_message(Header header, const std::vector<Payload>& inner, const Algorithms& alg,
+                      const SkKeys& keys) {
+    if (cipher_for(alg) == nullptr || (!alg.aead() && md_for_integ(alg.integ) == nullptr))
+        throw std::runtime_error("unsupported IKE encryption algorithm");
+    PayloadType first;
+    Bytes plain = encode_payload_chain(inner, first);
+    const size_t sk_len = GENERIC_HEADER_LEN + sealed_len(alg, plain.size());
+    Bytes out(IKE_HEADER_LEN + GENERIC_HEADER_LEN);
+    out.reserve(IKE_HEADER_LEN + sk_len);
+    header.next_payload = PayloadType::SK;
+    header.length = static_cast<uint32_t>(IKE_HEADER_LEN + sk_len);
+    encode_header(header, out);
+    out[IKE_HEADER_LEN] = static_cast<uint8_t>(first);
+    out[IKE_HEADER_LEN + 1] = 0;
+    out[IKE_HEADER_LEN + 2] = static_cast<uint8_t>(sk_len >> 8);
+    out[IKE_HEADER_LEN + 3] = static_cast<uint8_t>(sk_len);
+    try {
+        seal_body(alg, keys, plain, out);
+    } catch (...) {
+        crypto::secure_wipe(plain.data(), plain.size());
+        throw;
+    }
+    crypto::secure_wipe(plain.data(), plain.size());
     return out;
 }
 
-SkError decrypt_message(std::span<const uint8_t> message, const SkPayload& sk, const Algorithms& alg,
-                        const SkKeys& keys, std::vector<Payload>& inner, ParseError& parse_err) {
-    parse_err = ParseError::OK;
+SkError open_body(std::span<const uint8_t> message, size_t body_offset, const Algorithms& alg, const SkKeys& keys,
+                  Bytes& plain) {
+    plain.clear();
     if (cipher_for(alg) == nullptr || (!alg.aead() && md_for_integ(alg.integ) == nullptr))
         return SkError::UNSUPPORTED;
+    if (body_offset > message.size()) return SkError::TOO_SHORT;
+    const std::span<const uint8_t> body = message.subspan(body_offset);
     const size_t ivl = iv_len(alg), icv = icv_bytes(alg);
-    if (sk.body.size() < ivl + icv + 1) return SkError::TOO_SHORT;
-    const size_t ct_len = sk.body.size() - ivl - icv;
+    if (body.size() < ivl + icv + 1) return SkError::TOO_SHORT;
+    const size_t ct_len = body.size() - ivl - icv;
     if (!alg.aead() && (ct_len == 0 || ct_len % cbc_block(alg) != 0)) return SkError::BAD_BLOCK_SIZE;
-    const std::span<const uint8_t> iv(sk.body.data(), ivl);
-    const std::span<const uint8_t> ct(sk.body.data() + ivl, ct_len);
+    const std::span<const uint8_t> iv(body.data(), ivl);
+    const std::span<const uint8_t> ct(body.data() + ivl, ct_len);
     uint8_t tag[32];
-    std::copy_n(sk.body.data() + ivl + ct_len, icv, tag);
-    Bytes plain(ct_len + 16);
+    std::copy_n(body.data() + ivl + ct_len, icv, tag);
+    plain.resize(ct_len + 16);
     if (alg.aead()) {
-        const size_t aad_len = sk.offset + GENERIC_HEADER_LEN;
-        if (aad_len > message.size()) return SkError::TOO_SHORT;
-        if (!gcm(false, alg, keys.encr, iv, message.first(aad_len), ct, plain.data(), tag))
+        if (!gcm(false, alg, keys.encr, iv, message.first(body_offset), ct, plain.data(), tag)) {
+            crypto::secure_wipe(plain.data(), plain.size());
+            plain.clear();
             return SkError::ICV_MISMATCH;
+        }
     } else {
         // Encrypt-then-MAC: verify over header..ciphertext in constant time first.
-        if (message.size() < icv) return SkError::TOO_SHORT;
         uint8_t want[32];
         hmac(alg, keys.integ, message.first(message.size() - icv), want);
-        if (!crypto::ct_equal(want, tag, icv)) return SkError::ICV_MISMATCH;
-        if (!cbc(false, alg, keys.encr, iv, ct, plain.data())) return SkError::ICV_MISMATCH;
+        if (!crypto::ct_equal(want, tag, icv) || !cbc(false, alg, keys.encr, iv, ct, plain.data())) {
+            plain.clear();
+            return SkError::ICV_MISMATCH;
+        }
     }
     plain.resize(ct_len);
     const size_t pad = plain.back();
     if (pad + 1 > plain.size()) {
         crypto::secure_wipe(plain.data(), plain.size());
+        plain.clear();
         return SkError::BAD_PADDING;
     }
     plain.resize(plain.size() - pad - 1);
+    return SkError::OK;
+}
+
+SkError decrypt_message(std::span<const uint8_t> message, const SkPayload& sk, const Algorithms& alg,
+                        const SkKeys& keys, std::vector<Payload>& inner, ParseError& parse_err) {
+    parse_err = ParseError::OK;
+    // The SK payload is the last one (§3.14): its body runs to the end of the message.
+    const size_t body_offset = sk.offset + GENERIC_HEADER_LEN;
+    if (body_offset + sk.body.size() != message.size()) return SkError::TOO_SHORT;
+    Bytes plain;
+    const SkError e = open_body(message, body_offset, alg, keys, plain);
+    if (e != SkError::OK) return e;
     parse_err = parse_payload_chain(sk.first_inner, plain, inner);
     crypto::secure_wipe(plain.data(), plain.size());
     return SkError::OK;

@@ -31,6 +31,23 @@ std::string_view name(SkError e) noexcept;
 Bytes encrypt_message(Header header, const std::vector<Payload>& inner, const Algorithms& alg,
                       const SkKeys& keys);
 
+/// Bytes that seal_body appends for `plain_len` bytes of plaintext: IV, ciphertext
+/// (with padding and the pad length byte, §3.14) and ICV.
+size_t sealed_len(const Algorithms& alg, size_t plain_len);
+
+/// Encrypts `plain` and appends IV || ciphertext || ICV to `out`. `out` already holds
+/// the IKE header and the encrypted payload's header fields (SK, or SKF with its
+/// fragment numbers, RFC 7383 §2.5), with lengths that count sealed_len(): they are the
+/// AEAD associated data, or covered by the HMAC. Throws std::runtime_error when
+/// libcrypto fails or the algorithm is unsupported.
+void seal_body(const Algorithms& alg, const SkKeys& keys, std::span<const uint8_t> plain, Bytes& out);
+
+/// The inverse: `message[body_offset..]` is IV || ciphertext || ICV; everything before
+/// is authenticated. The ICV is checked before anything is decrypted. On success `plain`
+/// holds the plaintext without padding; on failure it is empty.
+SkError open_body(std::span<const uint8_t> message, size_t body_offset, const Algorithms& alg, const SkKeys& keys,
+                  Bytes& plain);
+
 /// Verifies and decrypts the SK payload `sk` of the raw `message` (as parsed by
 /// parse_message) and parses the inner payload chain into `inner`. The ICV is checked
 /// before anything is decrypted or parsed. Returns the SK error; a parse error of the

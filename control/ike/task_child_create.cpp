@@ -7,6 +7,7 @@
 #include "control/ike/proposal.hpp"
 #include "control/ike/tasks.hpp"
 #include "control/ike/traffic_selector.hpp"
+#include "control/ike/virtual_ip.hpp"
 
 #include <openssl/rand.h>
 
@@ -50,7 +51,7 @@ public:
             allowed_remote = tsi->selectors;
         }
         ts_remote_ = narrow(tsi->selectors, allowed_remote);
-        ts_local_ = narrow(tsr->selectors, sa.conn->local_ts);
+        ts_local_ = narrow(tsr->selectors, local_ts_for(sa, ctx_.config));  // split tunnel: the pool's subnets
         if (ts_remote_.empty() || ts_local_.empty())
             return child_error(sa, NotifyType::TS_UNACCEPTABLE, "traffic selectors unacceptable");
         sel_ = *sel;

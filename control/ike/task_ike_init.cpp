@@ -57,6 +57,9 @@ public:
         }
         sa.ike_alg = sel->alg;
         number_ = sel->number;
+        // RFC 7383 §2.3: the initiator announces fragmentation; we take it unless it is off.
+        sa.frag.peer_supported = ctx_.config.fragmentation.mode != FragmentationMode::NO &&
+                                 m.find_notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED) != nullptr;
         sa.ni = ni->data;
         sa.nr.resize(NONCE_BYTES);
         if (RAND_bytes(sa.nr.data(), static_cast<int>(sa.nr.size())) != 1) throw std::runtime_error("RAND_bytes");
@@ -73,6 +76,8 @@ public:
         ex.response.push_back(
             {PayloadType::KE, false, KePayload{static_cast<uint16_t>(sa.ike_alg.dh), sa.dh->public_value()}});
         ex.response.push_back({PayloadType::NONCE, false, NoncePayload{sa.nr}});
+        // RFC 7383 §2.3: answered only when the initiator announced it.
+        if (sa.frag.peer_supported) ex.response.push_back(make_notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED));
         if (ctx_.config.trust && ctx_.config.trust->ca_count() > 0) {
             // §3.7: the CAs we trust (encoding 4, X.509 certificate - signature: SHA-1
             // hashes of their public keys), so the peer sends a chain we can verify.

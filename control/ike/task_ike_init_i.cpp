@@ -41,6 +41,9 @@ TaskStatus IkeInitI::build_i(IkeSa& sa, Exchange& ex) {
     // §2.23: hashes over the SPIs of this message (SPIr = 0) and our view of the addresses.
     ex.response.push_back(make_notify(NotifyType::NAT_DETECTION_SOURCE_IP, natd_hash(sa.spi_i, 0, sa.local)));
     ex.response.push_back(make_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, natd_hash(sa.spi_i, 0, sa.remote)));
+    // RFC 7383 §2.3: we can take fragmented messages.
+    if (ctx_.config.fragmentation.mode != FragmentationMode::NO)
+        ex.response.push_back(make_notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED));
     return TaskStatus::SUCCESS;
 }
 
@@ -124,7 +127,8 @@ TaskStatus IkeInitI::process_i(IkeSa& sa, Exchange& ex) {
         sa.nat_remote = !src_match;
         sa.nat_local = !dst_match;
     }
-    (void)ctx_;
+    sa.frag.peer_supported = ctx_.config.fragmentation.mode != FragmentationMode::NO &&
+                             m.find_notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED) != nullptr;
     return TaskStatus::SUCCESS;
 }
 
