@@ -11,6 +11,10 @@ bool is_eap_auth(const std::string& remote_auth) noexcept { return remote_auth.r
 std::unique_ptr<EapServer> make_eap_server(const TaskContext& ctx, const ConnectionConfig& conn, const IkeSa& sa,
                                            std::string& method, std::string& why) {
     const std::string& a = conn.remote_auth;
+    if (ctx.eap_override) {
+        method = "EAP-TEST";
+        return ctx.eap_override(conn);
+    }
     if (a == "eap-mschapv2" || a == "eap-gtc") {
         method = a == "eap-gtc" ? "EAP-GTC" : "EAP-MSCHAPv2";
         if (!ctx.users) {

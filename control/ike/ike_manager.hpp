@@ -97,6 +97,10 @@ public:
     /// The local user database for EAP connections (eap-mschapv2, eap-gtc); it must
     /// outlive the manager and may change in place (reload, `espctl user`). Null: none.
     void set_users(const UserDb* users) noexcept { ctx_.users = users; }
+    /// Tests: every EAP connection gets its server from `make` (e.g. an asynchronous fake).
+    void set_eap_override(std::function<std::unique_ptr<EapServer>(const ConnectionConfig&)> make) {
+        ctx_.eap_override = std::move(make);
+    }
     /// The RADIUS side (EAP-RADIUS relays, accounting); nullptr without [radius].
     RadiusService* radius() noexcept { return radius_.get(); }
 

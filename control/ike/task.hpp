@@ -12,6 +12,7 @@
 #include "control/ike/message.hpp"
 #include "control/ike/sa_sink.hpp"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,6 +42,7 @@ struct Exchange {
 
 class UserDb;
 class RadiusService;
+class EapServer;
 
 /// Services tasks may use; owned by IkeManager.
 struct TaskContext {
@@ -50,6 +52,8 @@ struct TaskContext {
     Clock::time_point now{};  // the manager's clock at the current event
     const UserDb* users = nullptr;    // local users for EAP (IkeManager::set_users); may be null
     RadiusService* radius = nullptr;  // EAP-RADIUS relays; null without [radius]
+    // Tests: makes the EAP server of every EAP connection instead of remote_auth's.
+    std::function<std::unique_ptr<EapServer>(const ConnectionConfig&)> eap_override;
 };
 
 class Task {
