@@ -277,9 +277,28 @@ UserDb UserDb::load(const std::string& path, const std::string& key_path, const 
     }
     std::stringstream ss;
     ss << in.rdbuf();
+    db.parse_text(ss.str());
+    return db;
+}
+
+UserDb UserDb::parse(std::string_view text, std::span<const uint8_t> key) {
+    if (key.size() != kKeyLen) throw std::invalid_argument("the sealing key must have 32 bytes");
+    UserDb db;
+    db.path_ = "(text)";
+    db.key_path_ = "(key)";
+    db.key_ = std::make_shared<crypto::SecretBytes>(key);
+    db.parse_text(text);
+    db.path_.clear();  // nowhere to save
+    return db;
+}
+
+void UserDb::parse_text(std::string_view text) {
+    UserDb& db = *this;
+    const std::string& path = path_;
+    const std::string& key_path = key_path_;
     toml::table root;
     try {
-        root = toml::parse(ss.str());
+        root = toml::parse(text);
     } catch (const toml::parse_error& e) {
         std::ostringstream os;
         os << e.source().begin;
@@ -288,7 +307,7 @@ UserDb UserDb::load(const std::string& path, const std::string& key_path, const 
     for (const auto& [k, v] : root)
         if (k.str() != "users") fail(path, "unknown table \"" + std::string(k.str()) + "\" (expected [users.\"NAME\"])");
     const toml::node* users_node = root.get("users");
-    if (users_node == nullptr) return db;
+    if (users_node == nullptr) return;
     const toml::table* users = users_node->as_table();
     if (users == nullptr) fail(path + ": users", "not a table");
     std::set<std::string> emails;
@@ -346,7 +365,6 @@ UserDb UserDb::load(const std::string& path, const std::string& key_path, const 
         if (u.static_ip && !ips.insert(*u.static_ip).second) fail(where + ": static_ip", "used by another user");
         db.users_.emplace(u.name, std::move(u));
     }
-    return db;
 }
 
 const User* UserDb::find(const std::string& identity) const {

@@ -35,6 +35,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace espgw::ike {
@@ -59,6 +60,9 @@ public:
     /// the user and the key file). With `reuse_key_of` given and the same key_path, its
     /// key is taken instead of re-reading the key file (reload after dropping root).
     static UserDb load(const std::string& path, const std::string& key_path, const UserDb* reuse_key_of = nullptr);
+    /// The same checks on file text with a 32-byte key (fuzzing, tests); the result has
+    /// no file (save fails). Throws std::invalid_argument like load.
+    static UserDb parse(std::string_view text, std::span<const uint8_t> key);
     UserDb() = default;
 
     const std::string& path() const noexcept { return path_; }
@@ -98,6 +102,7 @@ public:
     bool save(std::string* error) const;
 
 private:
+    void parse_text(std::string_view text);  // into an empty database with path_/key_
     void validate(const User& u) const;
     std::string seal(const std::string& name, std::span<const uint8_t> plain) const;
     std::optional<crypto::SecretBytes> unseal(const std::string& name, const std::string& sealed) const;

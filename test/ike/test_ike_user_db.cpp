@@ -427,3 +427,24 @@ TEST_CASE("config/users.example.toml loads as documented", "[ike][userdb]") {
     CHECK(db.verify_password(*a, "change-me"));
     CHECK_FALSE(db.nt_hash(*a));
 }
+
+TEST_CASE("UserDb::parse checks text with a given key and has no file to save to", "[ike][userdb]") {
+    TmpDir t;
+    {
+        UserDb db = fresh(t);
+        db.upsert(alice(), "clientPass");
+        REQUIRE(db.save(nullptr));
+    }
+    const std::string text = slurp(t.file("users.toml"));
+    std::string hexkey = slurp(t.file("users.key"));
+    hexkey.pop_back();
+    const auto key = espgw::crypto::SecretBytes::from_hex(hexkey);
+    UserDb db = UserDb::parse(text, key.bytes());
+    REQUIRE(db.find("alice") != nullptr);
+    CHECK(ike_test::hex(db.nt_hash(*db.find("alice"))->bytes()) == "44ebba8d5312b8d611474411f56989ae");
+    std::string err;
+    CHECK_FALSE(db.save(&err));
+    const std::vector<uint8_t> other(32, 7);
+    CHECK_THROWS_WITH(UserDb::parse(text, other), Catch::Contains("user alice: nt_hash"));
+    CHECK_THROWS_WITH(UserDb::parse(text, std::vector<uint8_t>(16)), Catch::Contains("32 bytes"));
+}
