@@ -85,6 +85,9 @@ public:
         n.peer_id = sa.peer_id;
         n.virtual_ip = sa.virtual_ip;
         n.groups = sa.groups;
+        n.user = sa.user;  // the EAP-authenticated user stays the same (accounting, logs)
+        n.auth_method = sa.auth_method;
+        n.user_ip = sa.user_ip;
         n.children = std::move(sa.children);
         sa.children.clear();
         n.created = ctx_.now;
