@@ -428,6 +428,8 @@ std::vector<SaInfo> list_sas(Tables& t) {
         i.life = {max_to_zero(m.life.soft_bytes), max_to_zero(m.life.hard_bytes), max_to_zero(m.life.soft_packets),
                   max_to_zero(m.life.hard_packets)};
         i.counters = counters_of(t, ref);
+        i.fw_groups = m.fw_groups;
+        i.fw_conn = m.fw_conn;
         v.push_back(i);
     }
     return v;

@@ -142,6 +142,8 @@ struct SaInfo {
     uint32_t slot = 0;
     Lifetime life;       ///< 0 = no limit
     SaCounters counters;
+    uint32_t fw_groups = 0;  ///< firewall tag bits (tag_names(t, 0))
+    uint32_t fw_conn = 0;    ///< (tag_names(t, 1))
 };
 
 /// Every installed SA (e.g. for an IKE daemon re-reading the tables after a restart).

@@ -438,6 +438,9 @@ def cases(procs):
            hits[3] == 0 and rules[1]["source_group"] == ["finance", "staff"] and rules[2]["connection"] == ["rw"],
            "fw_rules_by_user_group_and_connection",
            f"{r}, contractors' udp 5002 {u2}, staff's udp 5003 {u3}, ping {ok}, hits {hits}")
+    sa_in = [x for x in query("stats")["sa"] if x["direction"] == "in"]
+    report(len(sa_in) == 1 and sa_in[0].get("groups") == ["staff", "vpn-users"] and sa_in[0].get("connection") == ["rw"],
+           "sa_shows_firewall_tags", json.dumps(sa_in)[:300])
 
 
 def source_check(pcap):
