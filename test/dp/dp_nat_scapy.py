@@ -151,17 +151,17 @@ BY_GROUP = """
 default = "drop"
 
 [[firewall.rule]]
-comment = "contractors: UDP 5002 only"
+comment = "contractors: UDP 5003 only"
 source_group = "contractors"
 protocol = "udp"
-ports = 5002
+ports = 5003
 action = "allow"
 
 [[firewall.rule]]
-comment = "staff: UDP 5003"
+comment = "staff: UDP 5002"
 source_group = ["finance", "staff"]
 protocol = "udp"
-ports = 5003
+ports = 5002
 action = "allow"
 
 [[firewall.rule]]
@@ -434,10 +434,10 @@ def cases(procs):
     ok, last = ping(NS_RW, INET_HOST, count=2, extra=["-I", VIP])
     rules = query("show rules")["rules"]
     hits = [x["packets"] for x in rules]
-    report(r.get("ok") and u2 == "0/3" and u3 == "3/3" and ok and hits[0] == 0 and hits[1] >= 3 and hits[2] >= 2 and
+    report(r.get("ok") and u2 == "3/3" and u3 == "0/3" and ok and hits[0] == 0 and hits[1] >= 3 and hits[2] >= 2 and
            hits[3] == 0 and rules[1]["source_group"] == ["finance", "staff"] and rules[2]["connection"] == ["rw"],
            "fw_rules_by_user_group_and_connection",
-           f"{r}, contractors' udp 5002 {u2}, staff's udp 5003 {u3}, ping {ok}, hits {hits}")
+           f"{r}, staff's udp 5002 {u2}, contractors' udp 5003 {u3}, ping {ok}, hits {hits}")
     sa_in = [x for x in query("stats")["sa"] if x["direction"] == "in"]
     report(len(sa_in) == 1 and sa_in[0].get("groups") == ["staff", "vpn-users"] and sa_in[0].get("connection") == ["rw"],
            "sa_shows_firewall_tags", json.dumps(sa_in)[:300])
