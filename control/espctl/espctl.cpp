@@ -62,6 +62,8 @@ espgw-ike (--ike-socket, default /run/espgw-ike.sock):
                             CHILD_SAs with SPIs and dataplane counters (never keys)
   ike sa delete SPI|PEER    delete one IKE SA (hex SPI) or those of a peer address
   show ike counters         IKE message counters
+  show ike radius           RADIUS servers (no secrets), request/drop/failover counters,
+                            accounting sessions and records
   pool list                 virtual-IP leases
   show users                identity, virtual IP, outer address, NAT, seconds up
   reload                    re-read the configuration and the user database (a broken

@@ -115,6 +115,7 @@ std::string IkeControl::answer(std::string_view line) {
         if (w.size() == 3 && w[0] == "conn" && w[1] == "down") return conn_down(w[2]);
         if (w.size() == 3 && w[0] == "conn" && w[1] == "up") return conn_up(w[2]);
         if (is({"show", "ike", "counters"})) return counters();
+        if (is({"show", "ike", "radius"})) return radius_status();
         if (is({"pool", "list"})) return pool_list();
         if (is({"show", "users"}) || is({"users"}) || is({"users", "list"})) return users();
         if (is({"reload"})) return reload();

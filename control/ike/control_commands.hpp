@@ -84,6 +84,9 @@ private:
     /// `conn up NAME`: initiates the site-to-site connection (IkeManager::initiate).
     std::string conn_up(std::string_view name);
     std::string counters() const;
+    /// `show ike radius`: RADIUS servers (addresses only), client and accounting counters
+    /// (control_radius.cpp).
+    std::string radius_status() const;
     std::string pool_list();
     std::string users() const;
     std::string reload();

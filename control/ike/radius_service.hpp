@@ -44,6 +44,8 @@ public:
     void tick(Clock::time_point now, const RadiusAccounting::UsageFn& usage);
 
     const radius::ClientCounters& counters() const noexcept { return client_->counters(); }
+    /// The configuration in use (the CLI shows addresses and ports, never secrets).
+    const RadiusConfig& config() const noexcept { return cfg_; }
     const RadiusAccounting* accounting() const noexcept { return acct_.get(); }
 
 private:

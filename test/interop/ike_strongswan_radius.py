@@ -16,10 +16,12 @@ configured OTP) completes the login, a wrong OTP is refused; EAP-MSCHAPv2 throug
 RADIUS keys both AUTH payloads with the MSK built from the MS-MPPE keys; with FreeRADIUS stopped
 the login ends in "RADIUS timeout"; accounting Start (User-Name, Framed-IP-Address)
 Interim-Update and Stop arrive in FreeRADIUS's detail file with the packet and byte
-counts of the dataplane's SAs, also across a CHILD_SA rekey; the RADIUS secret never appears in espgw-ike's log.
+counts of the dataplane's SAs, also across a CHILD_SA rekey; `espctl show ike radius` shows the counters; the RADIUS secret never appears in
+espgw-ike's log or espctl's output.
 A FreeRADIUS, charon, espgw-dp or espgw-ike that fails to start is a FAIL.
 Prints TESTCASE lines; exits 1 if any case failed.
 """
+import json
 import os
 import re
 import subprocess
@@ -38,6 +40,7 @@ import swan  # noqa: E402
 
 BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
 IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
+ESPCTL = os.path.join(BUILD, "control", "espctl")
 DP_BIN = os.path.join(BUILD, "dataplane", "dp", "espgw-dp")
 RW, GW, LAN = "h2-erw", "h2-egw", "h2-elan"
 PREFIX = "h2-eradius"
@@ -268,9 +271,10 @@ def main():
             result(False, "espgw_dp_start", text(dp_log)[-600:])
             return
         ike_log = os.path.join(tmp, "ike.log")
+        ctl = os.path.join(tmp, "ike.sock")
         ike = subprocess.Popen(["ip", "netns", "exec", GW, IKE_BIN, "-c", os.path.join(tmp, "ike.toml"),
-                                "--dataplane", PREFIX], stdout=open(ike_log, "w"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                                "--dataplane", PREFIX, "--control-socket", ctl], stdout=open(ike_log, "w"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
         started.append(ike)
         if not dc.wait_for(ike_log, "attached to espgw-dp", ike, 20):
             result(False, "espgw_ike_start", text(ike_log)[-600:])
@@ -377,6 +381,19 @@ def main():
         log = text(ike_log)
         result(not ok and "RADIUS timeout" in log, "radius_timeout_refused_and_logged",
                f"{time.time() - t0:.1f}s {why} / {log[-300:]}")
+
+        # The operator's view: espctl show ike radius (counters, never the secret).
+        p = subprocess.run([ESPCTL, "--ike-socket", ctl, "--json", "show", "ike", "radius"], capture_output=True,
+                           text=True, timeout=10)
+        try:
+            st = json.loads(p.stdout)
+        except ValueError:
+            st = {}
+        human = subprocess.run([ESPCTL, "--ike-socket", ctl, "show", "ike", "radius"], capture_output=True,
+                               text=True, timeout=10).stdout
+        result(st.get("servers") == "127.0.0.1:18120/18121" and st.get("timeouts", 0) >= 1 and st.get("replies", 0) >= 8
+               and st.get("acct_starts", 0) >= 3 and st.get("acct_stops", 0) >= 3 and SECRET not in p.stdout + human,
+               "espctl_show_ike_radius", p.stdout + p.stderr)
 
         log = text(ike_log)
         result(SECRET not in log and "alice-pw-1" not in log and OTP not in log, "no_secret_or_password_in_log",
