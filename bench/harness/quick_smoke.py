@@ -17,7 +17,7 @@ def main():
     bd = os.environ.get("ESPGW_BUILD_DIR") or os.path.join(ROOT, "build")
     cmd += ["--build-dir", bd]
     # scripts/test has built the tree already: rebuilding here would only spend the time limit
-    if all(os.access(os.path.join(bd, p), os.X_OK) for p in ("bench/esp_micro", "dataplane/dp/espgw-dp")):
+    if all(os.access(os.path.join(bd, p), os.X_OK) for p in ("bench/esp_micro", "bench/sa_install", "dataplane/dp/espgw-dp")):
         cmd.append("--no-build")
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
@@ -36,6 +36,8 @@ def main():
             d = json.load(open(os.path.join(out, "results.json")))
             if not d.get("rows") or not d["env"].get("cpu_model"):
                 why = "results.json has no rows or no environment"
+            elif not d["peers"].get("sa_install", {}).get("install_per_s"):
+                why = f"no SA install rate: {d['peers'].get('sa_install')}"
         except ValueError as e:
             why = f"results.json unreadable: {e}"
     print(f"TESTCASE {'PASS' if not why else 'FAIL'} bench-quick" + (f": {why}" if why else "") + f" ({out})",

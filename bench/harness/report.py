@@ -105,6 +105,22 @@ def write(outdir, data):
     for k in ("strongswan", "kernel"):
         v = data["peers"].get(k, {})
         md.append(f"- {TITLES[k]}: {v.get('summary', v.get('status', 'not run'))}")
+    si = data["peers"].get("sa_install")
+    if si:
+        md += ["", "## SA install rate (shared-table writer)", ""]
+        if si.get("status"):
+            md.append(f"- {si['status']}")
+        else:
+            md += [f"{si['sas']:,} live inbound AES-GCM-128 SAs; one reader thread doing a worker's SPI lookups "
+                   f"(bulk 32 + RCU quiescent), {si['reader_lookups_per_s_idle'] / 1e6:.2f} M lookups/s alone.", "",
+                   "| operation | SAs/s | reader dip |", "|---|---|---|",
+                   f"| install, flat out, no reader | {si['install_alone_per_s']:,.0f} | – |",
+                   f"| install, paced at {si['paced_rate']:,.0f}/s | {si['install_per_s']:,.0f} | "
+                   f"{si['reader_dip_install_pct']:.1f} % |",
+                   f"| replace (rekey), paced | {si['replace_per_s']:,.0f} | {si['reader_dip_replace_pct']:.1f} % |",
+                   f"| delete, paced | {si['delete_per_s']:,.0f} | {si['reader_dip_delete_pct']:.1f} % |", "",
+                   f"{si['bytes_per_inbound_sa']} B per inbound SA (slot + owner state). On a machine with fewer "
+                   "cores than writer + reader + everything else, the dip includes sharing the CPU."]
     if data.get("workers"):
         md += ["", "## Worker scaling (espgw-dp, Mpps)", "", "| workers | Mpps | vs 1 worker |", "|---|---|---|"]
         base = None
