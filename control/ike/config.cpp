@@ -245,6 +245,12 @@ IkeConfig parse_config(std::string_view text) {
         const std::string eap_identity = (*t)["eap_identity"].value_or(std::string("ike"));
         if (eap_identity != "ike" && eap_identity != "ask") fail(path + ".eap_identity", "expected \"ike\" or \"ask\"");
         c.eap_identity_ask = eap_identity == "ask";
+        if (const toml::node* n = t->get("multiple_auth")) {
+            if (!n->is_boolean()) fail(path + ".multiple_auth", "must be true or false");
+            c.multiple_auth = *n->value<bool>();
+            if (c.multiple_auth && c.remote_auth.empty())
+                fail(path + ".multiple_auth", "needs remote_auth (the EAP round after the certificate)");
+        }
         if (const auto ra = (*t)["remote_addr"].value<std::string>()) {
             in_addr a{};
             if (inet_pton(AF_INET, ra->c_str(), &a) != 1) fail(path + ".remote_addr", "not an IPv4 address");

@@ -66,6 +66,10 @@ struct ConnectionConfig {
     // EAP-Identity round; "ike" (default): use the IKE identity when it is a name.
     std::string remote_auth;
     bool eap_identity_ask = false;
+    // multiple_auth = true (RFC 4739): the peer first authenticates with its certificate
+    // (as for auth = "pubkey": [pki], remote_id / DN mask), then its user with remote_auth.
+    // Without it, EAP alone authenticates the peer.
+    bool multiple_auth = false;
     Bytes remote_dn_mask;
 };
 

@@ -364,7 +364,16 @@ void IkeManager::handle_ike_auth(IkeSa& sa, const Header& req, const Message& in
     if (sa.eap) {
         // §2.16: IKE_AUTH without AUTH: our IDr, CERT, AUTH and the first EAP Request.
         IkeEap eap(ctx_);
-        if (auth->build_r(sa, ex) == TaskStatus::FAILED || eap.process_r(sa, ex) == TaskStatus::FAILED) {
+        if (auth->build_r(sa, ex) == TaskStatus::FAILED) {
+            fail_ike_auth(sa, req, ex);
+            return;
+        }
+        if (sa.eap->await_second_id) {
+            // RFC 4739: the certificate round is answered alone; the EAP round follows.
+            respond(sa, req, std::move(ex.response), true);
+            return;
+        }
+        if (eap.process_r(sa, ex) == TaskStatus::FAILED) {
             fail_ike_auth(sa, req, ex);
             return;
         }

@@ -54,6 +54,8 @@ struct EapSession {
     Message first_request;        // IKE_AUTH #1 (SAi2, TSi, TSr, CP): its CHILD_SA and CP
                                   // are answered in the final exchange
     Bytes idr_body;               // the IDr we sent (our AUTH signs it, §2.15)
+    Bytes idi_body;               // the IDi the peer's MSK AUTH signs (RFC 4739: the second one)
+    bool await_second_id = false; // RFC 4739: certificate done, the next request names the user
     bool started = false;         // our first EAP Request went out
     bool identity_round = false;  // our EAP-Identity Request is outstanding
     uint8_t identity_id = 0;

@@ -110,7 +110,8 @@ private:
                            const Identity& want_local) {
         const ConnectionConfig* chosen = nullptr;
         for (const auto& c : ctx_.config.connections) {
-            if (!is_eap_auth(c.remote_auth) || !c.local_cred || !c.remote_id.matches(sa.peer_id)) continue;
+            if (!is_eap_auth(c.remote_auth) || c.multiple_auth || !c.local_cred || !c.remote_id.matches(sa.peer_id))
+                continue;
             if (idr && !(c.local_id.type == want_local.type && c.local_id.data == want_local.data)) continue;
             chosen = &c;
             break;
@@ -130,6 +131,7 @@ private:
         }
         // SAi2, TSi, TSr and CP are answered after EAP, in the final exchange.
         session->first_request = m;
+        session->idi_body = sa.peer_id.payload_body();
         sa.conn = chosen;
         sa.eap = std::move(session);
         log_info("{}: connection {}, authenticating the user with {}", sa.who(), chosen->name, sa.eap->method);
@@ -171,9 +173,14 @@ private:
         const int n = i2d_X509_NAME(X509_get_subject_name(leaf.get()), &der);
         const Bytes subject_der = n > 0 ? Bytes(der, der + n) : Bytes{};
         OPENSSL_free(der);
+        // RFC 4739: ANOTHER_AUTH_FOLLOWS asks for a connection whose certificate round is
+        // followed by EAP (multiple_auth); EAP connections are never satisfied by the
+        // certificate alone.
+        const bool another = m.find_notify(NotifyType::ANOTHER_AUTH_FOLLOWS) != nullptr;
         const ConnectionConfig* chosen = nullptr;
         for (const auto& c : ctx_.config.connections) {
-            if (!c.local_cred || is_eap_auth(c.remote_auth)) continue;
+            if (!c.local_cred || another != c.multiple_auth) continue;
+            if (is_eap_auth(c.remote_auth) && !c.multiple_auth) continue;
             if (idr && !(c.local_id.type == want_local.type && c.local_id.data == want_local.data)) continue;
             const bool ok = !c.remote_dn_mask.empty() ? dn_mask_matches(c.remote_dn_mask, subject_der)
                                                       : c.remote_id.matches(sa.peer_id);
@@ -194,6 +201,20 @@ private:
         sa.conn = chosen;
         log_info("{}: authenticated with certificate \"{}\" (AUTH method {}), connection {}", sa.who(), subject,
                  static_cast<int>(auth.method), chosen->name);
+        if (chosen->multiple_auth) {
+            // RFC 4739 §3: the user's EAP round follows, opened by a request with its IDi.
+            auto session = std::make_unique<EapSession>();
+            std::string why;
+            session->server = make_eap_server(ctx_, *chosen, sa, session->method, why);
+            if (!session->server) {
+                ex.error = NotifyType::AUTHENTICATION_FAILED;
+                log_warn("{}: connection {}: {} unavailable: {}", sa.who(), chosen->name, chosen->remote_auth, why);
+                return TaskStatus::FAILED;
+            }
+            session->first_request = m;
+            session->await_second_id = true;
+            sa.eap = std::move(session);
+        }
         return TaskStatus::SUCCESS;
     }
 

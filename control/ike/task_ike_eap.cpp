@@ -37,15 +37,25 @@ TaskStatus IkeEap::process_r(IkeSa& sa, Exchange& ex) {
         if (!auth || auth->method != AuthMethod::SHARED_KEY_MIC)
             return fail(sa, ex, "final IKE_AUTH request without a shared-key AUTH");
         const Prf prf(sa.ike_alg.prf);
-        const Bytes expect =
-            psk_auth(prf, auth_key(sa, true), sa.init_request, sa.nr, sa.keys.sk_pi.bytes(), sa.peer_id.payload_body());
+        const Bytes expect = psk_auth(prf, auth_key(sa, true), sa.init_request, sa.nr, sa.keys.sk_pi.bytes(), e.idi_body);
         if (expect.size() != auth->data.size() || !crypto::ct_equal(expect.data(), auth->data.data(), expect.size()))
             return fail(sa, ex, "AUTH payload keyed with the EAP MSK does not verify");
         final_ = true;
         return TaskStatus::SUCCESS;
     }
+    if (e.await_second_id) {
+        // RFC 4739 §3: HDR, SK { IDi } --> opens the EAP round after the certificate;
+        // the peer's final AUTH signs this second IDi.
+        const auto* idi = ex.request->get<IdPayload>(PayloadType::IDi);
+        if (!idi || ex.request->get<AuthPayload>(PayloadType::AUTH))
+            return fail(sa, ex, "second authentication round must carry IDi and no AUTH (RFC 4739)");
+        const Identity second = Identity::from_payload(*idi);
+        e.idi_body = second.payload_body();
+        e.await_second_id = false;
+        return start_server(sa, ex, second);
+    }
     const Bytes* eap = find_eap_payload(*ex.request);
-    if (!e.started) return start_server(sa, ex);
+    if (!e.started) return start_server(sa, ex, sa.peer_id);
     if (!eap) return fail(sa, ex, "IKE_AUTH request without an EAP payload");
     if (e.identity_round) {
         EapPacket p;
@@ -63,19 +73,19 @@ TaskStatus IkeEap::process_r(IkeSa& sa, Exchange& ex) {
     return apply(sa, ex, e.server->process(*eap));
 }
 
-TaskStatus IkeEap::start_server(IkeSa& sa, Exchange& ex) {
+TaskStatus IkeEap::start_server(IkeSa& sa, Exchange& ex, const Identity& idi) {
     EapSession& e = *sa.eap;
     e.started = true;
     // RFC 3748 §5.1: ask for the identity when the IKE identity names no user (an
     // address, a DN, a key ID) or the connection wants the EAP identity anyway.
-    const bool named = sa.peer_id.type == IdType::FQDN || sa.peer_id.type == IdType::RFC822_ADDR;
+    const bool named = idi.type == IdType::FQDN || idi.type == IdType::RFC822_ADDR;
     if (!named || sa.conn->eap_identity_ask) {
         e.identity_round = true;
         e.identity_id = random_eap_identifier();
         out_eap_ = encode_eap({EapCode::REQUEST, e.identity_id, EapType::IDENTITY, {}});
         return TaskStatus::SUCCESS;
     }
-    e.identity.assign(sa.peer_id.data.begin(), sa.peer_id.data.end());
+    e.identity.assign(idi.data.begin(), idi.data.end());
     return apply(sa, ex, e.server->start(e.identity));
 }
 

@@ -16,6 +16,10 @@
 // An EAP-Identity round comes first when the IDi is no usable name (an address, a DN) or
 // the connection says eap_identity = "ask". A server answering PENDING (RADIUS) leaves
 // the request unanswered until IkeManager::tick polls the result (resume()).
+//
+// RFC 4739 (connection multiple_auth): the first IKE_AUTH carries the peer's certificate
+// AUTH and N(ANOTHER_AUTH_FOLLOWS); we answer IDr, CERT, AUTH; then HDR, SK { IDi } -->
+// names the user and the EAP rounds above follow; the final AUTH signs that second IDi.
 
 #include "control/ike/task.hpp"
 
@@ -41,7 +45,7 @@ public:
     bool pending() const noexcept { return pending_; }
 
 private:
-    TaskStatus start_server(IkeSa& sa, Exchange& ex);
+    TaskStatus start_server(IkeSa& sa, Exchange& ex, const Identity& idi);
     TaskStatus apply(IkeSa& sa, Exchange& ex, EapStep step);
     TaskStatus fail(IkeSa& sa, Exchange& ex, const std::string& why);
 

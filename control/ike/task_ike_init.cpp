@@ -78,6 +78,11 @@ public:
         ex.response.push_back({PayloadType::NONCE, false, NoncePayload{sa.nr}});
         // RFC 7383 §2.3: answered only when the initiator announced it.
         if (sa.frag.peer_supported) ex.response.push_back(make_notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED));
+        // RFC 4739 §3: the responder announces it in IKE_SA_INIT (the initiator answers
+        // in its first IKE_AUTH) when a connection asks for a certificate then EAP.
+        if (std::any_of(ctx_.config.connections.begin(), ctx_.config.connections.end(),
+                        [](const ConnectionConfig& c) { return c.multiple_auth; }))
+            ex.response.push_back(make_notify(NotifyType::MULTIPLE_AUTH_SUPPORTED));
         if (ctx_.config.trust && ctx_.config.trust->ca_count() > 0) {
             // §3.7: the CAs we trust (encoding 4, X.509 certificate - signature: SHA-1
             // hashes of their public keys), so the peer sends a chain we can verify.

@@ -606,4 +606,6 @@ TEST_CASE("config: remote_auth and eap_identity are checked", "[ike][eap][config
     CHECK_THROWS_WITH(eap_config("eap-mschapv2", "sometimes"), Catch::Contains("eap_identity"));
     CHECK_THROWS_WITH(parse_config(std::string(kConfig) + "remote_auth = \"eap-mschapv2\"\n"),
                       Catch::Contains("EAP needs auth = \"pubkey\""));
+    CHECK_THROWS_WITH(parse_config(std::string(kConfig) + "multiple_auth = true\n"), Catch::Contains("needs remote_auth"));
+    CHECK_FALSE(c.connections.at(0).multiple_auth);
 }

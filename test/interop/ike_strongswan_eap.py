@@ -8,8 +8,9 @@ authenticates by certificate (a test PKI made with strongSwan's `pki`); the user
 created through espctl over the control socket. Cases: a user with the IKE identity as
 EAP identity gets a pool address; a user behind an address identity (EAP-Identity
 round) gets its static IP; a disabled user, a wrong password and an unknown user are
-refused with AUTHENTICATION_FAILED and the reason in espgw-ike's log; the log never
-holds a password. Prints TESTCASE lines; exits 1 if any case failed.
+refused with AUTHENTICATION_FAILED and the reason in espgw-ike's log; a road warrior
+with a certificate then EAP (RFC 4739 multiple authentication) gets its address; the log
+never holds a password. Prints TESTCASE lines; exits 1 if any case failed.
 """
 import os
 import re
@@ -37,8 +38,9 @@ result = nsnet.Results()
 sh = nsnet.sh
 
 # name, IKE identity (None: the address), EAP identity, password, established?,
-# expected virtual IP prefix / log reason
+# expected virtual IP prefix / log reason; "cert+" names: certificate round first (RFC 4739)
 CASES = [
+    ("eap_after_certificate_rfc4739", "cert+alice", "alice", PW["alice"], True, POOL),
     ("eap_mschapv2_pool_ip", "alice", "alice", PW["alice"], True, POOL),
     ("eap_identity_round_static_ip", None, "bob", PW["bob"], True, "10.98.0.7"),
     ("eap_disabled_user_refused", "carol", "carol", PW["carol"], False, "user carol failed: user disabled"),
@@ -63,6 +65,9 @@ def make_pki(d):
     pki("--gen --type ecdsa --size 256 --outform pem", "gw.key")
     pki(f"--issue --cacert {d}/ca.pem --cakey {d}/ca.key --type priv --in {d}/gw.key "
         f"--dn 'C=DE, O=Example, CN=gw.example.com' --san gw.example.com --outform pem", "gw.pem")
+    pki("--gen --type ecdsa --size 256 --outform pem", "rw.key")
+    pki(f"--issue --cacert {d}/ca.pem --cakey {d}/ca.key --type priv --in {d}/rw.key "
+        f"--dn 'C=DE, O=Example, CN=rw.example.com' --san rw.example.com --outform pem", "rw.pem")
 
 
 def write_gw_config(d):
@@ -90,13 +95,46 @@ ike_proposals = ["aes256gcm16-prfsha256-ecp256"]
 esp_proposals = ["aes128gcm16"]
 local_ts = ["10.80.0.0/24"]
 pool = "rw"
+
+[[connections]]
+name = "rw-cert-eap"
+auth = "pubkey"
+local_id = "gw.example.com"
+local_cert = "{d}/gw.pem"
+local_key = "{d}/gw.key"
+remote_id = "C=DE, O=Example, CN=*"
+remote_auth = "eap-mschapv2"
+multiple_auth = true
+ike_proposals = ["aes256gcm16-prfsha256-ecp256"]
+esp_proposals = ["aes128gcm16"]
+local_ts = ["10.80.0.0/24"]
+pool = "rw"
 """)
     return path
 
 
 def write_swanctl(rwdir, d, ike_id, eap_id, password):
     path = os.path.join(rwdir, "swanctl.conf")
-    id_line = f"id = {ike_id}" if ike_id else ""
+    if ike_id and ike_id.startswith("cert+"):
+        # RFC 4739: round 1 with the certificate, round 2 the user with EAP.
+        local = f"""local-1 {{
+      auth = pubkey
+      certs = {d}/rw.pem
+      id = rw.example.com
+    }}
+    local-2 {{
+      auth = eap-mschapv2
+      id = {ike_id[5:]}
+      eap_id = {eap_id}
+    }}"""
+        shutil.copy(os.path.join(d, "rw.key"), os.path.join(rwdir, "ecdsa", "rw.key"))
+    else:
+        id_line = f"id = {ike_id}" if ike_id else ""
+        local = f"""local {{
+      auth = eap-mschapv2
+      {id_line}
+      eap_id = {eap_id}
+    }}"""
     with open(path, "w") as f:
         f.write(f"""connections {{
   gw {{
@@ -105,11 +143,7 @@ def write_swanctl(rwdir, d, ike_id, eap_id, password):
     vips = 0.0.0.0
     proposals = aes256gcm16-prfsha256-ecp256
     mobike = no
-    local {{
-      auth = eap-mschapv2
-      {id_line}
-      eap_id = {eap_id}
-    }}
+    {local}
     remote {{
       auth = pubkey
       id = gw.example.com
@@ -209,6 +243,9 @@ def main():
                     why = f"virtual IP {m_vip.group(1) if m_vip else None} is not {expect}*"
                 elif f"user {eap_id} authenticated with EAP-MSCHAPv2 from peer {RW_IP}" not in log_new:
                     why = f"espgw-ike log lacks the user line: {log_new.strip()[-300:]}"
+                elif ike_id and ike_id.startswith("cert+") and not (
+                        "authenticated with certificate" in log_new and "rw-cert-eap" in log_new):
+                    why = f"espgw-ike did not check the certificate round first: {log_new.strip()[-300:]}"
                 elif "with EAP successful" not in rw_new:
                     why = "strongSwan did not log the EAP-authenticated gateway (MSK AUTH)"
             else:
