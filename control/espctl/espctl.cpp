@@ -65,7 +65,7 @@ espgw-ike (--ike-socket, default /run/espgw-ike.sock):
   show ike radius           RADIUS servers (no secrets), request/drop/failover counters,
                             accounting sessions and records
   pool list                 virtual-IP leases
-  show users                identity, virtual IP, outer address, NAT, seconds up
+  show users                identity, EAP user and method, virtual IP, outer address, NAT, seconds up
   reload                    re-read the configuration and the user database (a broken
                             one is refused)
   user list | user show NAME           local users (never password hashes)

@@ -12,6 +12,7 @@ refused with AUTHENTICATION_FAILED and the reason in espgw-ike's log; a road war
 with a certificate then EAP (RFC 4739 multiple authentication) gets its address; the log
 never holds a password. Prints TESTCASE lines; exits 1 if any case failed.
 """
+import json
 import os
 import re
 import shutil
@@ -248,6 +249,12 @@ def main():
                     why = f"espgw-ike did not check the certificate round first: {log_new.strip()[-300:]}"
                 elif "with EAP successful" not in rw_new:
                     why = "strongSwan did not log the EAP-authenticated gateway (MSK AUTH)"
+                else:
+                    rc, out = ctl(sock, "--json", "show", "users")
+                    users = json.loads(out) if rc == 0 else []
+                    if not any(u.get("user") == eap_id and u.get("auth") == "EAP-MSCHAPv2" and
+                               u.get("virtual_ip", "").startswith(expect) for u in users):
+                        why = f"espctl show users lacks user {eap_id}: rc {rc} {out.strip()[-300:]}"
             else:
                 if r.returncode == 0 or "ESTABLISHED" in ls:
                     why = "established although it must be refused"
