@@ -260,6 +260,10 @@ IkeConfig parse_config(std::string_view text) {
         if (start_action != "none" && start_action != "start") fail(path + ".start_action", "expected \"none\" or \"start\"");
         c.start = start_action == "start";
         if (c.start && !c.remote_addr) fail(path + ".start_action", "\"start\" needs remote_addr");
+        const std::string dpd_action = (*t)["dpd_action"].value_or(std::string(c.start ? "restart" : "clear"));
+        if (dpd_action != "clear" && dpd_action != "restart") fail(path + ".dpd_action", "expected \"clear\" or \"restart\"");
+        c.dpd_restart = dpd_action == "restart";
+        if (c.dpd_restart && !c.remote_addr) fail(path + ".dpd_action", "\"restart\" needs remote_addr");
         cfg.connections.push_back(std::move(c));
     }
     for (size_t i = 0; i < cfg.connections.size(); ++i)

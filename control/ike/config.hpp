@@ -49,6 +49,10 @@ struct ConnectionConfig {
     // (initiate at start-up and again after the IKE SA was cleared) or "none".
     std::optional<uint32_t> remote_addr;
     bool start = false;
+    // dpd_action (RFC 7296 §2.4): when the peer stops answering, "clear" removes the IKE
+    // SA and its CHILD_SAs; "restart" also initiates the connection again (needs
+    // remote_addr). Default: "restart" with start_action "start", else "clear".
+    bool dpd_restart = false;
     // Certificate authentication (RFC 7296 §2.15, RFC 7427): auth = "psk" (default) or
     // "pubkey"; local_cert/local_key PEM files (RSA or ECDSA), loaded into local_cred.
     // psk is null for "pubkey". A remote_id that is a DN ("C=DE, O=Example, CN=*") is a

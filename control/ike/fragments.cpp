@@ -114,13 +114,18 @@ void Reassembly::reset() noexcept {
     first_inner_ = PayloadType::NONE;
 }
 
-Reassembly::Result Reassembly::add(std::span<const uint8_t> data, const SkfView& v, const Algorithms& alg,
-                                   const SkKeys& keys, std::chrono::steady_clock::time_point now,
-                                   const FragmentLimits& limits, FragmentCounters& counters) {
+void Reassembly::expire(std::chrono::steady_clock::time_point now, const FragmentLimits& limits,
+                        FragmentCounters& counters) {
     if (active() && now - started_ >= limits.timeout) {
         ++counters.reassembly_timeouts;
         reset();
     }
+}
+
+Reassembly::Result Reassembly::add(std::span<const uint8_t> data, const SkfView& v, const Algorithms& alg,
+                                   const SkKeys& keys, std::chrono::steady_clock::time_point now,
+                                   const FragmentLimits& limits, FragmentCounters& counters) {
+    expire(now, limits, counters);
     if (v.total > limits.max_fragments) {
         ++counters.fragments_dropped;
         return Result::LIMIT;

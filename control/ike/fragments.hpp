@@ -91,6 +91,10 @@ public:
     /// inner chain's parse error (OK when it parsed).
     ParseError take(std::vector<Payload>& inner);
 
+    /// Drops an unfinished reassembly older than limits.timeout (counted in `counters`),
+    /// so a peer that stops half-way does not keep memory until the IKE SA ends.
+    void expire(std::chrono::steady_clock::time_point now, const FragmentLimits& limits, FragmentCounters& counters);
+
     /// Drops what is held (wiping the plaintexts).
     void reset() noexcept;
     bool active() const noexcept { return total_ != 0; }

@@ -655,8 +655,13 @@ void IkeManager::tick(Clock::time_point now) {
         }
     }
     for (uint64_t spi : dead) {
-        // start_action "start": a cleared IKE SA (dead peer, expired attempt) comes back.
-        if (auto it = sas_.find(spi); it != sas_.end()) schedule_restart(*it->second);
+        // dpd_action "restart" (default with start_action "start"): a cleared IKE SA we
+        // initiate (dead peer, expired attempt) comes back; "clear": it stays down.
+        if (auto it = sas_.find(spi); it != sas_.end() && it->second->conn && it->second->conn->dpd_restart) {
+            log_info("{}: dpd_action restart: connection {} is initiated again in {} s", it->second->who(),
+                     it->second->conn->name, RESTART_DELAY.count());
+            schedule_restart(*it->second);
+        }
         acct_terminate_cause_ = radius::kTerminateLostService;
         remove_sa(spi);
         acct_terminate_cause_ = radius::kTerminateUserRequest;
@@ -678,6 +683,7 @@ void IkeManager::tick(Clock::time_point now) {
 
 void IkeManager::tick_sa(IkeSa& sa, std::vector<uint64_t>& dead) {
     using std::chrono::seconds;
+    sa.frag.rx.expire(now_, FragmentLimits{}, counters_.fragments);  // RFC 7383: abandoned reassembly
     if (sa.state == IkeSaState::CREATED || sa.state == IkeSaState::INIT_DONE) {
         // An EAP conversation may take its time (users typing, MFA approvals): it
         // counts from the peer's last message.
@@ -880,7 +886,8 @@ void IkeManager::tick_radius() {
 }
 
 void IkeManager::schedule_restart(const IkeSa& sa) {
-    if (sa.conn && sa.conn->start && sa.conn->remote_addr && !sa.rekeyed_at && !restart_at_.count(sa.conn->name))
+    if (sa.conn && (sa.conn->start || sa.conn->dpd_restart) && sa.conn->remote_addr && !sa.rekeyed_at &&
+        !restart_at_.count(sa.conn->name))
         restart_at_[sa.conn->name] = now_ + RESTART_DELAY;
 }
 

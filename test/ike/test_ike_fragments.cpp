@@ -202,6 +202,10 @@ TEST_CASE("fragments: limits on count, size and age; re-fragmentation starts ove
               Reassembly::Result::KEPT);
         CHECK(c.reassembly_timeouts == 1);
         CHECK(c.fragments_duplicate == 0);
+        // The timer drops it too, without another fragment arriving.
+        r.expire(T0 + std::chrono::seconds(61), {}, c);
+        CHECK_FALSE(r.active());
+        CHECK(c.reassembly_timeouts == 2);
     }
     SECTION("a larger Total Fragments restarts; a smaller one is stale") {
         const Frags small = split(a, k, 1, 3000, 1000);  // the first try, bigger fragments
