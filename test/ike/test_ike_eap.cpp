@@ -2,6 +2,7 @@
 // the EAP packet codec, the EAP-MSCHAPv2 / EAP-GTC servers against the user database,
 // and in-process IKE_AUTH exchanges with EAP (RFC 7296 §2.16) including the MSK AUTH,
 // retransmissions and an asynchronous (PENDING) server.
+#include "control/ike/auth_sig.hpp"
 #include "control/ike/eap_mschapv2.hpp"
 #include "control/ike/eap_packet.hpp"
 #include "control/ike/ms_crypto.hpp"
@@ -296,6 +297,9 @@ struct GwPki {
         run("pki --gen --type ecdsa --size 256 --outform pem > gw.key");
         run("pki --issue --cacert ca.pem --cakey ca.key --type priv --in gw.key --dn 'C=DE, O=Example, "
             "CN=gw.example.com' --san gw.example.com --outform pem > gw.pem");
+        run("pki --gen --type ecdsa --size 256 --outform pem > rw.key");
+        run("pki --issue --cacert ca.pem --cakey ca.key --type priv --in rw.key --dn 'C=DE, O=Example, "
+            "CN=rw.example.com' --san rw.example.com --outform pem > rw.pem");
     }
     ~GwPki() { std::filesystem::remove_all(dir); }
 };
@@ -305,7 +309,8 @@ const GwPki& gw_pki() {
     return p;
 }
 
-IkeConfig eap_config(const std::string& remote_auth = "eap-mschapv2", const std::string& eap_identity = "ike") {
+IkeConfig eap_config(const std::string& remote_auth = "eap-mschapv2", const std::string& eap_identity = "ike",
+                     bool multiple_auth = false) {
     const std::string d = gw_pki().dir;
     return parse_config(R"(
 [ike]
@@ -322,6 +327,7 @@ local_cert = ")" + d + R"(/gw.pem"
 local_key = ")" + d + R"(/gw.key"
 remote_auth = ")" + remote_auth + R"("
 eap_identity = ")" + eap_identity + R"("
+multiple_auth = )" + (multiple_auth ? "true" : "false") + R"(
 ike_proposals = ["aes256gcm16-prfsha256-ecp256"]
 esp_proposals = ["aes128gcm16"]
 local_ts = ["10.78.0.0/24"]
@@ -608,4 +614,81 @@ TEST_CASE("config: remote_auth and eap_identity are checked", "[ike][eap][config
                       Catch::Contains("EAP needs auth = \"pubkey\""));
     CHECK_THROWS_WITH(parse_config(std::string(kConfig) + "multiple_auth = true\n"), Catch::Contains("needs remote_auth"));
     CHECK_FALSE(c.connections.at(0).multiple_auth);
+}
+
+TEST_CASE("RFC 4739: certificate round with ANOTHER_AUTH_FOLLOWS, then IDi and EAP-MSCHAPv2", "[ike][eap][exchange]") {
+    const auto cred = LocalCredential::load(gw_pki().dir + "/rw.pem", gw_pki().dir + "/rw.key");
+    // HDR, SK { IDi, CERT, AUTH(signature), [N(ANOTHER_AUTH_FOLLOWS)], CP, SAi2, TSi, TSr } -->
+    const auto cert_round = [&](EapRig& r, bool another) {
+        const Identity idi = Identity::parse("rw.example.com");
+        std::vector<Payload> p = first_auth_request(idi);
+        Bytes cert{4};
+        const Bytes der = x509_to_der(cred->cert.get());
+        cert.insert(cert.end(), der.begin(), der.end());
+        const Bytes octets = signed_octets(r.ini.ike.prf, r.ini.init_req, r.ini.nr, r.ini.keys.sk_pi.bytes(),
+                                           idi.payload_body());
+        p.insert(p.begin() + 1, {PayloadType::CERT, false, RawPayload{cert}});
+        p.insert(p.begin() + 3, {PayloadType::AUTH, false, sign_auth(cred->key.get(), octets)});
+        if (another) p.push_back(make_notify(NotifyType::ANOTHER_AUTH_FOLLOWS));
+        return r.ini.exchange(ExchangeType::IKE_AUTH, p);
+    };
+
+    SECTION("both rounds") {
+        EapRig r(eap_config("eap-mschapv2", "ike", true));
+        // IKE_SA_INIT announced MULTIPLE_AUTH_SUPPORTED (§3).
+        Message init;
+        REQUIRE(parse_message(r.ini.init_resp, init) == ParseError::OK);
+        CHECK(init.find_notify(NotifyType::MULTIPLE_AUTH_SUPPORTED));
+        // <-- { IDr, CERT, AUTH }: no EAP, no CHILD_SA yet.
+        auto resp = cert_round(r, true);
+        CHECK(find<AuthPayload>(resp, PayloadType::AUTH));
+        CHECK_FALSE(find<RawPayload>(resp, PayloadType::EAP));
+        CHECK_FALSE(find<SaPayload>(resp, PayloadType::SA));
+        const Bytes idr_body = Identity::from_payload(*find<IdPayload>(resp, PayloadType::IDr)).payload_body();
+        // HDR, SK { IDi } --> <-- EAP(Request): the second IDi names the user.
+        const Identity user_id = Identity::parse("alice");
+        resp = r.ini.exchange(ExchangeType::IKE_AUTH, {{PayloadType::IDi, false, user_id.to_payload()}});
+        MsPeer peer{"alice", "clientPass"};
+        resp = r.ini.exchange(ExchangeType::IKE_AUTH, {make_eap_payload(peer.respond_challenge(eap_of(resp)))});
+        resp = r.ini.exchange(ExchangeType::IKE_AUTH, {make_eap_payload(peer.respond_success(eap_of(resp)))});
+        const auto msk = peer.msk();
+        // The final AUTH signs the second IDi.
+        resp = r.ini.exchange(ExchangeType::IKE_AUTH, {{PayloadType::AUTH, false,
+                                                        AuthPayload{AuthMethod::SHARED_KEY_MIC, r.initiator_auth(msk.bytes(), user_id)}}});
+        const auto* gw_auth = find<AuthPayload>(resp, PayloadType::AUTH);
+        REQUIRE(gw_auth);
+        CHECK(hex(gw_auth->data) == hex(psk_auth(Prf(r.ini.ike.prf), msk.bytes(), r.ini.init_resp, r.ini.ni,
+                                                 r.ini.keys.sk_pr.bytes(), idr_body)));
+        REQUIRE(find<CpPayload>(resp, PayloadType::CP));
+        REQUIRE(r.sink.installs.size() == 1);
+        const IkeSa* sa = r.mgr.find(r.ini.spi_r);
+        REQUIRE(sa);
+        CHECK(sa->state == IkeSaState::ESTABLISHED);
+        CHECK(sa->user == "alice");
+        CHECK(sa->peer_id.to_string() == "rw.example.com");
+    }
+    SECTION("the certificate alone does not satisfy a multiple_auth connection") {
+        EapRig r(eap_config("eap-mschapv2", "ike", true));
+        CHECK(find_notify(cert_round(r, false), NotifyType::AUTHENTICATION_FAILED));
+        CHECK(r.sink.installs.empty());
+    }
+    SECTION("ANOTHER_AUTH_FOLLOWS without a multiple_auth connection is refused") {
+        EapRig r(eap_config());
+        Message init;
+        REQUIRE(parse_message(r.ini.init_resp, init) == ParseError::OK);
+        CHECK_FALSE(init.find_notify(NotifyType::MULTIPLE_AUTH_SUPPORTED));
+        CHECK(find_notify(cert_round(r, true), NotifyType::AUTHENTICATION_FAILED));
+    }
+    SECTION("the second round must name the user and carry no AUTH") {
+        EapRig r(eap_config("eap-mschapv2", "ike", true));
+        cert_round(r, true);
+        const auto resp = r.ini.exchange(ExchangeType::IKE_AUTH, {make_eap_payload({2, 1, 0, 5, 1})});
+        CHECK(find_notify(resp, NotifyType::AUTHENTICATION_FAILED));
+        CHECK(r.mgr.ike_sa_count() == 0);
+    }
+    SECTION("EAP alone does not satisfy a multiple_auth connection") {
+        EapRig r(eap_config("eap-mschapv2", "ike", true));
+        const auto resp = r.ini.exchange(ExchangeType::IKE_AUTH, first_auth_request(Identity::parse("alice")));
+        CHECK(find_notify(resp, NotifyType::AUTHENTICATION_FAILED));
+    }
 }
