@@ -11,7 +11,8 @@ and sealed NT hashes but no password; everything survives a restart of espgw-ike
 broken users file at `reload` is refused and the running database stays; a wrong key
 file makes espgw-ike refuse to start naming the user and the key; CLI errors (bad IP,
 unknown user, static IP inside a pool, duplicate, password on argv, no password, daemon
-down) give the documented exit codes; the log never holds a password.
+down) give the documented exit codes; the log never holds a password; after
+`--user nobody:nogroup` users are still added and reloaded (the key kept in memory).
 
 Prints TESTCASE lines; exits 1 if any case failed. A daemon that fails to start is a FAIL.
 """
@@ -43,8 +44,9 @@ sh = nsnet.sh
 
 
 class Daemon:
-    def __init__(self, tmp):
+    def __init__(self, tmp, extra=()):
         self.tmp = tmp
+        self.extra = list(extra)
         self.conf = os.path.join(tmp, "espgw-ike.toml")
         self.sock = os.path.join(tmp, "ike.sock")
         self.users = os.path.join(tmp, "users.toml")
@@ -72,7 +74,7 @@ pool = "rw"
     def start(self):
         logf = open(self.log, "a")
         self.proc = subprocess.Popen(["ip", "netns", "exec", NS, IKE_BIN, "-c", self.conf, "--control-socket",
-                                      self.sock], stdout=logf, stderr=subprocess.STDOUT)
+                                      self.sock] + self.extra, stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         for _ in range(100):
             if self.proc.poll() is not None:
@@ -321,6 +323,35 @@ def run_cases():
             return False, "user changes are not logged"
         return True, ""
     case("log_has_no_passwords", log_clean)
+
+    def after_privdrop():
+        # espgw-ike --user nobody: the users file's directory belongs to that user; the key
+        # file (root, 0600) is read before the drop and its key kept for reloads.
+        global D
+        main_d = D
+        main_d.stop()
+        tmp2 = tempfile.mkdtemp(prefix="h3-users-drop-")
+        try:
+            os.chown(tmp2, 65534, 65534)
+            os.chmod(tmp2, 0o755)
+            D = Daemon(tmp2, ["--user", "nobody:nogroup"])
+            if not D.start():
+                return False, f"did not start: {read(D.log)[-300:]}"
+            rc, _, err = ctl("user", "add", "dora", "--groups", "ops", "--password-stdin", stdin="dora-pw\n")
+            if rc != 0:
+                return False, f"add after the drop: rc {rc} {err.strip()!r}"
+            st = os.stat(D.users)
+            if st.st_uid != 65534 or mode(D.users) != 0o600:
+                return False, f"users file uid {st.st_uid} mode {oct(mode(D.users))}"
+            rc, _, err = ctl("reload")
+            if rc != 0 or set(users_json()) != {"dora"}:
+                return False, f"reload after the drop (key file unreadable now): rc {rc} {err.strip()!r}"
+            return True, ""
+        finally:
+            D.stop()
+            D = main_d
+            shutil.rmtree(tmp2, ignore_errors=True)
+    case("users_managed_after_privilege_drop", after_privdrop)
 
 
 def main():
