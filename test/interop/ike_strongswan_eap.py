@@ -9,7 +9,8 @@ created through espctl over the control socket. Cases: a user with the IKE ident
 EAP identity gets a pool address; a user behind an address identity (EAP-Identity
 round) gets its static IP; a disabled user, a wrong password and an unknown user are
 refused with AUTHENTICATION_FAILED and the reason in espgw-ike's log; a road warrior
-with a certificate then EAP (RFC 4739 multiple authentication) gets its address; the log
+with a certificate then EAP (RFC 4739 multiple authentication) gets its address; an
+EAP-GTC user (no MSK: AUTH keyed with SK_pi/SK_pr) named by its e-mail gets in; the log
 never holds a password. Prints TESTCASE lines; exits 1 if any case failed.
 """
 import json
@@ -42,6 +43,7 @@ sh = nsnet.sh
 # expected virtual IP prefix / log reason; "cert+" names: certificate round first (RFC 4739)
 CASES = [
     ("eap_after_certificate_rfc4739", "cert+alice", "alice", PW["alice"], True, POOL),
+    ("eap_gtc_email_identity_no_msk", "gtc+alice@example.com", "alice@example.com", PW["alice"], True, POOL),
     ("eap_mschapv2_pool_ip", "alice", "alice", PW["alice"], True, POOL),
     ("eap_identity_round_static_ip", None, "bob", PW["bob"], True, "10.98.0.7"),
     ("eap_disabled_user_refused", "carol", "carol", PW["carol"], False, "user carol failed: user disabled"),
@@ -84,6 +86,19 @@ cacerts = ["{d}/ca.pem"]
 
 [pools.rw]
 cidr = "{POOL}0/24"
+
+[[connections]]
+name = "rw-gtc"
+auth = "pubkey"
+local_id = "gw.example.com"
+local_cert = "{d}/gw.pem"
+local_key = "{d}/gw.key"
+remote_id = "alice@example.com"
+remote_auth = "eap-gtc"
+ike_proposals = ["aes256gcm16-prfsha256-ecp256"]
+esp_proposals = ["aes128gcm16"]
+local_ts = ["10.80.0.0/24"]
+pool = "rw"
 
 [[connections]]
 name = "rw-eap"
@@ -130,9 +145,12 @@ def write_swanctl(rwdir, d, ike_id, eap_id, password):
     }}"""
         shutil.copy(os.path.join(d, "rw.key"), os.path.join(rwdir, "ecdsa", "rw.key"))
     else:
+        method = "eap-mschapv2"
+        if ike_id and ike_id.startswith("gtc+"):
+            method, ike_id = "eap-gtc", ike_id[4:]
         id_line = f"id = {ike_id}" if ike_id else ""
         local = f"""local {{
-      auth = eap-mschapv2
+      auth = {method}
       {id_line}
       eap_id = {eap_id}
     }}"""
@@ -206,7 +224,7 @@ def main():
                                sock], stdout=open(gw_log, "w"), stderr=subprocess.STDOUT)
         rwdir = os.path.join(tmp, "rw")
         os.makedirs(rwdir)
-        swan.PLUGINS += " eap-identity eap-mschapv2"
+        swan.PLUGINS += " eap-identity eap-mschapv2 eap-gtc"
         charon = swan.start_charon(RW, rwdir, swan.write_charon_conf(rwdir))
         for _ in range(100):
             if gw.poll() is not None or (os.path.exists(sock) and ctl(sock, "user", "list")[0] == 0):
@@ -236,13 +254,15 @@ def main():
             log_new = file_text(gw_log)[log_before:]
             rw_new = file_text(os.path.join(rwdir, "charon.log"))[rw_log_before:]
             why = ""
+            user = eap_id.split("@")[0]
+            method = "EAP-GTC" if ike_id and ike_id.startswith("gtc+") else "EAP-MSCHAPv2"
             if good:
                 m_vip = re.search(r"local\s+'[^']*' @ \S+ \[([0-9.]+)\]", ls)
                 if r.returncode != 0 or "ESTABLISHED" not in ls or "INSTALLED" not in ls:
                     why = "not established: " + " | ".join((r.stdout or "").strip().splitlines()[-3:])[-300:]
                 elif not m_vip or not m_vip.group(1).startswith(expect):
                     why = f"virtual IP {m_vip.group(1) if m_vip else None} is not {expect}*"
-                elif f"user {eap_id} authenticated with EAP-MSCHAPv2 from peer {RW_IP}" not in log_new:
+                elif f"user {user} authenticated with {method} from peer {RW_IP}" not in log_new:
                     why = f"espgw-ike log lacks the user line: {log_new.strip()[-300:]}"
                 elif ike_id and ike_id.startswith("cert+") and not (
                         "authenticated with certificate" in log_new and "rw-cert-eap" in log_new):
@@ -252,7 +272,7 @@ def main():
                 else:
                     rc, out = ctl(sock, "--json", "show", "users")
                     users = json.loads(out) if rc == 0 else []
-                    if not any(u.get("user") == eap_id and u.get("auth") == "EAP-MSCHAPv2" and
+                    if not any(u.get("user") == user and u.get("auth") == method and
                                u.get("virtual_ip", "").startswith(expect) for u in users):
                         why = f"espctl show users lacks user {eap_id}: rc {rc} {out.strip()[-300:]}"
             else:
