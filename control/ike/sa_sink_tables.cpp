@@ -6,6 +6,7 @@
 
 #include "control/ike/log.hpp"
 #include "control/ike/traffic_selector.hpp"
+#include "dataplane/fw/rules.hpp"
 #include "dataplane/tables/writer.hpp"
 
 namespace espgw::ike {
@@ -127,8 +128,15 @@ bool TablesSaSink::install_in(const ChildSaInfo& info, const ChildSaKeys& keys, 
     p.cfg = sa_config(info, *suite, true, info.spi_in);
     // Firewall tags: the user's groups and the connection (source_group / connection
     // rules of espgw-dp's firewall). A name without a free bit matches no such rule.
+    // The user's identity is the group "user:<identity>" (source_user rules), added
+    // only when a rule set registered that name: users cost no tag bit otherwise. An
+    // SA installed before such a rule was loaded gets the tag at its next rekey.
+    std::vector<std::string> groups = info.groups;
+    const std::string user_tag = fw::kUserTagPrefix + info.peer_identity;
+    for (const std::string& n : tables::tag_names(t_, 0))
+        if (n == user_tag) groups.push_back(user_tag);
     std::vector<std::string> unplaced;
-    p.fw_groups = tables::tag_mask(t_, 0, info.groups, &unplaced);
+    p.fw_groups = tables::tag_mask(t_, 0, groups, &unplaced);
     p.fw_conn = tables::tag_mask(t_, 1, {info.connection}, &unplaced);
     for (const std::string& n : unplaced)
         log_warn("{}: CHILD_SA {:08x}: no firewall tag bit left for '{}' (32 groups / 32 connections)",

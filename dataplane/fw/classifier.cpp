@@ -77,7 +77,7 @@ std::unique_ptr<Compiled> Compiled::build(const RuleSet& rs, uint32_t workers, u
     const auto n = static_cast<uint32_t>(rs.rules.size());
     for (uint32_t i = 0; i < n; ++i) {
         const Rule& r = rs.rules[i];
-        if (r.groups.size() != static_cast<size_t>(__builtin_popcount(r.group_mask)) ||
+        if (r.groups.size() + r.users.size() != static_cast<size_t>(__builtin_popcount(r.group_mask)) ||
             r.connections.size() != static_cast<size_t>(__builtin_popcount(r.conn_mask))) {
             *why = fmt::format("rule[{}]: group/connection names not resolved to tag bits", i);
             return nullptr;

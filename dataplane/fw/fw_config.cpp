@@ -9,12 +9,19 @@
 // source_ports = "1024-65535" | 53   ports = "80" | "8000-8100" (tcp/udp, destination)
 // icmp_type = 8                                              (icmp only)
 // action = "allow" | "drop" | "reject"   log = false   enabled = true   comment = "..."
+// source_group = "staff" | ["a", "b"]   connection = "rw" | [...]   (tunnel's tags)
+// source_user = "alice@example.com" | [...]  (IKE identity, 26 characters at most: the
+//                                  tag is the group "user:<identity>"; OR with source_group)
+// source_pool = "rw"                 (instead of source: a [[firewall.pool]] CIDR)
+// [[firewall.pool]]
+// name = "rw"   cidr = "10.20.0.0/24"   (espgw-ike's pool, declared here for source_pool)
 #include "dataplane/fw/fw_config.hpp"
 
 #include <fmt/format.h>
 
 #include <charconv>
 #include <initializer_list>
+#include <utility>
 
 #include "dataplane/dp/config.hpp"
 #include "dataplane/net/ip.hpp"
@@ -109,16 +116,20 @@ uint8_t protocol(const toml::node& n, const std::string& key) {
 
 /// A name or a list of names ("sales" / ["sales", "engineering"]): 1..31 characters
 /// of letters, digits, '.', '_', '-', '@' each; none given: empty (= any).
-std::vector<std::string> names(const toml::table& t, const std::string& path, const char* key) {
+std::vector<std::string> names(const toml::table& t, const std::string& path, const char* key,
+                               size_t max_len = 31) {
     std::vector<std::string> out;
     const toml::node* n = t.get(key);
     if (!n) return out;
     auto take = [&](const toml::node& e, const std::string& where) {
         const auto v = e.value<std::string>();
-        if (!e.is_string() || !v || v->empty() || v->size() > 31 ||
+        if (!e.is_string() || !v || v->empty() || v->size() > max_len ||
             v->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") !=
                 std::string::npos)
-            fail(where, "expected a name of 1..31 letters, digits, '.', '_', '-', '@'");
+            fail(where, max_len == 31 ? std::string("expected a name of 1..31 letters, digits, '.', '_', '-', '@'")
+                                      : fmt::format("expected an identity of 1..{} letters, digits, '.', '_', '-', "
+                                                    "'@' (tagged as group 'user:<identity>', 31 characters at most)",
+                                                    max_len));
         out.push_back(*v);
     };
     if (const toml::array* a = n->as_array()) {
@@ -138,13 +149,34 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
     if (!n) return fc;
     const toml::table* t = n->as_table();
     if (!t) fail("firewall", "expected a table");
-    only_keys(*t, "firewall", {"default", "max_acl_bytes", "rule"});
+    only_keys(*t, "firewall", {"default", "max_acl_bytes", "rule", "pool"});
     fc.enabled = true;
     fc.set.default_action = action(str(*t, "firewall", "default", "allow"), "firewall.default");
     if (const toml::node* m = t->get("max_acl_bytes")) {
         auto v = m->value<int64_t>();
         if (!m->is_integer() || !v || *v < 0) fail("firewall.max_acl_bytes", "expected a byte count");
         fc.max_acl_bytes = static_cast<size_t>(*v);
+    }
+    // Pools: name → CIDR, for source_pool.
+    std::vector<std::pair<std::string, std::pair<uint32_t, uint8_t>>> pools;
+    if (const toml::node* pn = t->get("pool")) {
+        const toml::array* pa = pn->as_array();
+        if (!pa) fail("firewall.pool", "expected [[firewall.pool]] tables");
+        for (size_t i = 0; i < pa->size(); ++i) {
+            const std::string path = fmt::format("firewall.pool[{}]", i);
+            const toml::table* pt = (*pa)[i].as_table();
+            if (!pt) fail(path, "expected a table");
+            only_keys(*pt, path, {"name", "cidr"});
+            const std::vector<std::string> nm = names(*pt, path, "name");
+            if (nm.size() != 1) fail(path + ".name", "expected one pool name");
+            if (!pt->get("cidr")) fail(path + ".cidr", "missing (the pool's network, as in espgw-ike's [pools])");
+            uint32_t net = 0;
+            uint8_t len = 0;
+            prefix4(str(*pt, path, "cidr", ""), path + ".cidr", &net, &len);
+            for (const auto& p : pools)
+                if (p.first == nm[0]) fail(path + ".name", fmt::format("pool '{}' declared twice", nm[0]));
+            pools.push_back({nm[0], {net, len}});
+        }
     }
     const toml::node* rn = t->get("rule");
     if (!rn) return fc;
@@ -155,7 +187,8 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
         const toml::table* rt = (*arr)[i].as_table();
         if (!rt) fail(path, "expected a table");
         only_keys(*rt, path, {"source", "destination", "protocol", "source_ports", "ports", "icmp_type", "action",
-                              "log", "enabled", "comment", "source_group", "connection"});
+                              "log", "enabled", "comment", "source_group", "connection", "source_user",
+                              "source_pool"});
         Rule r;
         prefix4(str(*rt, path, "source", "0.0.0.0/0"), path + ".source", &r.src_net, &r.src_len);
         prefix4(str(*rt, path, "destination", "0.0.0.0/0"), path + ".destination", &r.dst_net, &r.dst_len);
@@ -173,6 +206,25 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
         r.comment = str(*rt, path, "comment", "");
         r.groups = names(*rt, path, "source_group");
         r.connections = names(*rt, path, "connection");
+        r.users = names(*rt, path, "source_user", kMaxUserIdentity);
+        if (rt->get("source_pool")) {
+            if (rt->get("source")) fail(path + ".source_pool", "give source or source_pool, not both");
+            const std::vector<std::string> pn = names(*rt, path, "source_pool");
+            if (pn.size() != 1) fail(path + ".source_pool", "expected one pool name");
+            bool found = false;
+            for (const auto& p : pools)
+                if (p.first == pn[0]) {
+                    r.src_net = p.second.first;
+                    r.src_len = p.second.second;
+                    found = true;
+                }
+            if (!found)
+                fail(path + ".source_pool",
+                     fmt::format("pool '{}' is not declared: add [[firewall.pool]] name = \"{}\" cidr = \"<the pool's "
+                                 "network>\" (espgw-dp does not read espgw-ike's pools)",
+                                 pn[0], pn[0]));
+            r.pool = pn[0];
+        }
         fc.set.rules.push_back(r);
     }
     if (auto bad = validate(fc.set)) fail("firewall." + bad->substr(0, bad->find(':')), bad->substr(bad->find(':') + 2));

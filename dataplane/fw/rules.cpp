@@ -30,6 +30,10 @@ std::optional<std::string> validate(const RuleSet& rs) {
             for (const std::string& n : *names)
                 if (n.empty() || n.size() > 31)
                     return fmt::format("rule[{}]: group/connection names are 1..31 characters", i);
+        for (const std::string& n : r.users)
+            if (n.empty() || n.size() > kMaxUserIdentity)
+                return fmt::format("rule[{}]: user '{}': identities are 1..{} characters (tag 'user:<identity>', 31 at most)",
+                                   i, n, kMaxUserIdentity);
     }
     return std::nullopt;
 }

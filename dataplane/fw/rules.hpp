@@ -9,6 +9,11 @@
 // the local user database or RADIUS Class/Filter-Id) and IKE connections; the packet's
 // inbound SA carries the matching tag bits (tables: SaMeta::fw_groups / fw_conn,
 // names registered in the tables' tag registry).
+// A user identity (source_user) is a group named "user:<identity>" (kUserTagPrefix):
+// espgw-ike adds it to a user's SA tags when a rule set has registered that name, so a
+// user costs a tag bit only while some rule names it. A VPN pool (source_pool) is its
+// CIDR, declared in the dataplane's [[firewall.pool]] (espgw-dp does not read
+// espgw-ike's pools).
 
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +24,11 @@
 namespace espgw::fw {
 
 enum class Action : uint8_t { allow, drop, reject };
+
+/// Group-name prefix of a user identity tag: "user:alice@example.com". Tag names are
+/// at most 31 characters, so identities at most 31 - 5 = 26.
+inline constexpr const char* kUserTagPrefix = "user:";
+inline constexpr size_t kMaxUserIdentity = 26;
 
 /// One rule. Addresses host order, ranges inclusive.
 struct Rule {
@@ -40,6 +50,8 @@ struct Rule {
     /// resolve_tags() before the set is compiled.
     std::vector<std::string> groups;
     std::vector<std::string> connections;
+    std::vector<std::string> users;  ///< identities: groups "user:<id>" (OR with `groups`)
+    std::string pool;                ///< source_pool name (src_net/src_len hold its CIDR); display only
     uint32_t group_mask = 0;  ///< OR of the groups' bits (0: any)
     uint32_t conn_mask = 0;   ///< OR of the connections' bits (0: any)
 };
@@ -63,7 +75,8 @@ struct FwKey {
 /// Which registry a tag name lives in.
 enum class TagKind : uint8_t { group = 0, connection = 1 };
 
-/// Fills every rule's group_mask / conn_mask from its names through `bit_of` (the
+/// Fills every rule's group_mask / conn_mask from its names (users as "user:<id>"
+/// groups) through `bit_of` (the
 /// tables' registry: returns the name's bit 0..31, or -1 when it cannot have one).
 /// nullopt, or the reason naming the rule ("rule[2]: group 'x': no tag bit left (32
 /// groups at most)"). Control path.
@@ -72,14 +85,16 @@ std::optional<std::string> resolve_tags(RuleSet& rs, BitOf&& bit_of) {
     for (size_t i = 0; i < rs.rules.size(); ++i) {
         Rule& r = rs.rules[i];
         r.group_mask = r.conn_mask = 0;
-        for (int kind = 0; kind < 2; ++kind) {
-            const auto& names = kind == 0 ? r.groups : r.connections;
+        for (int kind = 0; kind < 3; ++kind) {
+            const auto& names = kind == 0 ? r.groups : kind == 1 ? r.connections : r.users;
             for (const std::string& n : names) {
-                const int b = bit_of(kind == 0 ? TagKind::group : TagKind::connection, n);
+                const std::string tag = kind == 2 ? kUserTagPrefix + n : n;
+                const int b = bit_of(kind == 1 ? TagKind::connection : TagKind::group, tag);
                 if (b < 0 || b > 31)
-                    return "rule[" + std::to_string(i) + "]: " + (kind == 0 ? "group '" : "connection '") + n +
-                           "': no tag bit left (32 per kind at most)";
-                (kind == 0 ? r.group_mask : r.conn_mask) |= 1u << b;
+                    return "rule[" + std::to_string(i) + "]: " +
+                           (kind == 0 ? "group '" : kind == 1 ? "connection '" : "user '") + n +
+                           "': no tag bit left (32 groups, users included, and 32 connections at most)";
+                (kind == 1 ? r.conn_mask : r.group_mask) |= 1u << b;
             }
         }
     }

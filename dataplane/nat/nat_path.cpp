@@ -73,7 +73,7 @@ struct Plane {
 /// new names) and flags the plane when tags are needed. nullopt or the reason.
 std::optional<std::string> prepare_rules(Plane& p, const dp::Dataplane& dp, fw::RuleSet& rs) {
     bool any = false;
-    for (const fw::Rule& r : rs.rules) any |= !r.groups.empty() || !r.connections.empty();
+    for (const fw::Rule& r : rs.rules) any |= !r.groups.empty() || !r.connections.empty() || !r.users.empty();
     if (!any) return std::nullopt;
     if (!dp.sa) return std::string("rules name groups/connections but the SA tables are not up");
     tables::Tables& t = dp.sa->tables();
@@ -383,10 +383,11 @@ std::string rules_json(const dp::Dataplane& dp) {
         rs += fmt::format(
             "{}{{\"index\":{},\"source\":\"{}\",\"destination\":\"{}\",\"protocol\":{},\"source_ports\":\"{}-{}\","
             "\"ports\":\"{}-{}\",\"icmp_type\":{},\"action\":\"{}\",\"log\":{},\"enabled\":{},\"comment\":\"{}\","
-            "\"source_group\":{},\"connection\":{},\"packets\":{},\"bytes\":{},\"last_hit_s_ago\":{}}}",
+            "\"source_group\":{},\"connection\":{},\"source_user\":{},\"source_pool\":\"{}\",\"packets\":{},"
+            "\"bytes\":{},\"last_hit_s_ago\":{}}}",
             i ? "," : "", i, prefix_str(r.src_net, r.src_len), prefix_str(r.dst_net, r.dst_len), r.proto, r.src_port_lo,
             r.src_port_hi, r.dst_port_lo, r.dst_port_hi, r.icmp_type, fw::action_name(r.action), r.log, r.enabled,
-            comment, list(r.groups), list(r.connections), h.packets, h.bytes, ago(h.last_hit));
+            comment, list(r.groups), list(r.connections), list(r.users), r.pool, h.packets, h.bytes, ago(h.last_hit));
     }
     rs += "]";
     const fw::RuleHits d = c->hits(-1);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataplane/dp/config.hpp"
+#include "dataplane/fw/fw_config.hpp"
 
 using namespace espgw;
 using namespace espgw::dp;
@@ -348,4 +349,48 @@ TEST_CASE("espctl policy add / route add: one entry from key=value arguments") {
     } catch (const ConfigError& e) {
         CHECK(std::string(e.what()) == "route.port: no [[port]] is named \"nowhere\"");
     }
+}
+
+TEST_CASE("firewall: source_pool takes a declared [[firewall.pool]] CIDR, source_user an identity (26 chars)") {
+    const auto fc = fw::parse_firewall_text(R"(
+[firewall]
+[[firewall.pool]]
+name = "rw"
+cidr = "10.20.0.0/24"
+[[firewall.rule]]
+source_pool = "rw"
+source_user = ["alice@example.com", "bob"]
+source_group = "staff"
+)");
+    REQUIRE(fc.set.rules.size() == 1);
+    const fw::Rule& r = fc.set.rules[0];
+    CHECK(r.src_net == 0x0A140000);
+    CHECK(r.src_len == 24);
+    CHECK(r.pool == "rw");
+    CHECK(r.users == std::vector<std::string>{"alice@example.com", "bob"});
+    CHECK(r.groups == std::vector<std::string>{"staff"});
+    auto fw_error = [](const std::string& text) -> std::string {
+        try {
+            fw::parse_firewall_text(text);
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "(accepted)";
+    };
+    const std::string undeclared = fw_error("[firewall]\n[[firewall.rule]]\nsource_pool = \"rw\"\n");
+    CHECK(undeclared.rfind("firewall.rule[0].source_pool: pool 'rw' is not declared", 0) == 0);
+    CHECK(fw_error("[firewall]\n[[firewall.pool]]\nname = \"rw\"\ncidr = \"10.0.0.0/8\"\n[[firewall.rule]]\n"
+                   "source = \"10.0.0.0/8\"\nsource_pool = \"rw\"\n") ==
+          "firewall.rule[0].source_pool: give source or source_pool, not both");
+    CHECK(fw_error("[firewall]\n[[firewall.pool]]\nname = \"rw\"\n") ==
+          "firewall.pool[0].cidr: missing (the pool's network, as in espgw-ike's [pools])");
+    CHECK(fw_error("[firewall]\n[[firewall.pool]]\nname = \"rw\"\ncidr = \"10.0.0.0/33\"\n")
+              .rfind("firewall.pool[0].cidr: ", 0) == 0);
+    // 27 characters: "user:" + 27 would exceed the 31-character tag names.
+    const std::string e = fw_error("[firewall]\n[[firewall.rule]]\nsource_user = \"a234567890123456789012345@x\"\n");
+    CHECK(e.rfind("firewall.rule[0].source_user: expected an identity of 1..26", 0) == 0);
+    CHECK(e.find("user:<identity>") != std::string::npos);
+    CHECK(fw_error("[firewall]\n[[firewall.rule]]\nsource_user = \"a23456789012345678901234@x\"\n") == "(accepted)");
+    CHECK(fw_error("[firewall]\n[[firewall.rule]]\nsource_user = \"CN=alice, O=x\"\n")
+              .rfind("firewall.rule[0].source_user: expected an identity", 0) == 0);
 }

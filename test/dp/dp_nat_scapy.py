@@ -177,6 +177,49 @@ action = "allow"
 """
 
 
+# Rules by user identity and VPN pool: the SA carries "user:alice@example.com" (what
+# espgw-ike adds for the IKE identity alice@example.com once a rule names her); the
+# pool CIDRs are declared in [[firewall.pool]] (espgw-dp does not read espgw-ike's).
+BY_USER = """
+[firewall]
+default = "drop"
+
+[[firewall.pool]]
+name = "rw"
+cidr = "10.20.0.0/24"
+
+[[firewall.pool]]
+name = "guests"
+cidr = "10.99.0.0/24"
+
+[[firewall.rule]]
+comment = "bob: UDP 5002"
+source_user = "bob@example.com"
+protocol = "udp"
+ports = 5002
+action = "allow"
+
+[[firewall.rule]]
+comment = "alice: UDP 5003"
+source_user = "alice@example.com"
+protocol = "udp"
+ports = 5003
+action = "allow"
+
+[[firewall.rule]]
+comment = "guest pool: ping"
+source_pool = "guests"
+protocol = "icmp"
+action = "allow"
+
+[[firewall.rule]]
+comment = "rw pool: ping"
+source_pool = "rw"
+protocol = "icmp"
+action = "allow"
+"""
+
+
 def dp_config(k_out, k_in):
     return f"""
 [dataplane]
@@ -215,7 +258,7 @@ tunnel_src = "192.0.2.2"
 tunnel_dst = "{PUB}"
 replay_window = 1024
 suite = "aes128gcm16"
-groups = ["staff", "vpn-users"]
+groups = ["staff", "vpn-users", "user:alice@example.com"]
 connection = "rw"
 
 [[policy]]
@@ -439,8 +482,28 @@ def cases(procs):
            "fw_rules_by_user_group_and_connection",
            f"{r}, staff's udp 5002 {u2}, contractors' udp 5003 {u3}, ping {ok}, hits {hits}")
     sa_in = [x for x in query("stats")["sa"] if x["direction"] == "in"]
-    report(len(sa_in) == 1 and sa_in[0].get("groups") == ["staff", "vpn-users"] and sa_in[0].get("connection") == ["rw"],
-           "sa_shows_firewall_tags", json.dumps(sa_in)[:300])
+    report(len(sa_in) == 1 and sa_in[0].get("groups") == ["staff", "vpn-users", "user:alice@example.com"] and
+           sa_in[0].get("connection") == ["rw"], "sa_shows_firewall_tags", json.dumps(sa_in)[:300])
+
+    # User identity and pool rules.
+    by_user = os.path.join(TMP, "by_user.toml")
+    with open(by_user, "w") as f:
+        f.write(BY_USER)
+    r = query(f"rules load {by_user}")
+    u2 = client(UDP_ECHO, INET_HOST, 5002, 3)
+    u3 = client(UDP_ECHO, INET_HOST, 5003, 3)
+    ok, last = ping(NS_RW, INET_HOST, count=2, extra=["-I", VIP])
+    rules = query("show rules")["rules"]
+    hits = [x["packets"] for x in rules]
+    report(r.get("ok") and u2 == "0/3" and u3 == "3/3" and ok and hits[0] == 0 and hits[1] >= 3 and hits[2] == 0 and
+           hits[3] >= 2 and rules[1]["source_user"] == ["alice@example.com"] and rules[3]["source_pool"] == "rw" and
+           rules[3]["source"] == "10.20.0.0/24", "fw_rules_by_user_and_pool",
+           f"{r}, bob's udp 5002 {u2}, alice's udp 5003 {u3}, ping {ok}, hits {hits}")
+    bad_pool = os.path.join(TMP, "bad_pool.toml")
+    with open(bad_pool, "w") as f:
+        f.write('[firewall]\n[[firewall.rule]]\nsource_pool = "nowhere"\n')
+    r = query(f"rules load {bad_pool}")
+    report("error" in r and "not declared" in r["error"], "fw_undeclared_pool_refused", str(r))
 
 
 def source_check(pcap):
@@ -453,8 +516,8 @@ def source_check(pcap):
     udp5003 = [p for p in natted if p[IP].proto == 17 and p[IP].dport == 5003]
     report(not leak and not other and len(natted) > 1000, "host_sees_public_source",
            f"{len(natted)} packets from {PUB}, {len(other)} from elsewhere, {len(leak)} with a 10.20 source")
-    report(len(udp5003) == 3, "fw_drop_never_reached_host",
-           f"{len(udp5003)} UDP 5003 packets at the host (3 expected: after the reload only)")
+    report(len(udp5003) == 6, "fw_drop_never_reached_host",
+           f"{len(udp5003)} UDP 5003 packets at the host (6 expected: after the reload and for alice only)")
 
 
 def main():

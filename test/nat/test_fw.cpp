@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "dataplane/fw/firewall.hpp"
 
@@ -289,4 +290,58 @@ int main(int argc, char** argv) {
     const int rc = Catch::Session().run(argc, argv);
     rte_eal_cleanup();
     return rc;
+}
+
+TEST_CASE("fw: source_user is the group \"user:<identity>\" (OR with source_group); bad identities refused", "[fw][tags]") {
+    // Registry: group bits in order of first use, as tables::tag_bit.
+    std::vector<std::string> reg;
+    auto bit_of = [&](TagKind k, const std::string& n) {
+        REQUIRE(k == TagKind::group);
+        for (size_t i = 0; i < reg.size(); ++i)
+            if (reg[i] == n) return static_cast<int>(i);
+        reg.push_back(n);
+        return static_cast<int>(reg.size() - 1);
+    };
+    RuleSet rs;
+    Rule alice;
+    alice.users = {"alice@example.com"};
+    alice.groups = {"admins"};
+    alice.dst_net = 0x0A0A0005;
+    alice.dst_len = 32;
+    rs.rules = {alice};
+    rs.default_action = Action::drop;
+    std::string why;
+    CHECK_FALSE(Compiled::build(rs, 1, 500, 0, &why));  // unresolved
+    REQUIRE_FALSE(resolve_tags(rs, bit_of));
+    CHECK(reg == std::vector<std::string>{"admins", "user:alice@example.com"});
+    CHECK(rs.rules[0].group_mask == 3u);
+    auto c = Compiled::build(rs, 1, 501, 0, &why);
+    REQUIRE(c);
+    auto verdict = [&](uint32_t groups) {
+        FwKey k;
+        k.proto = 17;
+        k.src = 0x0A140001;
+        k.dst = 0x0A0A0005;
+        k.groups = groups;
+        int32_t idx;
+        c->classify(&k, &idx, 1);
+        CHECK(idx == linear_match(rs, k));
+        return c->action_of(idx);
+    };
+    CHECK(verdict(1u << 1) == Action::allow);         // alice
+    CHECK(verdict(1u << 0) == Action::allow);         // an admin
+    CHECK(verdict(1u << 2) == Action::drop);          // bob
+    CHECK(verdict(0) == Action::drop);
+    // Identities longer than 26 characters cannot be tag names.
+    RuleSet longer = rs;
+    longer.rules[0].users = {std::string(27, 'a')};
+    const auto bad = validate(longer);
+    REQUIRE(bad);
+    CHECK(bad->find("rule[0]: user '") == 0);
+    CHECK(bad->find("1..26 characters") != std::string::npos);
+    // No bit left: the message names the user.
+    RuleSet full = rs;
+    const auto nobit = resolve_tags(full, [](TagKind, const std::string& n) { return n == "admins" ? 0 : -1; });
+    REQUIRE(nobit);
+    CHECK(nobit->find("rule[0]: user 'alice@example.com': no tag bit left") == 0);
 }
