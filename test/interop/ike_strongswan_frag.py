@@ -16,6 +16,11 @@ Cases:
 - small_path_*: the gateway drops every IP datagram longer than 900 bytes (iptables
   length match, both directions). With fragment_size 900 on both ends the SA comes
   up; with strongSwan's fragmentation = no the same exchange fails.
+- initiator_small_path_fragmented: espgw-ike initiates a site-to-site tunnel (PSK, 40
+  subnets a side, so IKE_AUTH is over 900 bytes both ways) to charon as responder over
+  the same path: fragments go both ways and the tunnel comes up.
+- dpd_restart_reestablishes: charon is killed; espgw-ike's DPD finds the peer dead and,
+  with dpd_action = "restart", initiates again: a new charon gets the tunnel back.
 Prints TESTCASE lines; exits 1 if any case failed.
 """
 import json
@@ -175,12 +180,12 @@ class Gateway:
                 self.p.wait()
 
 
-def start_charon(tmp, name, fragment_size):
+def start_charon(tmp, name, fragment_size, extra=""):
     rwdir = os.path.join(tmp, name)
     os.makedirs(rwdir)
     conf = swan.write_charon_conf(rwdir)
     # charon.fragment_size: the largest IP datagram of one of its fragments.
-    text = file_text(conf).replace("  retransmit_tries", f"  fragment_size = {fragment_size}\n  retransmit_tries", 1)
+    text = file_text(conf).replace("  retransmit_tries", f"  fragment_size = {fragment_size}\n{extra}  retransmit_tries", 1)
     with open(conf, "w") as f:
         f.write(text)
     return rwdir, swan.start_charon(RW, rwdir, conf)
@@ -312,6 +317,163 @@ def case_small_path(tmp):
         gw.stop()
 
 
+def subnets(second):
+    return [f"10.{second}.{i}.0/24" for i in range(40)]
+
+
+def write_s2s_gw_config(d):
+    path = os.path.join(d, "espgw-ike-s2s.toml")
+    with open(path, "w") as f:
+        f.write(f"""[ike]
+listen = "{GW_IP}"
+fragmentation = "yes"
+fragment_size = {SMALL}
+dpd_delay = 2
+retransmit_timeout = 0.5
+retransmit_tries = 2
+
+[[connections]]
+name = "s2s"
+local_id = "a.example.com"
+remote_id = "b.example.com"
+remote_addr = "{RW_IP}"
+start_action = "start"
+dpd_action = "restart"
+psk = "h4-site-to-site-psk-0123456789"
+ike_proposals = ["aes256-sha256-modp2048"]
+esp_proposals = ["aes128gcm16"]
+local_ts = {json.dumps(subnets(1))}
+remote_ts = {json.dumps(subnets(2))}
+""")
+    return path
+
+
+def write_s2s_swanctl(swdir):
+    path = os.path.join(swdir, "swanctl.conf")
+    with open(path, "w") as f:
+        f.write(f"""connections {{
+  s2s {{
+    version = 2
+    remote_addrs = %any
+    proposals = aes256-sha256-modp2048
+    fragmentation = yes
+    mobike = no
+    local {{
+      auth = psk
+      id = b.example.com
+    }}
+    remote {{
+      auth = psk
+      id = a.example.com
+    }}
+    children {{
+      net {{
+        local_ts = {",".join(subnets(2))}
+        remote_ts = {",".join(subnets(1))}
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-s2s {{
+    id-a = a.example.com
+    id-b = b.example.com
+    secret = "h4-site-to-site-psk-0123456789"
+  }}
+}}
+""")
+    return path
+
+
+def start_responder(tmp, name):
+    swdir, charon = start_charon(tmp, name, SMALL)
+    if not swan.charon_ready(charon, swdir):
+        return swdir, charon, f"strongSwan charon failed to start (rc {charon.poll()})"
+    r = swan.swanctl(RW, swdir, f"--load-all --noprompt --file {write_s2s_swanctl(swdir)}")
+    if r.returncode != 0:
+        return swdir, charon, f"swanctl --load-all failed: {(r.stderr or r.stdout).strip()[-200:]}"
+    return swdir, charon, ""
+
+
+def wait_established(swdir, seconds):
+    ls = ""
+    for _ in range(int(seconds * 5)):
+        ls = swan.swanctl(RW, swdir, "--list-sas").stdout
+        if "ESTABLISHED" in ls and "INSTALLED" in ls:
+            return True, ls
+        time.sleep(0.2)
+    return False, ls
+
+
+def case_initiator(tmp):
+    # strongSwan (kernel-libipsec) routes each CHILD_SA policy from an address inside the
+    # local subnet: one on lo in each of its 40.
+    sh(" && ".join(f"ip -n {RW} addr add 10.2.{i}.1/32 dev lo" for i in range(40)))
+    # The path still drops datagrams over SMALL bytes (case_small_path's rules).
+    swdir, charon, why = start_responder(tmp, "sw1")
+    gw = None
+    try:
+        if why:
+            result(False, "initiator_small_path_fragmented", why)
+            result(False, "dpd_restart_reestablishes", why)
+            return
+        log = os.path.join(tmp, "espgw-ike-s2s.log")
+        gw = subprocess.Popen(["ip", "netns", "exec", GW, IKE_BIN, "-c", write_s2s_gw_config(tmp)],
+                              stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        up, ls = wait_established(swdir, 12)
+        # charon is ESTABLISHED once it sent its response; espgw-ike logs a moment later.
+        for _ in range(50):
+            if "CHILD_SA installed as initiator" in file_text(log):
+                break
+            time.sleep(0.1)
+        glog, clog = file_text(log), file_text(os.path.join(swdir, "charon.log"))
+        why = ""
+        if not up:
+            why = f"not established: {glog[-400:]}"
+        elif not re.search(rf"request message 1 sent in \d+ fragments \(fragment_size {SMALL}\)", glog):
+            why = "espgw-ike did not fragment its IKE_AUTH request"
+        elif not re.search(r"response 1 reassembled from \d+ fragments", glog):
+            why = "espgw-ike did not reassemble the IKE_AUTH response"
+        elif "reassembled fragmented IKE message" not in clog or "splitting IKE message" not in clog:
+            why = "strongSwan did not receive and send fragments"
+        result(not why, "initiator_small_path_fragmented", why)
+        if not up:
+            result(False, "dpd_restart_reestablishes", "the tunnel never came up")
+            return
+        # The peer dies without a word; espgw-ike's DPD (2 s, then 2 retransmissions) finds it.
+        charon.kill()
+        charon.wait()
+        why = ""
+        for _ in range(100):
+            if "dpd_action restart" in file_text(log):
+                break
+            time.sleep(0.1)
+        else:
+            why = f"espgw-ike did not declare the peer dead and restart: {file_text(log)[-400:]}"
+        if not why:
+            os.unlink(os.path.join(swdir, "charon.vici"))
+            swdir2, charon2, why = start_responder(tmp, "sw2")
+            charon = charon2
+            if not why:
+                up, ls = wait_established(swdir2, 15)  # the restart comes 5 s after the clear
+                glog = file_text(log)
+                if not up:
+                    why = f"not re-established: {glog[-400:]}"
+                elif glog.count("IKE SA established as initiator") < 2:
+                    why = "espgw-ike log shows no second IKE SA"
+        result(not why, "dpd_restart_reestablishes", why)
+    finally:
+        stop_charon(charon)
+        if gw and gw.poll() is None:
+            gw.send_signal(signal.SIGTERM)
+            try:
+                gw.wait(3)
+            except subprocess.TimeoutExpired:
+                gw.kill()
+                gw.wait()
+
+
 def main():
     if os.geteuid() != 0:
         result(False, "ike_frag_setup", "needs root for network namespaces")
@@ -326,6 +488,7 @@ def main():
         make_pki(tmp)
         case_big_certs(tmp)
         case_small_path(tmp)
+        case_initiator(tmp)
     except subprocess.CalledProcessError as e:
         result(False, "ike_frag_setup", f"{e.cmd}: {e.stderr.strip()[:200]}")
     except subprocess.TimeoutExpired as e:
