@@ -153,10 +153,14 @@ Bytes encode_access_request(const Packet& p, std::span<const uint8_t> secret) {
 }
 
 Bytes encode_accounting_request(const Packet& p, std::span<const uint8_t> secret) {
-    // RFC 2866 §3: the Request Authenticator is MD5 over the packet with 16 zero
-    // octets in its place, followed by the secret.
-    Bytes o = serialize(p, Authenticator{}, false);
+    // RFC 3579 §3.2 / RFC 5176 §3.1 style: the Message-Authenticator over the packet with
+    // a zero Authenticator field; then (RFC 2866 §3) the Request Authenticator is MD5
+    // over the packet with 16 zero octets in its place, followed by the secret.
+    Bytes o = serialize(p, Authenticator{}, true);
     if (o.empty()) return o;
+    const size_t off = o.size() - kMsgAuthLen;
+    const auto mac = compute_msg_auth(o, off, Authenticator{}, secret);
+    std::memcpy(o.data() + off, mac.data(), kMsgAuthLen);
     const std::span<const uint8_t> parts[] = {o, secret};
     const auto a = md5(parts);
     std::memcpy(o.data() + 4, a.data(), 16);

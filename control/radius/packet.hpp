@@ -120,8 +120,9 @@ const char* to_string(DecodeError e) noexcept;
 /// Returns an empty vector when the packet would exceed 4096 bytes.
 Bytes encode_access_request(const Packet& p, std::span<const uint8_t> secret);
 
-/// Encodes an Accounting-Request with its Request Authenticator MD5(Code+ID+Length+
-/// 16 zero octets+Attributes+Secret) (RFC 2866 §3); `p.authenticator` is ignored.
+/// Encodes an Accounting-Request with a Message-Authenticator (HMAC-MD5 over the packet
+/// with a zero Authenticator field) and then its Request Authenticator MD5(Code+ID+
+/// Length+16 zero octets+Attributes+Secret) (RFC 2866 §3); `p.authenticator` is ignored.
 /// Empty when the packet would exceed 4096 bytes.
 Bytes encode_accounting_request(const Packet& p, std::span<const uint8_t> secret);
 

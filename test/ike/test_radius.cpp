@@ -94,6 +94,17 @@ TEST_CASE("radius: Access-Request carries an HMAC-MD5 Message-Authenticator", "[
     CHECK(hex(wire) == "0107002b000102030405060708090a0b0c0d0e0f0105626f625012e53cea2431682544d909c4c32ae6d827");
 }
 
+TEST_CASE("radius: Accounting-Request Message-Authenticator and Request Authenticator", "[radius]") {
+    Packet p;
+    p.code = Code::ACCOUNTING_REQUEST;
+    p.id = 9;
+    p.add_u32(attr::ACCT_STATUS_TYPE, kAcctStart);
+    p.add_string(attr::ACCT_SESSION_ID, "s1");
+    // HMAC-MD5 with a zero Authenticator field, then MD5(packet | secret) (hashlib/hmac).
+    CHECK(hex(encode_accounting_request(p, sv(kSecret))) ==
+          "04090030b651991d2c2ba132507416bd5d6805f02806000000012c047331501231e8b7715683273aa8319039baf7fc57");
+}
+
 TEST_CASE("radius: reply Message-Authenticator required with EAP-Message and checked", "[radius]") {
     Authenticator ra{};
     ra.fill(0x5a);
