@@ -19,6 +19,15 @@ std::span<const uint8_t> auth_key(const IkeSa& sa, bool initiator_side) {
     return initiator_side ? sa.keys.sk_pi.bytes() : sa.keys.sk_pr.bytes();
 }
 
+/// An identity we look users up by and write to the log: 1..253 bytes, no control
+/// characters (a peer must not forge log lines).
+bool usable_identity(std::string_view id) noexcept {
+    if (id.empty() || id.size() > 253) return false;
+    for (unsigned char c : id)
+        if (c < 0x20 || c == 0x7f) return false;
+    return true;
+}
+
 }  // namespace
 
 TaskStatus IkeEap::fail(IkeSa& sa, Exchange& ex, const std::string& why) {
@@ -64,8 +73,7 @@ TaskStatus IkeEap::process_r(IkeSa& sa, Exchange& ex) {
         if (p.code != EapCode::RESPONSE || p.identifier != e.identity_id || p.type != EapType::IDENTITY)
             return fail(sa, ex, "expected an EAP-Identity response");
         std::string id(p.data.begin(), p.data.end());
-        if (id.empty() || id.size() > 253 || id.find('\0') != std::string::npos)
-            return fail(sa, ex, "unusable EAP identity");
+        if (!usable_identity(id)) return fail(sa, ex, "unusable EAP identity (empty, too long or control characters)");
         e.identity = std::move(id);
         e.identity_round = false;
         return apply(sa, ex, e.server->start(e.identity));
@@ -85,7 +93,9 @@ TaskStatus IkeEap::start_server(IkeSa& sa, Exchange& ex, const Identity& idi) {
         out_eap_ = encode_eap({EapCode::REQUEST, e.identity_id, EapType::IDENTITY, {}});
         return TaskStatus::SUCCESS;
     }
-    e.identity.assign(idi.data.begin(), idi.data.end());
+    const std::string id(idi.data.begin(), idi.data.end());
+    if (!usable_identity(id)) return fail(sa, ex, "unusable IKE identity as EAP identity (control characters)");
+    e.identity = id;
     return apply(sa, ex, e.server->start(e.identity));
 }
 

@@ -494,6 +494,16 @@ TEST_CASE("IKE_AUTH with EAP refusals: bad password, wrong MSK AUTH, missing EAP
             CHECK(r.mgr.ike_sa_count() == 0);
         }
     }
+    SECTION("an EAP identity with control characters is refused before any lookup or log") {
+        EapRig r(eap_config("eap-mschapv2", "ask"));
+        auto resp = r.ini.exchange(ExchangeType::IKE_AUTH, first_auth_request(Identity::parse("alice")));
+        EapPacket req;
+        REQUIRE(parse_eap(eap_of(resp), req) == EapError::OK);
+        REQUIRE(req.type == EapType::IDENTITY);  // eap_identity = "ask"
+        resp = r.ini.exchange(ExchangeType::IKE_AUTH, {make_eap_payload(encode_eap(
+                                                           {EapCode::RESPONSE, req.identifier, EapType::IDENTITY, str("al\nice")}))});
+        CHECK(find_notify(resp, NotifyType::AUTHENTICATION_FAILED));
+    }
     SECTION("no user database: the EAP connection refuses") {
         EapRig r(eap_config());
         r.mgr.set_users(nullptr);
