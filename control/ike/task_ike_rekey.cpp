@@ -81,6 +81,7 @@ public:
         n.remote = sa.remote;
         n.nat_local = sa.nat_local;
         n.nat_remote = sa.nat_remote;
+        n.frag.peer_supported = sa.frag.peer_supported;  // RFC 7383 §2.3: negotiated once for the IKE SA and its successors
         n.conn = sa.conn;
         n.peer_id = sa.peer_id;
         n.virtual_ip = sa.virtual_ip;
