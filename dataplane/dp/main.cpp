@@ -23,6 +23,7 @@
 #include "dataplane/dp/port.hpp"
 #include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/stats.hpp"
+#include "dataplane/nat/nat_path.hpp"
 #include "dataplane/dp/worker.hpp"
 
 namespace po = boost::program_options;
@@ -183,6 +184,7 @@ int run(int argc, char** argv) {
             while (!dp->stop.load(std::memory_order_relaxed)) {
                 stats.poll_once(100);
                 dp->sa->control_tick();
+                espgw::nat::control_tick(*dp);  // firewall log lines (dataplane/nat/nat_path.hpp)
             }
             fmt::print(stderr, "espgw-dp: stopping\n");
             rte_eal_mp_wait_lcore();

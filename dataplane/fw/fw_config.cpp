@@ -3,6 +3,7 @@
 // [firewall]
 // default = "allow" | "drop" | "reject"       (policy after the last rule; default allow)
 // max_acl_bytes = 0                           (rte_acl trie bound)
+// log_rate = 100                              (log = true lines/s per worker; more: suppressed, counted)
 // [[firewall.rule]]
 // source = "10.20.0.0/16"   destination = "0.0.0.0/0"          (default any)
 // protocol = "tcp" | "udp" | "icmp" | "any" | 0..255          (default any)
@@ -149,7 +150,7 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
     if (!n) return fc;
     const toml::table* t = n->as_table();
     if (!t) fail("firewall", "expected a table");
-    only_keys(*t, "firewall", {"default", "max_acl_bytes", "rule", "pool"});
+    only_keys(*t, "firewall", {"default", "max_acl_bytes", "log_rate", "rule", "pool"});
     fc.enabled = true;
     fc.set.default_action = action(str(*t, "firewall", "default", "allow"), "firewall.default");
     if (const toml::node* m = t->get("max_acl_bytes")) {
@@ -177,6 +178,11 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
                 if (p.first == nm[0]) fail(path + ".name", fmt::format("pool '{}' declared twice", nm[0]));
             pools.push_back({nm[0], {net, len}});
         }
+    }
+    if (const toml::node* m = t->get("log_rate")) {
+        auto v = m->value<int64_t>();
+        if (!m->is_integer() || !v || *v < 1 || *v > 100000) fail("firewall.log_rate", "expected 1..100000 lines per second");
+        fc.log_rate = static_cast<uint32_t>(*v);
     }
     const toml::node* rn = t->get("rule");
     if (!rn) return fc;

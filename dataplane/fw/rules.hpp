@@ -121,6 +121,7 @@ struct FirewallConfig {
     bool enabled = false;        ///< a [firewall] table was given
     RuleSet set;
     size_t max_acl_bytes = 0;    ///< rte_acl trie bound (0 = rte_acl's default)
+    uint32_t log_rate = 100;     ///< `log = true` lines per second and worker (burst as many)
 };
 
 }  // namespace espgw::fw

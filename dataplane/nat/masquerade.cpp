@@ -116,6 +116,7 @@ NatVerdict WorkerNat::translate_out(uint8_t* ip, uint32_t len, uint16_t rule, ui
         Session& s = table_.at(static_cast<uint32_t>(id));
         if (li.kind == L4Kind::tcp) track_tcp(s, li.tcp_flags, true);
         table_.set_expire(static_cast<uint32_t>(id), now_s + timeout_of(s));
+        table_.count_packet(static_cast<uint32_t>(id));
         if (cfg_.tcp_mss) clamp_tcp_mss(ip, li, cfg_.tcp_mss);
         rewrite_src(ip, li, s.pub_addr, s.pub_port);
         break;
@@ -160,6 +161,7 @@ NatVerdict WorkerNat::translate_in(uint8_t* ip, uint32_t len, uint32_t now_s) no
         Session& s = table_.at(static_cast<uint32_t>(id));
         if (li.kind == L4Kind::tcp) track_tcp(s, li.tcp_flags, false);
         table_.set_expire(static_cast<uint32_t>(id), now_s + timeout_of(s));
+        table_.count_packet(static_cast<uint32_t>(id));
         if (cfg_.tcp_mss) clamp_tcp_mss(ip, li, cfg_.tcp_mss);
         rewrite_dst(ip, li, s.in_addr, s.in_port);
         break;

@@ -20,6 +20,7 @@
 #include "dataplane/dp/worker.hpp"
 #include "dataplane/fw/firewall.hpp"
 #include "dataplane/fw/fw_config.hpp"
+#include "dataplane/fw/fw_log.hpp"
 #include "dataplane/fw/reject.hpp"
 #include "dataplane/nat/masquerade.hpp"
 #include "dataplane/tables/writer.hpp"
@@ -30,6 +31,7 @@ namespace {
 
 constexpr uint32_t kRingSize = 4096;
 constexpr uint32_t kDrainBurst = 64;
+constexpr size_t kTopTalkers = 10;  ///< show nat: inside addresses with the most sessions
 
 /// Firewall and hand-off counters of one worker (single writer, relaxed).
 struct alignas(64) PathCounters {
@@ -48,6 +50,7 @@ struct WorkerState {
     uint32_t flush_req = 0;
     uint32_t flush_done = 0;
     rte_ring* ring = nullptr;  ///< return packets for this worker's ports (MP enqueue, SC dequeue)
+    std::unique_ptr<fw::LogRing> log;  ///< `log = true` records for the control thread
     PathCounters c;
     ~WorkerState() {
         if (ring) {
@@ -67,13 +70,19 @@ struct Plane {
     // Set (before the install that needs it) once a rule set names groups or
     // connections; never cleared, so a worker holding such a set always has tags.
     std::atomic<bool> fw_tags{false};
+    uint64_t log_suppressed_told = 0;  ///< control thread: suppressed records already reported
 };
 
 /// Resolves the rule set's group/connection names to the tables' tag bits (registering
-/// new names) and flags the plane when tags are needed. nullopt or the reason.
+/// new names) and flags the plane when tags are needed (rules naming them, or `log`
+/// rules, whose lines show them). nullopt or the reason.
 std::optional<std::string> prepare_rules(Plane& p, const dp::Dataplane& dp, fw::RuleSet& rs) {
-    bool any = false;
-    for (const fw::Rule& r : rs.rules) any |= !r.groups.empty() || !r.connections.empty() || !r.users.empty();
+    bool any = false, logs = false;
+    for (const fw::Rule& r : rs.rules) {
+        any |= !r.groups.empty() || !r.connections.empty() || !r.users.empty();
+        logs |= r.log;
+    }
+    if (logs && dp.sa) p.fw_tags.store(true, std::memory_order_relaxed);  // log lines name the tunnel's tags
     if (!any) return std::nullopt;
     if (!dp.sa) return std::string("rules name groups/connections but the SA tables are not up");
     tables::Tables& t = dp.sa->tables();
@@ -160,7 +169,10 @@ void worker_init(dp::Worker& w) {
         s->ring = rte_ring_create(name.c_str(), kRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
         if (!s->ring) throw std::runtime_error(fmt::format("cannot create {}", name));
     }
-    if (p.fw) p.fw->online(w.index);  // reports quiescent from its first poll on
+    if (p.fw) {
+        s->log = std::make_unique<fw::LogRing>(w.index, cfg.firewall.log_rate, rte_get_tsc_hz());
+        p.fw->online(w.index);  // reports quiescent from its first poll on
+    }
     p.ws[w.index] = std::move(s);
     ++p.alive;
 }
@@ -197,6 +209,21 @@ bool from_tunnel(dp::Worker& w, rte_mbuf* m, uint64_t tags) noexcept {
             c->classify(&k, &idx, 1);
             c->count(w.index, idx, len, w.now_tsc);
             const fw::Action a = c->action_of(idx);
+            if (idx >= 0 && c->rules().rules[static_cast<uint32_t>(idx)].log) [[unlikely]] {
+                fw::LogRecord r;
+                r.tsc = w.now_tsc;
+                r.src = k.src;
+                r.dst = k.dst;
+                r.groups = k.groups;
+                r.conn = k.conn;
+                r.rule = idx;
+                r.gen = c->seq();
+                r.src_port = k.src_port;
+                r.dst_port = k.dst_port;
+                r.proto = k.proto;
+                r.action = a;
+                s.log->log(r, w.now_tsc);
+            }
             if (a != fw::Action::allow) [[unlikely]] {
                 if (a == fw::Action::reject) {
                     bump(s.c.fw_rejected);
@@ -301,13 +328,50 @@ void worker_poll(dp::Worker& w) noexcept {
     if (p->fw) p->fw->quiescent(w.index);
 }
 
+void control_tick(const dp::Dataplane& dp) {
+    Plane* p = g_plane;
+    if (!p || !p->fw) return;
+    const fw::Compiled* c = p->fw->current();  // control thread: the only one that frees sets
+    fw::LogRecord recs[64];
+    std::vector<std::string> groups, conns;
+    bool names = false;
+    uint64_t suppressed = 0;
+    uint32_t rate = 0;
+    for (uint32_t i = 0; i < p->workers; ++i) {
+        WorkerState* s = p->ws[i].get();
+        if (!s || !s->log) continue;
+        suppressed += s->log->suppressed();
+        rate = s->log->per_second();
+        // At most 4 rings' worth per tick: the control socket stays responsive.
+        for (int round = 0; round < 4; ++round) {
+            const unsigned n = s->log->drain(recs, 64);
+            if (n && !names && dp.sa) {
+                groups = tables::tag_names(dp.sa->tables(), 0);
+                conns = tables::tag_names(dp.sa->tables(), 1);
+                names = true;
+            }
+            for (unsigned k = 0; k < n; ++k) {
+                const fw::RuleSet* set = c && c->seq() == recs[k].gen ? &c->rules() : nullptr;
+                fmt::print(stderr, "espgw-dp: {}\n", fw::format_log(recs[k], set, groups, conns, i));
+            }
+            if (n < 64) break;
+        }
+    }
+    if (suppressed > p->log_suppressed_told) {
+        fmt::print(stderr, "espgw-dp: fw: {} log lines suppressed (rate limit {}/s per worker)\n",
+                   suppressed - p->log_suppressed_told, rate);
+        p->log_suppressed_told = suppressed;
+    }
+}
+
 std::string nat_json(const dp::Dataplane& dp) {
     (void)dp;
     Plane* p = g_plane;
     if (!p || !p->nat.enabled()) return "{\"enabled\":false}";
     std::string ws = "[";
     NatCounters t;
-    uint64_t sessions = 0, capacity = 0, handed = 0, hfull = 0, nosess = 0;
+    uint64_t sessions = 0, capacity = 0, handed = 0, hfull = 0, nosess = 0, untracked = 0;
+    std::vector<std::vector<TalkerTable::Entry>> talkers;
     for (uint32_t i = 0; i < p->workers; ++i) {
         const WorkerState* s = p->ws[i].get();
         if (!s || !s->nat) continue;
@@ -331,6 +395,8 @@ std::string nat_json(const dp::Dataplane& dp) {
         handed += rd(s->c.handed_off);
         hfull += rd(s->c.handoff_full);
         nosess += rd(s->c.return_no_session);
+        talkers.push_back(s->nat->table().talkers().snapshot());
+        untracked += s->nat->table().talkers().untracked();
         ws += fmt::format("{}{{\"worker\":{},\"sessions\":{},\"ports\":\"{}-{}\",\"created\":{},\"out_packets\":{},\"in_packets\":{},\"handed_off\":{}}}",
                           ws.size() > 1 ? "," : "", i, sz, s->nat->table().port_lo(), s->nat->table().port_hi(),
                           rd(c.created), rd(c.out_packets), rd(c.in_packets), rd(s->c.handed_off));
@@ -343,26 +409,36 @@ std::string nat_json(const dp::Dataplane& dp) {
                              prefix_str(r.src_net, r.src_len), r.out_port_name, addr_str(r.pub_addr));
     }
     rules += "]";
+    std::string top = "[";
+    for (const TalkerTable::Entry& e : top_talkers(talkers, kTopTalkers))
+        top += fmt::format("{}{{\"address\":\"{}\",\"sessions\":{},\"packets\":{}}}", top.size() > 1 ? "," : "",
+                           addr_str(e.addr), e.sessions, e.packets);
+    top += "]";
     return fmt::format(
         "{{\"enabled\":true,\"sessions\":{},\"capacity\":{},\"bytes_per_session\":{},\"out_packets\":{},\"out_bytes\":{},"
         "\"in_packets\":{},\"in_bytes\":{},\"created\":{},\"expired\":{},\"icmp_errors\":{},\"table_full\":{},"
         "\"ports_exhausted\":{},\"unsupported\":{},\"fragments\":{},\"no_session\":{},\"handed_off\":{},"
-        "\"handoff_full\":{},\"return_no_session\":{},\"flushed\":{},\"rules\":{},\"workers\":{}}}",
+        "\"handoff_full\":{},\"return_no_session\":{},\"flushed\":{},\"rules\":{},\"workers\":{},\"top_talkers\":{},"
+        "\"talkers_untracked\":{}}}",
         sessions, capacity, kBytesPerSession, t.out_packets, t.out_bytes, t.in_packets, t.in_bytes, t.created,
         t.expired, t.icmp_errors, t.table_full, t.ports_exhausted, t.unsupported, t.fragments, t.no_session, handed,
-        hfull, nosess, t.flushed, rules, ws);
+        hfull, nosess, t.flushed, rules, ws, top, untracked);
 }
 
 std::string rules_json(const dp::Dataplane& dp) {
     Plane* p = g_plane;
     if (!p || !p->fw) return "{\"enabled\":false}";
     const fw::Compiled* c = p->fw->current();  // control thread: the only one that frees sets
-    uint64_t dropped = 0, rejected = 0, sent = 0;
+    uint64_t dropped = 0, rejected = 0, sent = 0, logged = 0, suppressed = 0;
     for (uint32_t i = 0; i < p->workers; ++i)
         if (const WorkerState* s = p->ws[i].get()) {
             dropped += rd(s->c.fw_dropped);
             rejected += rd(s->c.fw_rejected);
             sent += rd(s->c.rejects_sent);
+            if (s->log) {
+                logged += s->log->logged();
+                suppressed += s->log->suppressed();
+            }
         }
     const uint64_t now = rte_rdtsc();
     const uint64_t hz = rte_get_tsc_hz();
@@ -394,8 +470,9 @@ std::string rules_json(const dp::Dataplane& dp) {
     (void)dp;
     return fmt::format(
         "{{\"enabled\":true,\"generation\":{},\"default\":\"{}\",\"default_packets\":{},\"default_bytes\":{},"
-        "\"dropped\":{},\"rejected\":{},\"rejects_sent\":{},\"rules\":{}}}",
-        p->fw->generation(), fw::action_name(set.default_action), d.packets, d.bytes, dropped, rejected, sent, rs);
+        "\"dropped\":{},\"rejected\":{},\"rejects_sent\":{},\"log_lines\":{},\"log_suppressed\":{},\"rules\":{}}}",
+        p->fw->generation(), fw::action_name(set.default_action), d.packets, d.bytes, dropped, rejected, sent, logged,
+        suppressed, rs);
 }
 
 std::string rules_load(const dp::Dataplane& dp, const std::string& path) {

@@ -39,8 +39,8 @@ void worker_fini(dp::Worker& w) noexcept;
 /// user groups or IKE connections.
 bool from_tunnel(dp::Worker& w, rte_mbuf* m, uint64_t tags = 0) noexcept;
 
-/// True when the live rule set names groups or connections (then from_tunnel needs
-/// the SA's tags). Worker; relaxed read of a flag set at install.
+/// True when a rule set named groups, connections or users, or had `log` rules (then
+/// from_tunnel needs the SA's tags). Worker; relaxed read of a flag set at install.
 bool firewall_uses_tags() noexcept;
 
 /// Verdicts of to_public().
@@ -65,7 +65,14 @@ void gateway_icmp_error(dp::Worker& w, uint8_t* ip, uint32_t len) noexcept;
 /// session expiry, the firewall's RCU quiescent report.
 void worker_poll(dp::Worker& w) noexcept;
 
-/// JSON of the NAT state: per-worker and total sessions and counters, rules.
+/// Main loop, between control-socket polls: prints the firewall's `log = true`
+/// records the workers queued (one line each) and the count of suppressed ones.
+void control_tick(const dp::Dataplane& dp);
+
+/// JSON of the NAT state: per-worker and total sessions and counters, rules, and
+/// top_talkers: the 10 inside addresses with the most live sessions (packets: those
+/// translated for the address since its first current session), summed over workers
+/// from their TalkerTables.
 std::string nat_json(const dp::Dataplane& dp);
 /// JSON of the live firewall rule set with per-rule counters.
 std::string rules_json(const dp::Dataplane& dp);

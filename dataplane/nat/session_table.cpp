@@ -134,6 +134,7 @@ int64_t SessionTable::create(const FlowKey& k, uint32_t pub_addr, uint16_t rule,
     s.proto = k.proto;
     s.rule = rule;
     s.expire_s = expire_s;
+    s.talker = talkers_.add(k.addr);
     insert(in_idx_.get(), hash(k.proto, k.addr, k.port, k.remote, k.remote_port), id);
     insert(pub_idx_.get(), hash(k.proto, pub_addr, pk.port, k.remote, k.remote_port), id);
     link(id, expire_s <= now_s_ ? now_s_ + 1 : expire_s);  // never the slot being walked
@@ -156,6 +157,7 @@ void SessionTable::remove(uint32_t id) noexcept {
     unlink(id);
     erase(in_idx_.get(), hash(s.proto, s.in_addr, s.in_port, s.remote_addr, s.remote_port), id);
     erase(pub_idx_.get(), hash(s.proto, s.pub_addr, s.pub_port, s.remote_addr, s.remote_port), id);
+    talkers_.remove(s.talker);
     free_[nfree_++] = id;
     __atomic_store_n(&used_, used_ - 1, __ATOMIC_RELAXED);
 }

@@ -7,10 +7,13 @@
 //
 // Memory per session: sizeof(Session) (40 bytes) + two index slots per index at a
 // load of <= 0.5 (2 × 2 × 8 bytes) + 4 bytes of free list = 76 bytes; 1,000,000
-// sessions ≈ 76 MB (kBytesPerSession).
+// sessions ≈ 76 MB (kBytesPerSession). Plus a fixed 512 KiB per worker for the
+// per-inside-address counts (talkers.hpp).
 
 #include <cstdint>
 #include <memory>
+
+#include "dataplane/nat/talkers.hpp"
 
 namespace espgw::nat {
 
@@ -44,6 +47,7 @@ struct Session {
     uint8_t proto = 0;
     TcpState tcp = TcpState::none;
     uint16_t rule = 0;          ///< masquerade rule index
+    uint16_t talker = TalkerTable::kNone;  ///< slot of in_addr in the talker table
     uint32_t expire_s = 0;      ///< idle deadline
     uint32_t wheel_s = 0;       ///< the tick whose wheel slot holds this session
     uint32_t next = 0, prev = 0;  ///< wheel list links (session id + 1; 0 = none)
@@ -96,6 +100,11 @@ public:
     /// polls). Returns true once the table is empty.
     bool flush_some(uint32_t budget) noexcept;
 
+    /// Counts a translated packet of session `id` for its inside address (top talkers).
+    void count_packet(uint32_t id) noexcept { talkers_.packet(s_[id].talker); }
+    /// Per-inside-address sessions/packets. Readable from any thread (snapshot()).
+    const TalkerTable& talkers() const noexcept { return talkers_; }
+
     /// Live sessions. Any thread (relaxed read of a single-writer value).
     uint32_t size() const noexcept { return __atomic_load_n(&used_, __ATOMIC_RELAXED); }
     uint32_t capacity() const noexcept { return cap_; }
@@ -126,6 +135,7 @@ private:
     std::unique_ptr<uint32_t[]> free_;
     std::unique_ptr<Slot[]> in_idx_, pub_idx_;
     std::unique_ptr<uint32_t[]> wheel_;  ///< head id + 1 per slot
+    TalkerTable talkers_;
 };
 
 }  // namespace espgw::nat

@@ -44,6 +44,7 @@ NS_RW, NS_INET, NS_GW = "enf-rw", "enf-inet", "enf-gw"
 PUB, INET_HOST, VIP = "198.51.100.1", "203.0.113.5", "10.20.0.1"
 TMP = tempfile.mkdtemp(prefix="enf-nat-")
 SOCK = os.path.join(TMP, "dp.sock")
+DPLOG = os.path.join(TMP, "dp.log")
 results = []
 
 
@@ -98,6 +99,7 @@ def topology():
 FIREWALL = """
 [firewall]
 default = "allow"
+log_rate = 20
 
 [[firewall.rule]]
 comment = "no UDP 5003"
@@ -364,6 +366,21 @@ for kind in (tcp_flow, udp_flow):
 print(f"tcp {ok['tcp']}/{n} udp {ok['udp']}/{n}")
 """
 
+# Many refused connections in a row (the reject rule logs each: rate-limited).
+REJECT_FLOOD = r"""
+import socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+refused = 0
+for _ in range(n):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except ConnectionRefusedError:
+        refused += 1
+    except OSError:
+        pass
+print(refused)
+"""
+
 PROBE = r"""
 import socket, sys
 kind, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -412,6 +429,11 @@ def cases(procs):
     t0 = time.time()
     out = client(FLOWS, INET_HOST, 200, timeout=90)
     report(out == "tcp 200/200 udp 200/200", "many_short_flows", f"{out} in {time.time() - t0:.1f} s")
+    st = query("show nat")
+    top = st.get("top_talkers", [])
+    report(len(top) == 1 and top[0]["address"] == VIP and top[0]["sessions"] == st["sessions"] and
+           st["sessions"] >= 400 and top[0]["packets"] >= 2000 and st["talkers_untracked"] == 0, "top_talkers",
+           f"sessions {st['sessions']}, top_talkers {top}")
 
     before = query("show nat")["icmp_errors"]
     out = client(PROBE, "udp_refused", INET_HOST, 6000)
@@ -430,6 +452,28 @@ def cases(procs):
     rules = query("show rules")
     report(out == "refused" and r1 > r0 and rules["rejects_sent"] >= 1, "fw_reject_rule",
            f"client saw {out!r}, rule 1 hits {r0} -> {r1}, rejects_sent {rules['rejects_sent']}")
+    time.sleep(0.5)  # the main loop drains the log rings every 100 ms
+    log = open(DPLOG).read()
+    lines = [x for x in log.splitlines() if 'fw: rule 1 "reject TCP 5004" reject tcp 10.20.0.1:' in x]
+    report(len(lines) == 1 and "-> 203.0.113.5:5004 groups staff,vpn-users,user:alice@example.com connection rw"
+           in lines[0], "fw_log_line", lines[:2] or log[-500:])
+    # Rate limit (log_rate = 20/s per worker): a flood of rejected SYNs logs at most
+    # the burst plus the refill, the rest is counted as suppressed and said once.
+    t0 = time.time()
+    out = client(REJECT_FLOOD, INET_HOST, 5004, 300, timeout=120)
+    took = time.time() - t0
+    time.sleep(0.5)
+    log = open(DPLOG).read()
+    lines = [x for x in log.splitlines() if 'fw: rule 1 "reject TCP 5004"' in x]
+    sup = [x for x in log.splitlines() if "log lines suppressed (rate limit 20/s per worker)" in x]
+    rl = query("show rules")
+    limit = 1 + 20 + 20 * took + 5
+    report(out == "300" and 20 <= len(lines) - 1 <= limit and sup and rl["log_suppressed"] >= 300 - limit and
+           rl["log_lines"] == len(lines) and rl["log_lines"] + rl["log_suppressed"] == rl["rules"][1]["packets"],
+           "fw_log_rate_limited", f"{out} refused in {took:.1f} s, {len(lines)} lines (limit {limit:.0f}), "
+           f"suppressed lines {sup[-1:]}, log_lines {rl['log_lines']} suppressed {rl['log_suppressed']} "
+           f"hits {rl['rules'][1]['packets']}")
+    rules = query("show rules")
     pass_hits = rules["rules"][2]["packets"]
     report(pass_hits > 1000 and rules["rules"][2]["last_hit_s_ago"] is not None, "fw_allow_counted",
            f"allow rule hits {pass_hits}")
@@ -542,7 +586,7 @@ def main():
         pcap = os.path.join(TMP, "inet.pcap")
         tlog = os.path.join(TMP, "tcpdump.log")
         procs.start(["tcpdump", "-i", "enf-i0", "-n", "-U", "-s", "128", "-w", pcap, "not", "arp"], NS_INET, tlog)
-        dplog = os.path.join(TMP, "dp.log")
+        dplog = DPLOG
         dp = procs.start([args.binary, "--config", cfg, "--file-prefix", "enf-nat", "--stats-socket", SOCK], NS_GW, dplog)
         if not wait_for(dplog, "ready:", dp, timeout=30):
             report(False, "start", f"espgw-dp did not start: {open(dplog).read()[-600:]}")

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dataplane/fw/firewall.hpp"
+#include "dataplane/fw/fw_log.hpp"
 
 using namespace espgw::fw;
 
@@ -344,4 +345,58 @@ TEST_CASE("fw: source_user is the group \"user:<identity>\" (OR with source_grou
     const auto nobit = resolve_tags(full, [](TagKind, const std::string& n) { return n == "admins" ? 0 : -1; });
     REQUIRE(nobit);
     CHECK(nobit->find("rule[0]: user 'alice@example.com': no tag bit left") == 0);
+}
+
+TEST_CASE("fw: log ring rate-limits per worker, counts what it refuses; lines name rule, flow, tags", "[fw][log]") {
+    const uint64_t hz = 1000000;  // a 1 MHz "TSC" for the test
+    LogRing ring(7, 10, hz);
+    LogRecord r;
+    r.src = 0x0A140001;
+    r.dst = 0xCB007105;
+    r.src_port = 40000;
+    r.dst_port = 5004;
+    r.proto = 6;
+    r.rule = 1;
+    r.gen = 3;
+    r.action = Action::reject;
+    r.groups = 0b101;
+    r.conn = 0b10;
+    uint64_t now = 5 * hz;
+    for (int i = 0; i < 100; ++i) ring.log(r, now);  // one instant: the burst (10) only
+    CHECK(ring.logged() == 10);
+    CHECK(ring.suppressed() == 90);
+    now += hz / 2;  // half a second: 5 more
+    for (int i = 0; i < 100; ++i) ring.log(r, now);
+    CHECK(ring.logged() == 15);
+    now += 10 * hz;  // a long pause refills to the burst, not beyond
+    for (int i = 0; i < 100; ++i) ring.log(r, now);
+    CHECK(ring.logged() == 25);
+    LogRecord out[64];
+    CHECK(ring.drain(out, 64) == 25);
+    CHECK(ring.drain(out, 64) == 0);
+    // A full ring (consumer stalled) counts as suppressed too.
+    LogRing fast(8, 100000, hz);
+    for (uint32_t i = 0; i < LogRing::kRingSize + 50; ++i) fast.log(r, 100 * hz + i * hz);
+    CHECK(fast.logged() == LogRing::kRingSize - 1);
+    CHECK(fast.suppressed() == 51);
+
+    RuleSet set;
+    set.rules.resize(2);
+    set.rules[1].comment = "reject TCP \"5004\"\n";
+    const std::vector<std::string> groups = {"staff", "vpn-users", "user:alice@example.com"};
+    const std::vector<std::string> conns = {"other", "rw"};
+    CHECK(format_log(out[0], &set, groups, conns, 0) ==
+          "fw: rule 1 \"reject TCP ?5004??\" reject tcp 10.20.0.1:40000 -> 203.0.113.5:5004 groups "
+          "staff,user:alice@example.com connection rw worker 0");
+    CHECK(format_log(out[0], nullptr, groups, conns, 1) ==
+          "fw: rule 1 (replaced set) reject tcp 10.20.0.1:40000 -> 203.0.113.5:5004 groups "
+          "staff,user:alice@example.com connection rw worker 1");
+    LogRecord icmp = r;
+    icmp.proto = 1;
+    icmp.src_port = 8;
+    icmp.dst_port = 0;
+    icmp.groups = icmp.conn = 0;
+    icmp.action = Action::allow;
+    CHECK(format_log(icmp, nullptr, {}, {}, 0) ==
+          "fw: rule 1 (replaced set) allow icmp 10.20.0.1 -> 203.0.113.5 type 8 code 0 groups - connection - worker 0");
 }
