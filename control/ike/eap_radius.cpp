@@ -160,6 +160,11 @@ EapStep EapRadiusServer::on_reply(const radius::Result& r) {
             for (uint8_t t : {attr::CLASS, attr::FILTER_ID})
                 for (const auto* a : rep.all(t))
                     if (is_text(a->value)) s.groups.emplace_back(a->value.begin(), a->value.end());
+            if (p_.on_accept) {
+                std::vector<Bytes> classes;
+                for (const auto* a : rep.all(attr::CLASS)) classes.push_back(a->value);
+                p_.on_accept(s.user, std::move(classes));
+            }
             return s;
         }
         case Code::ACCESS_REJECT: {

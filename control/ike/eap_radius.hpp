@@ -19,8 +19,10 @@
 #include "control/ike/eap_server.hpp"
 #include "control/radius/client.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace espgw::ike {
 
@@ -31,6 +33,9 @@ struct EapRadiusParams {
     Endpoint local;               // our IKE address: NAS-IP-Address, Called-Station-Id
     Endpoint remote;              // the peer's: Calling-Station-Id
     uint32_t framed_mtu = 1400;   // RFC 3579 §2.4: the largest EAP packet the path carries
+    // Called on Access-Accept with the user name and the Class attributes (RFC 2865
+    // §5.25: the NAS echoes them unmodified in its Accounting-Requests).
+    std::function<void(const std::string& user, std::vector<radius::Bytes> classes)> on_accept;
 };
 
 class EapRadiusServer final : public EapServer {

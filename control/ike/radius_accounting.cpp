@@ -14,7 +14,7 @@ RadiusAccounting::RadiusAccounting(std::shared_ptr<radius::Client> client, uint3
 
 std::string RadiusAccounting::start(uint64_t key, const std::string& user, const std::string& nas_identifier,
                                     const Endpoint& local, const Endpoint& remote, std::optional<uint32_t> framed_ip,
-                                    Clock::time_point now) {
+                                    Clock::time_point now, std::vector<radius::Bytes> classes) {
     if (auto it = sessions_.find(key); it != sessions_.end()) return it->second.id;
     Session s;
     // RFC 2866 §5.5: unique per NAS; wall-clock start, our IKE SPI and a serial.
@@ -25,6 +25,7 @@ std::string RadiusAccounting::start(uint64_t key, const std::string& user, const
     s.local = local;
     s.remote = remote;
     s.framed_ip = framed_ip;
+    s.classes = std::move(classes);
     s.started = now;
     if (interim_s_) s.next_interim = now + std::chrono::seconds(interim_s_);
     send(s, radius::kAcctStart, nullptr, 0, now);
@@ -88,6 +89,8 @@ void RadiusAccounting::send(const Session& s, uint32_t status, const SaUsage* us
     p.add_string(attr::ACCT_SESSION_ID, s.id);
     p.add_u32(attr::ACCT_AUTHENTIC, kAcctAuthRadius);
     if (s.framed_ip) p.add_u32(attr::FRAMED_IP_ADDRESS, *s.framed_ip);
+    for (const auto& c : s.classes)
+        if (!c.empty() && c.size() <= kMaxAttrValue) p.add(attr::CLASS, c);  // RFC 2865 §5.25: echoed unmodified
     if (status != kAcctStart) {
         p.add_u32(attr::ACCT_SESSION_TIME,
                   static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(now - s.started).count()));

@@ -45,8 +45,11 @@ public:
 
     /// Starts the session `key` (idempotent: a second start for a live key is ignored).
     /// Returns the Acct-Session-Id.
+    /// `classes`: the Access-Accept's Class attributes, echoed in every request of the
+    /// session (RFC 2865 §5.25).
     std::string start(uint64_t key, const std::string& user, const std::string& nas_identifier, const Endpoint& local,
-                      const Endpoint& remote, std::optional<uint32_t> framed_ip, Clock::time_point now);
+                      const Endpoint& remote, std::optional<uint32_t> framed_ip, Clock::time_point now,
+                      std::vector<radius::Bytes> classes = {});
     /// Ends the session with its final counters; no-op for an unknown key.
     void stop(uint64_t key, const SaUsage& usage, uint32_t terminate_cause, Clock::time_point now);
     /// Moves a live session to a new key (IKE SA rekey: the user's session goes on).
@@ -67,6 +70,7 @@ private:
         std::string nas_identifier;
         Endpoint local, remote;
         std::optional<uint32_t> framed_ip;
+        std::vector<radius::Bytes> classes;
         Clock::time_point started;
         Clock::time_point next_interim = Clock::time_point::max();
     };

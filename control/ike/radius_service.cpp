@@ -22,6 +22,12 @@ std::unique_ptr<EapServer> RadiusService::make_eap_server(const ConnectionConfig
     p.nas_identifier = conn.nas_identifier.empty() ? cfg_.nas_identifier : conn.nas_identifier;
     p.local = local;
     p.remote = remote;
+    if (acct_) {
+        std::weak_ptr<std::map<std::string, std::vector<radius::Bytes>>> w = classes_;
+        p.on_accept = [w](const std::string& user, std::vector<radius::Bytes> classes) {
+            if (auto m = w.lock()) (*m)[user] = std::move(classes);
+        };
+    }
     return std::make_unique<EapRadiusServer>(std::move(p));
 }
 
@@ -30,7 +36,12 @@ void RadiusService::on_established(uint64_t key, const std::string& user, const 
                                    Clock::time_point now) {
     if (!acct_ || acct_->active(key)) return;
     const std::string& nas = conn.nas_identifier.empty() ? cfg_.nas_identifier : conn.nas_identifier;
-    const std::string id = acct_->start(key, user, nas, local, remote, virtual_ip, now);
+    std::vector<radius::Bytes> classes;
+    if (auto it = classes_->find(user); it != classes_->end()) {
+        classes = std::move(it->second);
+        classes_->erase(it);
+    }
+    const std::string id = acct_->start(key, user, nas, local, remote, virtual_ip, now, std::move(classes));
     log_info("radius accounting: start {} session {} from {}", user, id, to_string(remote));
 }
 

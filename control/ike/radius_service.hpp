@@ -11,9 +11,11 @@
 #include "control/ike/eap_radius.hpp"
 #include "control/ike/radius_accounting.hpp"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace espgw::ike {
 
@@ -52,6 +54,10 @@ private:
     RadiusConfig cfg_;  // a copy: a configuration reload must not leave it dangling
     std::shared_ptr<radius::Client> client_;
     std::unique_ptr<RadiusAccounting> acct_;
+    // Class attributes of the latest Access-Accept per user, until the user's session
+    // starts (shared with the relays' on_accept callbacks).
+    std::shared_ptr<std::map<std::string, std::vector<radius::Bytes>>> classes_ =
+        std::make_shared<std::map<std::string, std::vector<radius::Bytes>>>();
 };
 
 }  // namespace espgw::ike

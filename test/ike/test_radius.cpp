@@ -311,6 +311,12 @@ TEST_CASE("EapRadiusServer: challenge then accept yields MSK = Recv-Key | Send-K
     auto client = std::make_shared<Client>(cfg);
     espgw::ike::EapRadiusParams prm;
     prm.client = client;
+    std::string accepted_user;
+    std::vector<Bytes> accepted_classes;
+    prm.on_accept = [&](const std::string& u, std::vector<Bytes> c) {
+        accepted_user = u;
+        accepted_classes = std::move(c);
+    };
     espgw::ike::EapRadiusServer srv(prm);
     using K = espgw::ike::EapStep::Kind;
     auto wait = [&](espgw::ike::EapStep s) {
@@ -365,6 +371,9 @@ TEST_CASE("EapRadiusServer: challenge then accept yields MSK = Recv-Key | Send-K
     CHECK(s.framed_ip == 0x0a03004du);
     CHECK(s.groups == std::vector<std::string>{"engineering", "vpn-staff"});
     CHECK(s.user == "bob");
+    // The Class values go to accounting, to be echoed unmodified.
+    CHECK(accepted_user == "bob");
+    CHECK(accepted_classes == std::vector<Bytes>{Bytes{'e', 'n', 'g', 'i', 'n', 'e', 'e', 'r', 'i', 'n', 'g'}});
 }
 
 TEST_CASE("EapRadiusServer: Access-Reject fails with the Reply-Message", "[radius]") {

@@ -299,7 +299,9 @@ def main():
             result(p.returncode == 0, "ping_through_tunnel", (p.stdout + p.stderr).strip()[-200:])
             starts = wait_records(srv, lambda r: r.get("Acct-Status-Type") == "Start" and r.get("User-Name") == "alice")
             st = starts[0] if starts else {}
-            result(st.get("Framed-IP-Address") == FRAMED_IP and st.get("NAS-Identifier") == "gw-h2-east",
+            # Class "staff" from the Access-Accept comes back unmodified (RFC 2865 §5.25).
+            result(st.get("Framed-IP-Address") == FRAMED_IP and st.get("NAS-Identifier") == "gw-h2-east"
+                   and st.get("Class") == "0x7374616666",
                    "accounting_start_record", str(st or srv.acct_records()))
             # The dataplane's view of the pair: the Interim-Update (interim_s = 1) reports it.
             ls = swanctl(rwdir, "--list-sas").stdout
