@@ -179,7 +179,7 @@ void Client::poll(Clock::time_point now) {
         if (r.done) continue;
         if (r.queued) {
             uint8_t id = 0;
-            if (!alloc_id(id)) break;
+            if (!alloc_id(id)) continue;  // all 256 in use: stays queued
             r.pkt.id = id;
             by_id_[id] = h;
             r.queued = false;

@@ -16,6 +16,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
 #include <string>
 #include <thread>
 
@@ -462,4 +463,65 @@ interim_s = 300
     CHECK(e.find("another-secret") == std::string::npos);
     CHECK_THAT(bad("nas_identifier = \"gw-rw\"", "nas_identifier = \"\""),
                Catch::Contains("connections[0].nas_identifier"));
+}
+
+TEST_CASE("radius client: 300 requests share 256 identifiers, the rest wait, all are answered", "[radius]") {
+    FakeServer a;
+    ClientConfig cfg;
+    cfg.servers.push_back({"127.0.0.1", a.port, a.port, secret_ptr(kSecret)});
+    cfg.timeout_s = 5;
+    Client c(cfg);
+    // 256 datagrams at once on loopback: room in both receive buffers (root: FORCE).
+    const int big = 4 << 20;
+    for (int fd : {a.fd, c.fd()})
+        if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) != 0)
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    std::vector<Client::Handle> hs;
+    const auto now = Clock::now();
+    for (int i = 0; i < 300; ++i) {
+        Packet p;
+        p.add_string(attr::USER_NAME, "u" + std::to_string(i));
+        hs.push_back(c.send(p, false, now));
+    }
+    // Answer everything the server sees; identifiers of outstanding requests never repeat.
+    std::set<uint8_t> outstanding;
+    size_t answered = 0, max_outstanding = 0;
+    const auto t0 = Clock::now();
+    while (answered < 300 && Clock::now() - t0 < std::chrono::seconds(4)) {
+        sockaddr_in from{};
+        timeval tv{0, 20000};
+        ::setsockopt(a.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        std::vector<std::vector<uint8_t>> batch;
+        for (auto d = a.recv(from); !d.empty(); d = a.recv(from)) batch.push_back(d);
+        for (const auto& d : batch) {
+            auto rq = parse(d);
+            REQUIRE(rq);
+            CHECK(outstanding.insert(rq->id).second);
+        }
+        max_outstanding = std::max(max_outstanding, outstanding.size());
+        for (const auto& d : batch) {
+            auto rq = parse(d);
+            Packet rep;
+            rep.code = Code::ACCESS_REJECT;
+            rep.id = rq->id;
+            a.send(encode_reply(rep, rq->authenticator, sv(kSecret), false), from);
+            outstanding.erase(rq->id);
+            ++answered;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        c.poll(Clock::now());
+    }
+    size_t replies = 0;
+    for (int i = 0; i < 50 && replies < hs.size(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        c.poll(Clock::now());
+        for (auto h : hs)
+            if (auto r = c.take(h)) replies += r->status == Result::Status::REPLY;
+    }
+    CHECK(replies == 300);
+    CHECK(c.outstanding() == 0);
+    CHECK(answered == 300);
+    CHECK(max_outstanding == 256);
+    CHECK(c.counters().replies == 300);
+    CHECK(c.counters().retransmits == 0);
 }
