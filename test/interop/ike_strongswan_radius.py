@@ -133,7 +133,7 @@ cidr = "10.99.7.0/24"
 
 [radius]
 servers = [ {{ address = "127.0.0.1", port = 18120, acct_port = 18121, secret = "{SECRET}" }} ]
-timeout_s = 1.5
+timeout_s = 3
 retries = 2
 nas_identifier = "espgw-default"
 interim_s = 1
@@ -376,7 +376,7 @@ def main():
                "radius_filter_id_group_logged", log[-300:])
         swanctl(rwdir, "--terminate --ike gw --timeout 5")
 
-        # 5. FreeRADIUS gone: the login ends in "RADIUS timeout" (timeout_s 1.5 x 3 sends).
+        # 5. FreeRADIUS gone: the login ends in "RADIUS timeout" (timeout_s 3, 3 sends).
         srv.stop()
         t0 = time.time()
         ok, _, why = login(rwdir, tmp, "alice", "eap-md5", "alice-pw-1")
