@@ -429,3 +429,32 @@ TEST_CASE("fragments: config keys", "[ike][fragments][config]") {
     CHECK_THROWS_WITH(parse_config(base("fragment_size = 500")), Catch::Contains("ike.fragment_size"));
     CHECK_THROWS_WITH(parse_config(base("fragment_size = \"big\"")), Catch::Contains("ike.fragment_size"));
 }
+
+TEST_CASE("fragments: an unfragmented retransmitted request gets every fragment of the response again",
+          "[ike][fragments][exchange]") {
+    // The initiator's IKE_AUTH (about 1.4 KB) fits its 2000-byte fragment size; the
+    // responder's answer does not fit its 576.
+    Pair p(conf(true, "fragment_size = 2000"), conf(false, "fragment_size = 576"));
+    int lost = 0;
+    p.drop = [&](const CaptureTransport::Sent& s, bool from_a) {
+        SkfView v;
+        if (from_a || !parse_skf(s.msg, v) || v.number != v.total) return false;
+        return lost++ == 0;  // the last response fragment is lost once
+    };
+    auto t = std::chrono::steady_clock::now();
+    p.a.tick(t);
+    p.b.tick(t);
+    REQUIRE(p.a.initiate("s2s"));
+    p.pump();
+    CHECK(p.a.counters().fragments.messages_fragmented == 0);
+    CHECK(p.b.counters().fragments.messages_fragmented == 1);
+    CHECK(p.sink_a.installs.empty());
+    const uint64_t sent = p.b.counters().fragments.fragments_sent;
+    t += std::chrono::seconds(5);
+    p.a.tick(t);
+    p.pump();
+    REQUIRE(p.sink_a.installs.size() == 1);
+    CHECK(p.b.counters().retransmits_answered == 1);
+    CHECK(p.b.counters().fragments.fragments_sent == 2 * sent);
+    CHECK(p.a.counters().fragments.fragments_duplicate == sent - 1);
+}
