@@ -18,7 +18,9 @@ the login ends in "RADIUS timeout"; accounting Start (User-Name, Framed-IP-Addre
 Interim-Update and Stop arrive in FreeRADIUS's detail file with the packet and byte
 counts of the dataplane's SAs, also across a CHILD_SA rekey; `espctl show ike radius` shows the counters; the RADIUS secret never appears in
 espgw-ike's log or espctl's output.
-A FreeRADIUS, charon, espgw-dp or espgw-ike that fails to start is a FAIL.
+The RADIUS groups (Class "staff", Filter-Id "ops") select espgw-dp's firewall rules:
+each user reaches only its group's lan host. A FreeRADIUS, charon, espgw-dp or
+espgw-ike that fails to start is a FAIL.
 Prints TESTCASE lines; exits 1 if any case failed.
 """
 import json
@@ -75,6 +77,7 @@ def setup_net():
         sh(f"ip netns exec {GW} sysctl -qw net.ipv6.conf.{d}.disable_ipv6=1")
         sh(f"ip -n {GW} link set {d} up")
     sh(f"ip -n {LAN} addr add 10.78.7.2/24 dev h2e-l0")
+    sh(f"ip -n {LAN} addr add 10.78.7.3/24 dev h2e-l0")
     sh(f"ip -n {LAN} link set h2e-l0 up")
     sh(f"ip -n {LAN} route add default via 10.78.7.1")
     for ns, dev in ((RW, "h2e-r0"), (LAN, "h2e-l0")):
@@ -106,6 +109,22 @@ mtu = 1500
 priority = 1000
 dst = "0.0.0.0/0"
 action = "bypass"
+
+# Groups from RADIUS select the rules: Class "staff" reaches .2, Filter-Id "ops" reaches .3.
+[firewall]
+default = "drop"
+
+[[firewall.rule]]
+comment = "staff: lan host .2"
+source_group = "staff"
+destination = "10.78.7.2/32"
+action = "allow"
+
+[[firewall.rule]]
+comment = "ops: lan host .3"
+source_group = "ops"
+destination = "10.78.7.3/32"
+action = "allow"
 """
 
 
@@ -364,7 +383,17 @@ def main():
         log = text(ike_log)
         result(not ok and "failed: RADIUS reject" in log.split("id carol")[-1], "wrong_otp_refused", why)
 
-        # 4. EAP-MSCHAPv2 (what Windows/macOS/iOS clients use) through RADIUS: both AUTH
+        # 4. The RADIUS groups pick the firewall rules: alice (Class "staff") reaches .2 only.
+        ok, vip, why = login(rwdir, tmp, "alice", "eap-md5", "alice-pw-1")
+        if ok:
+            to2 = sh(f"ip netns exec {RW} ping -c 2 -i 0.2 -W 1 -I {vip} 10.78.7.2", check=False, timeout=20)
+            to3 = sh(f"ip netns exec {RW} ping -c 2 -i 0.2 -W 1 -I {vip} 10.78.7.3", check=False, timeout=20)
+            ok = to2.returncode == 0 and to3.returncode != 0
+            why = f"to .2 rc {to2.returncode}, to .3 rc {to3.returncode}"
+        result(ok, "radius_class_group_selects_firewall_rules", why)
+        swanctl(rwdir, "--terminate --ike gw --timeout 5")
+
+        # 5. EAP-MSCHAPv2 (what Windows/macOS/iOS clients use) through RADIUS: both AUTH
         #    payloads are keyed with the MSK, which espgw-ike builds from the MS-MPPE keys
         #    (Recv-Key | Send-Key): a wrong order or decryption fails the login.
         ok, vip, why = login(rwdir, tmp, "dave", "eap-mschapv2", "dave-pw-333")
@@ -374,9 +403,15 @@ def main():
         log = text(ike_log)
         result("user dave authenticated with EAP-RADIUS" in log and "groups ops" in log,
                "radius_filter_id_group_logged", log[-300:])
+        if ok:
+            # dave (Filter-Id "ops") reaches .3, not .2.
+            to2 = sh(f"ip netns exec {RW} ping -c 2 -i 0.2 -W 1 -I {vip} 10.78.7.2", check=False, timeout=20)
+            to3 = sh(f"ip netns exec {RW} ping -c 2 -i 0.2 -W 1 -I {vip} 10.78.7.3", check=False, timeout=20)
+            result(to3.returncode == 0 and to2.returncode != 0, "radius_filter_id_group_selects_firewall_rules",
+                   f"to .2 rc {to2.returncode}, to .3 rc {to3.returncode}")
         swanctl(rwdir, "--terminate --ike gw --timeout 5")
 
-        # 5. FreeRADIUS gone: the login ends in "RADIUS timeout" (timeout_s 3, 3 sends).
+        # 6. FreeRADIUS gone: the login ends in "RADIUS timeout" (timeout_s 3, 3 sends).
         srv.stop()
         t0 = time.time()
         ok, _, why = login(rwdir, tmp, "alice", "eap-md5", "alice-pw-1")
