@@ -14,8 +14,9 @@ namespace espgw::ike {
 
 class AddressPool {
 public:
-    /// `cidr` like "10.99.0.0/24": hands out .1 to the last-but-one address. Throws
-    /// std::invalid_argument for bad text or a prefix longer than /30.
+    /// `cidr` like "10.99.0.0/24" (hands out .1 to the last-but-one address) or a range
+    /// "10.99.0.10-10.99.0.99" (both ends included). Throws std::invalid_argument for bad
+    /// text, a prefix outside /8../30 or an empty range.
     AddressPool(std::string name, std::string_view cidr);
     const std::string& name() const noexcept { return name_; }
     /// The address leased to `identity` (host byte order), reusing its previous lease;

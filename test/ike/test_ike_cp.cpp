@@ -157,3 +157,37 @@ TEST_CASE("CP: pool option errors name the key", "[ike][cp][config]") {
     CHECK(ok.pools.at("rw").split_include.size() == 3);
     CHECK(parse_config(cp_config("dns_domain = \"one.example\"")).pools.at("rw").dns_domains.size() == 1);
 }
+
+TEST_CASE("CP: a pool given as a range hands out exactly that range", "[ike][cp][pool]") {
+    AddressPool p("r", "10.99.0.10-10.99.0.12");
+    CHECK(p.first() == 0x0A63000A);
+    CHECK(p.last() == 0x0A63000C);
+    CHECK(p.acquire("a") == 0x0A63000Au);
+    CHECK(p.acquire("b") == 0x0A63000Bu);
+    CHECK(p.acquire("c") == 0x0A63000Cu);
+    CHECK_FALSE(p.acquire("d"));      // exhausted: the range's end is its end
+    CHECK(p.acquire("a") == 0x0A63000Au);  // a lease is kept per identity
+    p.release("b");
+    CHECK(p.acquire("d") == 0x0A63000Bu);
+    CHECK_THROWS_WITH(AddressPool("r", "10.99.0.12-10.99.0.10"), Catch::Contains("empty"));
+    CHECK_THROWS_WITH(AddressPool("r", "10.99.0.1-x"), Catch::Contains("bad IPv4 range"));
+    CHECK_THROWS_WITH(AddressPool("r", "10.0.0.0/4"), Catch::Contains("shorter than /8"));
+    // In the configuration, and a static address must lie outside the range.
+    const char* cfg = R"(
+[pools.rw]
+cidr = "10.99.0.10-10.99.0.99"
+[pools.rw.static]
+"alice@example.com" = "10.99.0.5"
+[[connections]]
+name = "rw"
+local_id = "gw.example.com"
+psk = "0123456789abcdef"
+ike_proposals = ["aes256gcm16-prfsha256-ecp256"]
+esp_proposals = ["aes128gcm16"]
+pool = "rw"
+)";
+    CHECK_NOTHROW(parse_config(cfg));
+    std::string inside = cfg;
+    inside.replace(inside.find("10.99.0.5\""), 9, "10.99.0.50");
+    CHECK_THROWS_WITH(parse_config(inside), Catch::Contains("pools.rw.static"));
+}
