@@ -259,15 +259,15 @@ std::string IkeControl::users() const {
         if (!sa || sa->state != IkeSaState::ESTABLISHED) continue;
         if (o.size() > 1) o += ",";
         o += fmt::format(
-            "{{\"identity\":{},\"user\":{},\"auth\":{},\"groups\":{},\"connection\":{},\"virtual_ip\":{},\"outer\":{},"
-            "\"nat\":{},\"up_s\":{},\"child_sas\":{}}}",
-            json_string(sa->peer_id.data.empty() ? "" : sa->peer_id.to_string()), json_string(sa->user),
-            json_string(sa->auth_method.empty() ? (sa->conn ? sa->conn->auth : "") : sa->auth_method),
-            json_string(fmt::format("{}", fmt::join(sa->groups, ","))),
+            "{{\"identity\":{},\"connection\":{},\"virtual_ip\":{},\"outer\":{},\"nat\":{},\"user\":{},"
+            "\"auth\":{},\"groups\":{},\"up_s\":{},\"child_sas\":{}}}",
+            json_string(sa->peer_id.data.empty() ? "" : sa->peer_id.to_string()),
             json_string(sa->conn ? sa->conn->name : ""),
             sa->virtual_ip ? json_string(ipv4_to_string(*sa->virtual_ip)) : "null", json_string(to_string(sa->remote)),
-            sa->nat(), std::chrono::duration_cast<std::chrono::seconds>(now - sa->created).count(),
-            sa->children.size());
+            sa->nat(), json_string(sa->user),
+            json_string(sa->auth_method.empty() ? (sa->conn ? sa->conn->auth : "") : sa->auth_method),
+            json_string(fmt::format("{}", fmt::join(sa->groups, ","))),
+            std::chrono::duration_cast<std::chrono::seconds>(now - sa->created).count(), sa->children.size());
     }
     return o + "]";
 }
