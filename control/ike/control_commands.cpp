@@ -244,11 +244,13 @@ std::string IkeControl::counters() const {
         "\"icv_failures\":{},\"retransmits_answered\":{},\"responses_sent\":{},\"requests_sent\":{},"
         "\"retransmits_sent\":{},\"responses_dropped\":{},\"peers_dead\":{},\"cookies_sent\":{},"
         "\"cookies_accepted\":{},\"cookies_rejected\":{},\"half_open_expired\":{},\"child_rekeys\":{},"
-        "\"ike_rekeys\":{},\"dpd_sent\":{},\"keepalives_sent\":{},\"fragments\":{}}}",
+        "\"ike_rekeys\":{},\"dpd_sent\":{},\"keepalives_sent\":{},\"fragments\":{},"
+        "\"eap_successes\":{},\"eap_failures\":{},\"eap_pending_dropped\":{}}}",
         manager_.ike_sa_count(), manager_.half_open_count(), c.received, c.parse_errors, c.unknown_spi, c.bad_msg_id,
         c.icv_failures, c.retransmits_answered, c.responses_sent, c.requests_sent, c.retransmits_sent,
         c.responses_dropped, c.peers_dead, c.cookies_sent, c.cookies_accepted, c.cookies_rejected,
-        c.half_open_expired, c.child_rekeys, c.ike_rekeys, c.dpd_sent, c.keepalives_sent, to_json(c.fragments));
+        c.half_open_expired, c.child_rekeys, c.ike_rekeys, c.dpd_sent, c.keepalives_sent, to_json(c.fragments),
+        c.eap_successes, c.eap_failures, c.eap_pending_dropped);
 }
 
 std::string IkeControl::users() const {

@@ -287,6 +287,11 @@ def main():
             result(not why, name, why)
             swan.swanctl(RW, rwdir, "--terminate --ike gw --force --timeout 3")
             time.sleep(0.1)
+        rc, out = ctl(sock, "--json", "show", "ike", "counters")
+        counters = json.loads(out) if rc == 0 else {}
+        good = sum(1 for c in CASES if c[4])
+        result(counters.get("eap_successes") == good and counters.get("eap_failures") == len(CASES) - good,
+               "eap_counters", f"rc {rc}: {out.strip()[-300:]}")
         log = file_text(gw_log)
         leaked = [u for u, pw in list(PW.items()) + [("wrong", WRONG_PW)] if pw in log]
         result(not leaked, "eap_log_has_no_password", f"passwords of {leaked} in the log")
