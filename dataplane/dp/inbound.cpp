@@ -104,6 +104,11 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
     esp::Classification echo_cls[kMaxBurst];
     uint16_t echo_port[kMaxBurst];
     uint32_t necho = 0;
+    rte_mbuf* fwd[kMaxBurst];  // to the firewall + masquerade, then forwarding
+    uint64_t fwd_tags[kMaxBurst];
+    bool fwd_keep[kMaxBurst];
+    uint32_t nfwd = 0;
+    const bool tags = nat::firewall_uses_tags();
     for (uint32_t j = 0; j < k; ++j) {
         rte_mbuf* m = ok[j];
         esp::PacketBuf& pb = bufs[j];
@@ -155,10 +160,16 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
             w.drop(m, DpDrop::local_unhandled);
             continue;
         }
-        // Firewall (rules may name the user's groups / IKE connection: the SA's tags),
-        // then masquerade (dataplane/nat/nat_path.hpp).
-        if (!nat::from_tunnel(w, m, nat::firewall_uses_tags() ? w.sa->fw_tags(refs[j]) : 0)) continue;
-        if (!forward_ttl(ip)) [[unlikely]] {
+        fwd_tags[nfwd] = tags ? w.sa->fw_tags(refs[j]) : 0;
+        fwd[nfwd++] = m;
+    }
+    // Firewall (rules may name the user's groups / IKE connection: the SA's tags; one
+    // classify per burst), then masquerade (dataplane/nat/nat_path.hpp), then out.
+    nat::from_tunnel_burst(w, fwd, fwd_tags, nfwd, fwd_keep);
+    for (uint32_t f = 0; f < nfwd; ++f) {
+        if (!fwd_keep[f]) continue;
+        rte_mbuf* m = fwd[f];
+        if (!forward_ttl(rte_pktmbuf_mtod(m, uint8_t*))) [[unlikely]] {
             w.drop(m, DpDrop::ttl_exceeded);
             continue;
         }

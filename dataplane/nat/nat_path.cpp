@@ -192,52 +192,46 @@ bool firewall_uses_tags() noexcept {
     return p && p->fw_tags.load(std::memory_order_relaxed);
 }
 
-bool from_tunnel(dp::Worker& w, rte_mbuf* m, uint64_t tags) noexcept {
-    Plane* p = g_plane;
-    if (!p || (!p->fw && !p->nat.enabled())) return true;
-    uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
-    if ((ip[0] >> 4) != 4) return true;  // IPv6: neither filtered nor masqueraded yet
-    const uint32_t len = m->data_len;
-    const L4Info li = parse_l4(ip, len);
-    WorkerState& s = *p->ws[w.index];
-    if (p->fw) {
-        if (const fw::Compiled* c = p->fw->current()) {
-            fw::FwKey k = fw_key(ip, li);
-            k.groups = static_cast<uint32_t>(tags);
-            k.conn = static_cast<uint32_t>(tags >> 32);
-            int32_t idx;
-            c->classify(&k, &idx, 1);
-            c->count(w.index, idx, len, w.now_tsc);
-            const fw::Action a = c->action_of(idx);
-            if (idx >= 0 && c->rules().rules[static_cast<uint32_t>(idx)].log) [[unlikely]] {
-                fw::LogRecord r;
-                r.tsc = w.now_tsc;
-                r.src = k.src;
-                r.dst = k.dst;
-                r.groups = k.groups;
-                r.conn = k.conn;
-                r.rule = idx;
-                r.gen = c->seq();
-                r.src_port = k.src_port;
-                r.dst_port = k.dst_port;
-                r.proto = k.proto;
-                r.action = a;
-                s.log->log(r, w.now_tsc);
-            }
-            if (a != fw::Action::allow) [[unlikely]] {
-                if (a == fw::Action::reject) {
-                    bump(s.c.fw_rejected);
-                    send_reject(w, ip, len);
-                } else {
-                    bump(s.c.fw_dropped);
-                }
-                rte_pktmbuf_free(m);
-                return false;
-            }
-        }
+namespace {
+
+/// The firewall's verdict on one packet (counted, logged); false: consumed (dropped,
+/// or rejected with the answer sent).
+bool fw_verdict(dp::Worker& w, WorkerState& s, const fw::Compiled* c, const fw::FwKey& k, int32_t idx, rte_mbuf* m,
+                uint8_t* ip, uint32_t len) noexcept {
+    c->count(w.index, idx, len, w.now_tsc);
+    const fw::Action a = c->action_of(idx);
+    if (idx >= 0 && c->rules().rules[static_cast<uint32_t>(idx)].log) [[unlikely]] {
+        fw::LogRecord r;
+        r.tsc = w.now_tsc;
+        r.src = k.src;
+        r.dst = k.dst;
+        r.groups = k.groups;
+        r.conn = k.conn;
+        r.rule = idx;
+        r.gen = c->seq();
+        r.src_port = k.src_port;
+        r.dst_port = k.dst_port;
+        r.proto = k.proto;
+        r.action = a;
+        s.log->log(r, w.now_tsc);
     }
+    if (a == fw::Action::allow) [[likely]]
+        return true;
+    if (a == fw::Action::reject) {
+        bump(s.c.fw_rejected);
+        send_reject(w, ip, len);
+    } else {
+        bump(s.c.fw_dropped);
+    }
+    rte_pktmbuf_free(m);
+    return false;
+}
+
+/// Masquerade of one allowed packet; false: consumed (dropped, counted by WorkerNat).
+bool masquerade(dp::Worker& w, Plane& p, WorkerState& s, rte_mbuf* m, uint8_t* ip, uint32_t len,
+                const L4Info& li) noexcept {
     if (!s.nat) return true;
-    const std::vector<MasqRule>& rules = p->nat.rules;
+    const std::vector<MasqRule>& rules = p.nat.rules;
     for (size_t i = 0; i < rules.size(); ++i) {
         if (!rules[i].matches(li.src)) continue;
         const tables::RouteHop* nh = w.sa->route(4, ip + 16);
@@ -250,6 +244,58 @@ bool from_tunnel(dp::Worker& w, rte_mbuf* m, uint64_t tags) noexcept {
         return true;
     }
     return true;
+}
+
+}  // namespace
+
+bool from_tunnel(dp::Worker& w, rte_mbuf* m, uint64_t tags) noexcept {
+    bool keep = true;
+    from_tunnel_burst(w, &m, &tags, 1, &keep);
+    return keep;
+}
+
+void from_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, uint32_t n, bool* keep) noexcept {
+    Plane* p = g_plane;
+    if (!p || (!p->fw && !p->nat.enabled())) {
+        for (uint32_t i = 0; i < n; ++i) keep[i] = true;
+        return;
+    }
+    WorkerState& s = *p->ws[w.index];
+    const fw::Compiled* c = p->fw ? p->fw->current() : nullptr;
+    constexpr uint32_t kB = fw::Compiled::kBurst;
+    for (uint32_t b = 0; b < n; b += kB) {
+        const uint32_t nb = n - b < kB ? n - b : kB;
+        L4Info li[kB];
+        fw::FwKey k[kB];
+        int32_t idx[kB];
+        uint32_t nk = 0;
+        for (uint32_t i = 0; i < nb; ++i) {
+            uint8_t* ip = rte_pktmbuf_mtod(m[b + i], uint8_t*);
+            keep[b + i] = true;
+            if ((ip[0] >> 4) != 4) continue;  // IPv6: neither filtered nor masqueraded yet
+            li[i] = parse_l4(ip, m[b + i]->data_len);
+            if (!c) continue;
+            k[nk] = fw_key(ip, li[i]);
+            k[nk].groups = static_cast<uint32_t>(tags[b + i]);
+            k[nk].conn = static_cast<uint32_t>(tags[b + i] >> 32);
+            ++nk;
+        }
+        if (nk) c->classify(k, idx, nk);
+        uint32_t kk = 0;
+        for (uint32_t i = 0; i < nb; ++i) {
+            rte_mbuf* x = m[b + i];
+            uint8_t* ip = rte_pktmbuf_mtod(x, uint8_t*);
+            if ((ip[0] >> 4) != 4) continue;
+            const uint32_t len = x->data_len;
+            if (c && !fw_verdict(w, s, c, k[kk], idx[kk], x, ip, len)) {
+                ++kk;
+                keep[b + i] = false;
+                continue;
+            }
+            if (c) ++kk;
+            keep[b + i] = masquerade(w, *p, s, x, ip, len, li[i]);
+        }
+    }
 }
 
 ReturnVerdict to_public(dp::Worker& w, uint16_t port, rte_mbuf* m, esp::Classification& cls) noexcept {
