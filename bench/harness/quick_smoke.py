@@ -17,7 +17,7 @@ def main():
     bd = os.environ.get("ESPGW_BUILD_DIR") or os.path.join(ROOT, "build")
     cmd += ["--build-dir", bd]
     # scripts/test has built the tree already: rebuilding here would only spend the time limit
-    if all(os.access(os.path.join(bd, p), os.X_OK) for p in ("bench/esp_micro", "bench/sa_install", "dataplane/dp/espgw-dp")):
+    if all(os.access(os.path.join(bd, p), os.X_OK) for p in ("bench/esp_micro", "bench/sa_install", "dataplane/dp/espgw-dp", "control/espgw-ike")):
         cmd.append("--no-build")
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=280)

@@ -121,6 +121,26 @@ def write(outdir, data):
                    f"| delete, paced | {si['delete_per_s']:,.0f} | {si['reader_dip_delete_pct']:.1f} % |", "",
                    f"{si['bytes_per_inbound_sa']} B per inbound SA (slot + owner state). On a machine with fewer "
                    "cores than writer + reader + everything else, the dip includes sharing the CPU."]
+    ir = data["peers"].get("ike_rate")
+    if ir:
+        md += ["", "## IKE handshakes per second (responder)", ""]
+        if ir.get("status"):
+            md.append(f"- {ir['status']}")
+        else:
+            def cell(v):
+                return f"{v['per_s']:,.0f} /s (trials {', '.join(f'{x:,.0f}' for x in v['trials'])})" \
+                    if v.get("status") == "ok" else v.get("status", "not run")
+            e, c = ir.get("espgw", {}), ir.get("charon", {})
+            ike_ratio = (f"{e['per_s'] / c['per_s']:.2f}×" if e.get("status") == "ok" and c.get("status") == "ok"
+                         and c["per_s"] else "–")
+            md += [f"{ir['n']} site-to-site IKE SAs (IKE_SA_INIT + IKE_AUTH with PSK, ECP-256, AES-GCM-256, first "
+                   "CHILD_SA) started at once by an espgw-ike initiator in another namespace; rate = N / time to the "
+                   "last one established.", "", "| responder | handshakes/s | vs charon |", "|---|---|---|",
+                   f"| espgw-ike (one thread) | {cell(ir['espgw'])} | {ike_ratio} |",
+                   f"| strongSwan charon (16 threads) | {cell(ir['charon'])} | 1.00× |", "",
+                   "charon's CHILD_SA install fails in these namespaces (kernel-libipsec cannot install its "
+                   "policies there), so its figure leaves that step out; espgw-ike's includes handing the "
+                   "CHILD_SA to its sink."]
     if data.get("workers"):
         md += ["", "## Worker scaling (espgw-dp, Mpps)", "", "| workers | Mpps | vs 1 worker |", "|---|---|---|"]
         base = None

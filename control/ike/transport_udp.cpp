@@ -21,6 +21,13 @@ int bind_udp(uint32_t addr_host, uint16_t port) {
     if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // A burst of IKE_SA_INIT / IKE_AUTH requests (every client reconnecting after an
+    // outage) must queue, not drop: a drop costs that client a retransmission timeout.
+    // 4 MiB holds a few thousand requests; the kernel caps it at net.core.rmem_max
+    // (SO_RCVBUFFORCE, when we still have CAP_NET_ADMIN, does not).
+    const int rcvbuf = 4 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
