@@ -12,6 +12,7 @@
 #include "dataplane/dp/output.hpp"
 #include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/worker.hpp"
+#include "dataplane/nat/nat_path.hpp"
 #include "dataplane/net/checksum.hpp"
 
 namespace espgw::dp {
@@ -165,6 +166,8 @@ void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Cla
             w.drop(m, DpDrop::sa_expired);
             continue;
         }
+        // Firewall rules on traffic into tunnels (direction = "to_tunnel"), owner worker.
+        if (nat::firewall_to_tunnel() && !nat::to_tunnel(w, m)) continue;
         uint32_t max_inner = max_inner_bytes(*ref.sa, outer_mtu(w, *ref.sa));
         if (m->data_len > max_inner) [[unlikely]] {
             bool df = cls[i].ip_version == 6 || (net::load_be16(ip + 6) & net::kIpv4FlagDf);

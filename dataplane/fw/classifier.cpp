@@ -27,10 +27,11 @@ struct AclKey {
     uint16_t dport_be;
     uint8_t groups[4];  ///< big-endian tag bits (rte_acl reads multi-byte fields as on the wire)
     uint8_t conn[4];
+    uint8_t dir[4];  ///< big-endian Direction bit
 };
-static_assert(sizeof(AclKey) == 24 && offsetof(AclKey, sport_be) == 12 && offsetof(AclKey, groups) == 16);
+static_assert(sizeof(AclKey) == 28 && offsetof(AclKey, sport_be) == 12 && offsetof(AclKey, groups) == 16);
 
-constexpr uint32_t kFields = 7;
+constexpr uint32_t kFields = 8;
 RTE_ACL_RULE_DEF(AclRule, kFields);
 
 rte_acl_field_def field(uint8_t type, uint8_t size, uint8_t index, uint8_t input, size_t offset) {
@@ -57,6 +58,7 @@ rte_acl_config acl_config(size_t max_bytes) {
     // rule per group (same priority and userdata), "any" is value 0 / mask 0.
     c.defs[5] = field(RTE_ACL_FIELD_TYPE_BITMASK, 4, 5, 4, offsetof(AclKey, groups));
     c.defs[6] = field(RTE_ACL_FIELD_TYPE_BITMASK, 4, 6, 5, offsetof(AclKey, conn));
+    c.defs[7] = field(RTE_ACL_FIELD_TYPE_BITMASK, 4, 7, 6, offsetof(AclKey, dir));  // rule's direction bit
     return c;
 }
 
@@ -92,7 +94,7 @@ std::unique_ptr<Compiled> Compiled::build(const RuleSet& rs, uint32_t workers, u
     c->seq_ = seq;
     c->workers_ = workers == 0 ? 1 : workers;
     const uint32_t per_line = 64 / sizeof(RuleHits) == 0 ? 1 : 64 / sizeof(RuleHits);
-    c->stride_ = ((n + 1 + per_line - 1) / per_line) * per_line + per_line;  // + a line against false sharing
+    c->stride_ = ((n + 2 + per_line - 1) / per_line) * per_line + per_line;  // + a line against false sharing
     c->hits_ = std::make_unique<RuleHits[]>(size_t{c->stride_} * c->workers_);
 
     std::vector<AclRule> acl;
@@ -116,6 +118,8 @@ std::unique_ptr<Compiled> Compiled::build(const RuleSet& rs, uint32_t workers, u
         }
         a.field[4].value.u16 = r.dst_port_lo;
         a.field[4].mask_range.u16 = r.dst_port_hi;
+        a.field[7].value.u32 = static_cast<uint32_t>(r.direction);
+        a.field[7].mask_range.u32 = static_cast<uint32_t>(r.direction);
         // One rte_acl rule per (group bit, connection bit) pair: OR within each list.
         for (uint32_t gm = r.group_mask ? r.group_mask : 0;;) {
             const uint32_t gbit = gm & (~gm + 1);  // lowest bit (0 when "any")
@@ -161,8 +165,9 @@ std::unique_ptr<Compiled> Compiled::build(const RuleSet& rs, uint32_t workers, u
 Compiled::~Compiled() { rte_acl_free(ctx_); }
 
 void Compiled::classify(const FwKey* keys, int32_t* out, uint32_t n) const noexcept {
+    auto dflt = [&](uint32_t i) { return keys[i].dir == Direction::to_tunnel ? kDefaultToTunnel : -1; };
     if (ctx_ == nullptr) {
-        for (uint32_t i = 0; i < n; ++i) out[i] = -1;
+        for (uint32_t i = 0; i < n; ++i) out[i] = dflt(i);
         return;
     }
     AclKey k[kBurst];
@@ -177,19 +182,20 @@ void Compiled::classify(const FwKey* keys, int32_t* out, uint32_t n) const noexc
         k[i].dport_be = rte_cpu_to_be_16(keys[i].dst_port);
         net::store_be32(k[i].groups, keys[i].groups);
         net::store_be32(k[i].conn, keys[i].conn);
+        net::store_be32(k[i].dir, static_cast<uint32_t>(keys[i].dir));
         p[i] = &k[i].proto;
     }
     if (rte_acl_classify(ctx_, p, res, n, 1) != 0) {
-        for (uint32_t i = 0; i < n; ++i) out[i] = -1;
+        for (uint32_t i = 0; i < n; ++i) out[i] = dflt(i);
         return;
     }
-    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>(res[i]) - 1;
+    for (uint32_t i = 0; i < n; ++i) out[i] = res[i] == 0 ? dflt(i) : static_cast<int32_t>(res[i]) - 1;
 }
 
 RuleHits Compiled::hits(int32_t idx) const noexcept {
     RuleHits t;
     for (uint32_t w = 0; w < workers_; ++w) {
-        const RuleHits& h = hits_[w * stride_ + static_cast<uint32_t>(idx + 1)];
+        const RuleHits& h = hits_[w * stride_ + static_cast<uint32_t>(idx + 2)];
         t.packets += __atomic_load_n(&h.packets, __ATOMIC_RELAXED);
         t.bytes += __atomic_load_n(&h.bytes, __ATOMIC_RELAXED);
         const uint64_t lh = __atomic_load_n(&h.last_hit, __ATOMIC_RELAXED);

@@ -41,18 +41,21 @@ public:
 
     /// Action for a classify() result.
     Action action_of(int32_t idx) const noexcept {
-        return idx < 0 ? rs_.default_action : rs_.rules[static_cast<uint32_t>(idx)].action;
+        return idx == kDefaultToTunnel ? rs_.default_to_tunnel
+               : idx < 0              ? rs_.default_action
+                                      : rs_.rules[static_cast<uint32_t>(idx)].action;
     }
 
-    /// Counts a hit of `idx` (-1: default policy) at `worker`. That worker only.
+    /// Counts a hit of `idx` (-1 / kDefaultToTunnel: a default policy) at `worker`.
+    /// That worker only.
     void count(uint32_t worker, int32_t idx, uint32_t bytes, uint64_t now) const noexcept {
-        RuleHits& h = hits_[worker * stride_ + static_cast<uint32_t>(idx + 1)];
+        RuleHits& h = hits_[worker * stride_ + static_cast<uint32_t>(idx + 2)];
         __atomic_store_n(&h.packets, h.packets + 1, __ATOMIC_RELAXED);
         __atomic_store_n(&h.bytes, h.bytes + bytes, __ATOMIC_RELAXED);
         __atomic_store_n(&h.last_hit, now, __ATOMIC_RELAXED);
     }
 
-    /// Sum over workers of the hits of `idx` (-1: default); last_hit is the maximum.
+    /// Sum over workers of the hits of `idx` (-1, kDefaultToTunnel: defaults); last_hit is the maximum.
     /// Any thread (relaxed reads).
     RuleHits hits(int32_t idx) const noexcept;
 

@@ -2,6 +2,7 @@
 //
 // [firewall]
 // default = "allow" | "drop" | "reject"       (policy after the last rule; default allow)
+// default_to_tunnel = "allow" | ...           (the same for direction = "to_tunnel"; default allow)
 // max_acl_bytes = 0                           (rte_acl trie bound)
 // log_rate = 100                              (log = true lines/s per worker; more: suppressed, counted)
 // [[firewall.rule]]
@@ -14,6 +15,9 @@
 // source_user = "alice@example.com" | [...]  (IKE identity, 26 characters at most: the
 //                                  tag is the group "user:<identity>"; OR with source_group)
 // source_pool = "rw"                 (instead of source: a [[firewall.pool]] CIDR)
+// direction = "from_tunnel" | "to_tunnel"   (decrypted traffic leaving tunnels, the
+//                                  default, or cleartext about to be encrypted into one;
+//                                  to_tunnel rules cannot name groups/users/connections)
 // [[firewall.pool]]
 // name = "rw"   cidr = "10.20.0.0/24"   (espgw-ike's pool, declared here for source_pool)
 #include "dataplane/fw/fw_config.hpp"
@@ -150,9 +154,11 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
     if (!n) return fc;
     const toml::table* t = n->as_table();
     if (!t) fail("firewall", "expected a table");
-    only_keys(*t, "firewall", {"default", "max_acl_bytes", "log_rate", "rule", "pool"});
+    only_keys(*t, "firewall", {"default", "default_to_tunnel", "max_acl_bytes", "log_rate", "rule", "pool"});
     fc.enabled = true;
     fc.set.default_action = action(str(*t, "firewall", "default", "allow"), "firewall.default");
+    fc.set.default_to_tunnel =
+        action(str(*t, "firewall", "default_to_tunnel", "allow"), "firewall.default_to_tunnel");
     if (const toml::node* m = t->get("max_acl_bytes")) {
         auto v = m->value<int64_t>();
         if (!m->is_integer() || !v || *v < 0) fail("firewall.max_acl_bytes", "expected a byte count");
@@ -194,7 +200,7 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
         if (!rt) fail(path, "expected a table");
         only_keys(*rt, path, {"source", "destination", "protocol", "source_ports", "ports", "icmp_type", "action",
                               "log", "enabled", "comment", "source_group", "connection", "source_user",
-                              "source_pool"});
+                              "source_pool", "direction"});
         Rule r;
         prefix4(str(*rt, path, "source", "0.0.0.0/0"), path + ".source", &r.src_net, &r.src_len);
         prefix4(str(*rt, path, "destination", "0.0.0.0/0"), path + ".destination", &r.dst_net, &r.dst_len);
@@ -208,6 +214,11 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
         }
         r.action = action(str(*rt, path, "action", "allow"), path + ".action");
         r.log = boolean(*rt, path, "log", false);
+        const std::string dir = str(*rt, path, "direction", "from_tunnel");
+        if (dir == "to_tunnel")
+            r.direction = Direction::to_tunnel;
+        else if (dir != "from_tunnel")
+            fail(path + ".direction", fmt::format("\"{}\" is not one of from_tunnel, to_tunnel", dir));
         r.enabled = boolean(*rt, path, "enabled", true);
         r.comment = str(*rt, path, "comment", "");
         r.groups = names(*rt, path, "source_group");

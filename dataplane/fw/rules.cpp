@@ -30,6 +30,9 @@ std::optional<std::string> validate(const RuleSet& rs) {
             for (const std::string& n : *names)
                 if (n.empty() || n.size() > 31)
                     return fmt::format("rule[{}]: group/connection names are 1..31 characters", i);
+        if (r.direction == Direction::to_tunnel && (!r.groups.empty() || !r.connections.empty() || !r.users.empty()))
+            return fmt::format("rule[{}]: to_tunnel rules cannot name groups, users or connections (outbound SAs "
+                               "carry no tags yet)", i);
         for (const std::string& n : r.users)
             if (n.empty() || n.size() > kMaxUserIdentity)
                 return fmt::format("rule[{}]: user '{}': identities are 1..{} characters (tag 'user:<identity>', 31 at most)",
@@ -41,7 +44,7 @@ std::optional<std::string> validate(const RuleSet& rs) {
 int32_t linear_match(const RuleSet& rs, const FwKey& k) noexcept {
     for (size_t i = 0; i < rs.rules.size(); ++i) {
         const Rule& r = rs.rules[i];
-        if (!r.enabled) continue;
+        if (!r.enabled || r.direction != k.dir) continue;
         if (r.proto != 0 && r.proto != k.proto) continue;
         if (!in_prefix(k.src, r.src_net, r.src_len) || !in_prefix(k.dst, r.dst_net, r.dst_len)) continue;
         if (r.icmp_type >= 0 && k.src_port != r.icmp_type) continue;
@@ -51,7 +54,7 @@ int32_t linear_match(const RuleSet& rs, const FwKey& k) noexcept {
         if (r.conn_mask && !(k.conn & r.conn_mask)) continue;
         return static_cast<int32_t>(i);
     }
-    return -1;
+    return k.dir == Direction::to_tunnel ? kDefaultToTunnel : -1;
 }
 
 const char* action_name(Action a) noexcept {

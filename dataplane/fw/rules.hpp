@@ -25,6 +25,14 @@ namespace espgw::fw {
 
 enum class Action : uint8_t { allow, drop, reject };
 
+/// Which traffic a rule filters: decrypted packets leaving a tunnel (the default), or
+/// cleartext packets about to be encrypted into one (after NAT return translation).
+enum class Direction : uint8_t { from_tunnel = 1, to_tunnel = 2 };
+
+/// classify()/linear_match() result for a to_tunnel packet no rule matches (its default
+/// policy is RuleSet::default_to_tunnel); -1 is the from_tunnel default.
+inline constexpr int32_t kDefaultToTunnel = -2;
+
 /// Group-name prefix of a user identity tag: "user:alice@example.com". Tag names are
 /// at most 31 characters, so identities at most 31 - 5 = 26.
 inline constexpr const char* kUserTagPrefix = "user:";
@@ -41,6 +49,7 @@ struct Rule {
     uint16_t dst_port_lo = 0, dst_port_hi = 65535;  ///< TCP/UDP only
     int16_t icmp_type = -1;  ///< ICMP only; -1 = any type
     Action action = Action::allow;
+    Direction direction = Direction::from_tunnel;
     bool log = false;
     bool enabled = true;
     std::string comment;
@@ -59,7 +68,15 @@ struct Rule {
 /// An ordered rule list and the policy for packets no enabled rule matches.
 struct RuleSet {
     std::vector<Rule> rules;
-    Action default_action = Action::allow;
+    Action default_action = Action::allow;       ///< from_tunnel packets no rule matches
+    Action default_to_tunnel = Action::allow;    ///< to_tunnel packets no rule matches
+    /// True when some enabled rule filters traffic into tunnels (else the outbound path
+    /// skips the firewall).
+    bool has_to_tunnel() const noexcept {
+        for (const Rule& r : rules)
+            if (r.enabled && r.direction == Direction::to_tunnel) return true;
+        return default_to_tunnel != Action::allow;
+    }
 };
 
 /// What the classifier looks at. Addresses host order. For ICMP, src_port holds the
@@ -70,6 +87,7 @@ struct FwKey {
     uint16_t src_port = 0, dst_port = 0;
     uint32_t groups = 0;  ///< tag bits of the user's groups (the inbound SA's fw_groups)
     uint32_t conn = 0;    ///< tag bit of the IKE connection (the inbound SA's fw_conn)
+    Direction dir = Direction::from_tunnel;
 };
 
 /// Which registry a tag name lives in.
@@ -105,8 +123,8 @@ std::optional<std::string> resolve_tags(RuleSet& rs, BitOf&& bit_of) {
 /// udp"). Control path.
 std::optional<std::string> validate(const RuleSet& rs);
 
-/// Index of the first enabled rule matching `k`, or -1 (default policy). The
-/// reference semantics; O(rules). Any thread.
+/// Index of the first enabled rule matching `k`, or -1 / kDefaultToTunnel (default
+/// policy of k.dir). The reference semantics; O(rules). Any thread.
 int32_t linear_match(const RuleSet& rs, const FwKey& k) noexcept;
 
 /// "allow" / "drop" / "reject".

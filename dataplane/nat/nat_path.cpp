@@ -16,6 +16,7 @@
 
 #include "dataplane/dp/dataplane.hpp"
 #include "dataplane/dp/outbound.hpp"
+#include "dataplane/dp/output.hpp"
 #include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/worker.hpp"
 #include "dataplane/fw/firewall.hpp"
@@ -70,6 +71,9 @@ struct Plane {
     // Set (before the install that needs it) once a rule set names groups or
     // connections; never cleared, so a worker holding such a set always has tags.
     std::atomic<bool> fw_tags{false};
+    // Set before an install whose set has to_tunnel rules, updated after each install:
+    // the outbound path calls to_tunnel() only while set.
+    std::atomic<bool> fw_out{false};
     uint64_t log_suppressed_told = 0;  ///< control thread: suppressed records already reported
 };
 
@@ -155,6 +159,7 @@ void worker_init(dp::Worker& w) {
             fw::RuleSet set = cfg.firewall.set;
             if (auto bad = prepare_rules(*p, w.dp, set)) throw std::runtime_error("firewall refused: " + *bad);
             if (!p->fw->install(set, &why)) throw std::runtime_error("firewall refused: " + why);
+            p->fw_out.store(set.has_to_tunnel(), std::memory_order_relaxed);
         }
         g_owner = std::move(p);
         g_plane = g_owner.get();
@@ -296,6 +301,61 @@ void from_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, 
             keep[b + i] = masquerade(w, *p, s, x, ip, len, li[i]);
         }
     }
+}
+
+bool firewall_to_tunnel() noexcept {
+    const Plane* p = g_plane;
+    return p && p->fw_out.load(std::memory_order_relaxed);
+}
+
+bool to_tunnel(dp::Worker& w, rte_mbuf* m) noexcept {
+    Plane* p = g_plane;
+    if (!p || !p->fw) return true;
+    const fw::Compiled* c = p->fw->current();
+    uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
+    if (!c || (ip[0] >> 4) != 4) return true;
+    WorkerState& s = *p->ws[w.index];
+    const uint32_t len = m->data_len;
+    fw::FwKey k = fw_key(ip, parse_l4(ip, len));
+    k.dir = fw::Direction::to_tunnel;
+    int32_t idx;
+    c->classify(&k, &idx, 1);
+    c->count(w.index, idx, len, w.now_tsc);
+    const fw::Action a = c->action_of(idx);
+    if (idx >= 0 && c->rules().rules[static_cast<uint32_t>(idx)].log) [[unlikely]] {
+        fw::LogRecord r;
+        r.tsc = w.now_tsc;
+        r.src = k.src;
+        r.dst = k.dst;
+        r.rule = idx;
+        r.gen = c->seq();
+        r.src_port = k.src_port;
+        r.dst_port = k.dst_port;
+        r.proto = k.proto;
+        r.action = a;
+        s.log->log(r, w.now_tsc);
+    }
+    if (a == fw::Action::allow) [[likely]]
+        return true;
+    if (a == fw::Action::reject) {
+        bump(s.c.fw_rejected);
+        // The answer goes back to the sender by the routing table (it is not in a tunnel).
+        if (rte_mbuf* r = rte_pktmbuf_alloc(w.dp.pool)) {
+            auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, fw::kRejectMaxBytes));
+            const uint32_t n = out ? fw::build_reject(ip, len, out) : 0;
+            if (n == 0) {
+                rte_pktmbuf_free(r);
+            } else {
+                rte_pktmbuf_trim(r, static_cast<uint16_t>(fw::kRejectMaxBytes - n));
+                bump(s.c.rejects_sent);
+                dp::output_ip(w, r);
+            }
+        }
+    } else {
+        bump(s.c.fw_dropped);
+    }
+    rte_pktmbuf_free(m);
+    return false;
 }
 
 ReturnVerdict to_public(dp::Worker& w, uint16_t port, rte_mbuf* m, esp::Classification& cls) noexcept {
@@ -505,19 +565,23 @@ std::string rules_json(const dp::Dataplane& dp) {
         rs += fmt::format(
             "{}{{\"index\":{},\"source\":\"{}\",\"destination\":\"{}\",\"protocol\":{},\"source_ports\":\"{}-{}\","
             "\"ports\":\"{}-{}\",\"icmp_type\":{},\"action\":\"{}\",\"log\":{},\"enabled\":{},\"comment\":\"{}\","
-            "\"source_group\":{},\"connection\":{},\"source_user\":{},\"source_pool\":\"{}\",\"packets\":{},"
+            "\"source_group\":{},\"connection\":{},\"source_user\":{},\"source_pool\":\"{}\",\"direction\":\"{}\",\"packets\":{},"
             "\"bytes\":{},\"last_hit_s_ago\":{}}}",
             i ? "," : "", i, prefix_str(r.src_net, r.src_len), prefix_str(r.dst_net, r.dst_len), r.proto, r.src_port_lo,
             r.src_port_hi, r.dst_port_lo, r.dst_port_hi, r.icmp_type, fw::action_name(r.action), r.log, r.enabled,
-            comment, list(r.groups), list(r.connections), list(r.users), r.pool, h.packets, h.bytes, ago(h.last_hit));
+            comment, list(r.groups), list(r.connections), list(r.users), r.pool,
+            r.direction == fw::Direction::to_tunnel ? "to_tunnel" : "from_tunnel", h.packets, h.bytes, ago(h.last_hit));
     }
     rs += "]";
     const fw::RuleHits d = c->hits(-1);
+    const fw::RuleHits dt = c->hits(fw::kDefaultToTunnel);
     (void)dp;
     return fmt::format(
         "{{\"enabled\":true,\"generation\":{},\"default\":\"{}\",\"default_packets\":{},\"default_bytes\":{},"
+        "\"default_to_tunnel\":\"{}\",\"default_to_tunnel_packets\":{},"
         "\"dropped\":{},\"rejected\":{},\"rejects_sent\":{},\"log_lines\":{},\"log_suppressed\":{},\"rules\":{}}}",
-        p->fw->generation(), fw::action_name(set.default_action), d.packets, d.bytes, dropped, rejected, sent, logged,
+        p->fw->generation(), fw::action_name(set.default_action), d.packets, d.bytes,
+        fw::action_name(set.default_to_tunnel), dt.packets, dropped, rejected, sent, logged,
         suppressed, rs);
 }
 
@@ -532,7 +596,11 @@ std::string rules_load(const dp::Dataplane& dp, const std::string& path) {
     try {
         fw::FirewallConfig fc = fw::parse_firewall_text(ss.str());
         if (auto bad = prepare_rules(*p, dp, fc.set)) throw std::runtime_error(*bad);
-        if (p->fw->install(fc.set, &why))
+        const bool out = fc.set.has_to_tunnel();
+        if (out) p->fw_out.store(true, std::memory_order_relaxed);
+        const bool ok = p->fw->install(fc.set, &why);
+        p->fw_out.store(ok ? out : p->fw->current()->rules().has_to_tunnel(), std::memory_order_relaxed);
+        if (ok)
             return fmt::format("{{\"ok\":true,\"generation\":{},\"rules\":{}}}", p->fw->generation(), fc.set.rules.size());
     } catch (const std::exception& e) {
         why = e.what();

@@ -49,6 +49,15 @@ void from_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, 
 /// from_tunnel needs the SA's tags). Worker; relaxed read of a flag set at install.
 bool firewall_uses_tags() noexcept;
 
+/// The firewall's to_tunnel rules on a cleartext IPv4 packet about to be encrypted
+/// into a tunnel (outbound path, after NAT return translation). True: continue; false:
+/// consumed (dropped, or rejected: the answer is routed back to the sender). Worker.
+bool to_tunnel(dp::Worker& w, rte_mbuf* m) noexcept;
+
+/// True when the live rule set has to_tunnel rules (or a non-allow default for them).
+/// Worker; relaxed read of a flag set around installs.
+bool firewall_to_tunnel() noexcept;
+
 /// Verdicts of to_public().
 enum class ReturnVerdict : uint8_t {
     not_nat,     ///< not a NAT return packet: continue local handling

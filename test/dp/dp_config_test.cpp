@@ -394,3 +394,26 @@ source_group = "staff"
     CHECK(fw_error("[firewall]\n[[firewall.rule]]\nsource_user = \"CN=alice, O=x\"\n")
               .rfind("firewall.rule[0].source_user: expected an identity", 0) == 0);
 }
+
+TEST_CASE("firewall: direction from_tunnel (default) or to_tunnel, default_to_tunnel") {
+    const auto fc = fw::parse_firewall_text(
+        "[firewall]\ndefault_to_tunnel = \"drop\"\n[[firewall.rule]]\nprotocol = \"udp\"\nsource_ports = 5003\n"
+        "direction = \"to_tunnel\"\n[[firewall.rule]]\nprotocol = \"icmp\"\n");
+    REQUIRE(fc.set.rules.size() == 2);
+    CHECK(fc.set.rules[0].direction == fw::Direction::to_tunnel);
+    CHECK(fc.set.rules[1].direction == fw::Direction::from_tunnel);
+    CHECK(fc.set.default_to_tunnel == fw::Action::drop);
+    CHECK(fc.set.default_action == fw::Action::allow);
+    auto fw_error = [](const std::string& text) -> std::string {
+        try {
+            fw::parse_firewall_text(text);
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "(accepted)";
+    };
+    CHECK(fw_error("[firewall]\n[[firewall.rule]]\ndirection = \"inbound\"\n") ==
+          "firewall.rule[0].direction: \"inbound\" is not one of from_tunnel, to_tunnel");
+    CHECK(fw_error("[firewall]\n[[firewall.rule]]\ndirection = \"to_tunnel\"\nsource_group = \"staff\"\n")
+              .rfind("firewall.rule[0]: to_tunnel rules cannot name groups", 0) == 0);
+}

@@ -222,6 +222,21 @@ action = "allow"
 """
 
 
+# Rules on traffic into tunnels: the host's UDP 5003 answers are dropped before
+# encryption (after the NAT return translation); the requests still leave the tunnel.
+TO_TUNNEL = """
+[firewall]
+default = "allow"
+
+[[firewall.rule]]
+comment = "no UDP from port 5003 into tunnels"
+direction = "to_tunnel"
+protocol = "udp"
+source_ports = 5003
+action = "drop"
+"""
+
+
 def dp_config(k_out, k_in):
     return f"""
 [dataplane]
@@ -549,6 +564,19 @@ def cases(procs):
     r = query(f"rules load {bad_pool}")
     report("error" in r and "not declared" in r["error"], "fw_undeclared_pool_refused", str(r))
 
+    to_tun = os.path.join(TMP, "to_tunnel.toml")
+    with open(to_tun, "w") as f:
+        f.write(TO_TUNNEL)
+    r = query(f"rules load {to_tun}")
+    u3 = client(UDP_ECHO, INET_HOST, 5003, 3)
+    u2 = client(UDP_ECHO, INET_HOST, 5002, 3)
+    ok, last = ping(NS_RW, INET_HOST, count=2, extra=["-I", VIP])
+    rules = query("show rules")
+    report(r.get("ok") and u3 == "0/3" and u2 == "3/3" and ok and rules["rules"][0]["packets"] == 3 and
+           rules["rules"][0]["direction"] == "to_tunnel" and rules["default_to_tunnel_packets"] >= 5,
+           "fw_to_tunnel_rule", f"{r}, udp 5003 {u3}, udp 5002 {u2}, ping {ok}, rule hits "
+           f"{rules['rules'][0]['packets']}, default_to_tunnel_packets {rules['default_to_tunnel_packets']}")
+
 
 def source_check(pcap):
     """Everything the inet host received from the gateway (not ESP) came from PUB."""
@@ -560,8 +588,9 @@ def source_check(pcap):
     udp5003 = [p for p in natted if p[IP].proto == 17 and p[IP].dport == 5003]
     report(not leak and not other and len(natted) > 1000, "host_sees_public_source",
            f"{len(natted)} packets from {PUB}, {len(other)} from elsewhere, {len(leak)} with a 10.20 source")
-    report(len(udp5003) == 6, "fw_drop_never_reached_host",
-           f"{len(udp5003)} UDP 5003 packets at the host (6 expected: after the reload and for alice only)")
+    report(len(udp5003) == 9, "fw_drop_never_reached_host",
+           f"{len(udp5003)} UDP 5003 packets at the host (9 expected: after the reload, for alice and with "
+           "the to_tunnel rule only)")
 
 
 def main():

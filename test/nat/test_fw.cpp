@@ -400,3 +400,80 @@ TEST_CASE("fw: log ring rate-limits per worker, counts what it refuses; lines na
     CHECK(format_log(icmp, nullptr, {}, {}, 0) ==
           "fw: rule 1 (replaced set) allow icmp 10.20.0.1 -> 203.0.113.5 type 8 code 0 groups - connection - worker 0");
 }
+
+TEST_CASE("fw: to_tunnel rules apply only to traffic into tunnels, with their own default (compiled == linear)",
+          "[fw][direction]") {
+    std::mt19937 rng(41);
+    for (int round = 0; round < 20; ++round) {
+        RuleSet rs;
+        const int n = 1 + static_cast<int>(rng() % 60);
+        for (int i = 0; i < n; ++i) {
+            Rule r = random_rule(rng);
+            if (rng() % 2) r.direction = Direction::to_tunnel;
+            rs.rules.push_back(r);
+        }
+        rs.default_action = static_cast<Action>(rng() % 3);
+        rs.default_to_tunnel = static_cast<Action>(rng() % 3);
+        std::string why;
+        auto c = Compiled::build(rs, 1, static_cast<uint32_t>(600 + round), 0, &why);
+        REQUIRE(c);
+        FwKey keys[Compiled::kBurst];
+        int32_t got[Compiled::kBurst];
+        for (int b = 0; b < 30; ++b) {
+            for (auto& k : keys) {
+                k = random_key(rng);
+                k.dir = rng() % 2 ? Direction::to_tunnel : Direction::from_tunnel;
+            }
+            c->classify(keys, got, Compiled::kBurst);
+            for (uint32_t i = 0; i < Compiled::kBurst; ++i) {
+                INFO("round " << round << " key " << i);
+                REQUIRE(got[i] == linear_match(rs, keys[i]));
+                if (got[i] >= 0) REQUIRE(rs.rules[static_cast<size_t>(got[i])].direction == keys[i].dir);
+                if (got[i] == kDefaultToTunnel) REQUIRE(c->action_of(got[i]) == rs.default_to_tunnel);
+                if (got[i] == -1) REQUIRE(c->action_of(got[i]) == rs.default_action);
+            }
+        }
+    }
+    // A drop rule into tunnels leaves the same packet leaving a tunnel alone.
+    RuleSet rs;
+    Rule r;
+    r.direction = Direction::to_tunnel;
+    r.proto = 17;
+    r.src_port_lo = r.src_port_hi = 5003;
+    r.action = Action::drop;
+    rs.rules = {r};
+    rs.default_to_tunnel = Action::reject;
+    CHECK(rs.has_to_tunnel());
+    std::string why;
+    auto c = Compiled::build(rs, 2, 700, 0, &why);
+    REQUIRE(c);
+    FwKey k;
+    k.proto = 17;
+    k.src_port = 5003;
+    k.dst_port = 40000;
+    int32_t idx;
+    c->classify(&k, &idx, 1);
+    CHECK(idx == -1);
+    CHECK(c->action_of(idx) == Action::allow);
+    k.dir = Direction::to_tunnel;
+    c->classify(&k, &idx, 1);
+    CHECK(idx == 0);
+    k.src_port = 5004;
+    c->classify(&k, &idx, 1);
+    CHECK(idx == kDefaultToTunnel);
+    CHECK(c->action_of(idx) == Action::reject);
+    c->count(1, kDefaultToTunnel, 70, 4);
+    c->count(0, -1, 30, 5);
+    CHECK(c->hits(kDefaultToTunnel).packets == 1);
+    CHECK(c->hits(kDefaultToTunnel).bytes == 70);
+    CHECK(c->hits(-1).packets == 1);
+    CHECK(c->hits(0).packets == 0);
+    // No tags on outbound SAs yet: to_tunnel rules naming groups are refused.
+    RuleSet tagged = rs;
+    tagged.rules[0].groups = {"staff"};
+    const auto bad = validate(tagged);
+    REQUIRE(bad);
+    CHECK(bad->find("rule[0]: to_tunnel rules cannot name groups") == 0);
+    RuleSet none;
+    CHECK_FALSE(none.has_to_tunnel());
+}
