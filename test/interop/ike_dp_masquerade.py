@@ -126,6 +126,22 @@ port = "outside"
 
 [firewall]
 default = "allow"
+
+[[firewall.pool]]
+name = "rw"
+cidr = "10.99.9.0/24"
+
+[[firewall.rule]]
+comment = "rw2 may not use UDP 5003"
+source_user = "rw2@example.com"
+protocol = "udp"
+ports = 5003
+action = "drop"
+
+[[firewall.rule]]
+comment = "the road-warrior pool"
+source_pool = "rw"
+action = "allow"
 """
 
 
@@ -242,6 +258,17 @@ def run(tmp, procs):
         result(p.stdout.strip() == "20/20", f"{ns}.udp_echo", (p.stdout + p.stderr).strip()[-200:])
         p = sh([PY, "-c", dc.TCP_CLIENT, HOST, "300000"], ns, check=False, timeout=90)
         result(p.stdout.strip() == "ok", f"{ns}.tcp_echo_300k_byte_exact", (p.stdout + p.stderr).strip()[-200:])
+
+    # Firewall by user identity: espgw-ike tagged rw2's inbound SA with the group
+    # "user:rw2@example.com" (a rule named it), not rw1's.
+    u = {ns: sh([PY, "-c", natt.UDP_ECHO, HOST, "5003", "3"], ns, check=False).stdout.strip() for ns in vips}
+    rules = dc.query(sock, "show rules")
+    sas = [x for x in dc.query(sock, "stats").get("sa", []) if x.get("direction") == "in"]
+    tagged = sorted(g for x in sas for g in x.get("groups", []) if g.startswith("user:"))
+    hits = [x["packets"] for x in rules.get("rules", [])] if isinstance(rules, dict) else []
+    result(u.get("eikm-rw1") == "3/3" and u.get("eikm-rw2") == "0/3" and hits[:1] == [3] and
+           tagged == ["user:rw2@example.com"], "firewall_by_user_identity_and_pool",
+           f"udp 5003 {u}, rule hits {hits}, user tags on inbound SAs {tagged}")
 
     # A few hundred short flows from both road warriors at once.
     t0 = time.time()
