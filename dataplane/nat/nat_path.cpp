@@ -199,27 +199,32 @@ bool firewall_uses_tags() noexcept {
 
 namespace {
 
+/// Queues the log line of a `log = true` rule's hit (rate-limited per worker).
+void fw_log(dp::Worker& w, WorkerState& s, const fw::Compiled* c, const fw::FwKey& k, int32_t idx,
+            fw::Action a) noexcept {
+    fw::LogRecord r;
+    r.tsc = w.now_tsc;
+    r.src = k.src;
+    r.dst = k.dst;
+    r.groups = k.groups;  // 0 for to_tunnel keys (outbound SAs carry no tags)
+    r.conn = k.conn;
+    r.rule = idx;
+    r.gen = c->seq();
+    r.src_port = k.src_port;
+    r.dst_port = k.dst_port;
+    r.proto = k.proto;
+    r.action = a;
+    s.log->log(r, w.now_tsc);
+}
+
 /// The firewall's verdict on one packet (counted, logged); false: consumed (dropped,
 /// or rejected with the answer sent).
 bool fw_verdict(dp::Worker& w, WorkerState& s, const fw::Compiled* c, const fw::FwKey& k, int32_t idx, rte_mbuf* m,
                 uint8_t* ip, uint32_t len) noexcept {
     c->count(w.index, idx, len, w.now_tsc);
     const fw::Action a = c->action_of(idx);
-    if (idx >= 0 && c->rules().rules[static_cast<uint32_t>(idx)].log) [[unlikely]] {
-        fw::LogRecord r;
-        r.tsc = w.now_tsc;
-        r.src = k.src;
-        r.dst = k.dst;
-        r.groups = k.groups;
-        r.conn = k.conn;
-        r.rule = idx;
-        r.gen = c->seq();
-        r.src_port = k.src_port;
-        r.dst_port = k.dst_port;
-        r.proto = k.proto;
-        r.action = a;
-        s.log->log(r, w.now_tsc);
-    }
+    if (idx >= 0 && c->rules().rules[static_cast<uint32_t>(idx)].log) [[unlikely]]
+        fw_log(w, s, c, k, idx, a);
     if (a == fw::Action::allow) [[likely]]
         return true;
     if (a == fw::Action::reject) {
@@ -322,19 +327,8 @@ bool to_tunnel(dp::Worker& w, rte_mbuf* m) noexcept {
     c->classify(&k, &idx, 1);
     c->count(w.index, idx, len, w.now_tsc);
     const fw::Action a = c->action_of(idx);
-    if (idx >= 0 && c->rules().rules[static_cast<uint32_t>(idx)].log) [[unlikely]] {
-        fw::LogRecord r;
-        r.tsc = w.now_tsc;
-        r.src = k.src;
-        r.dst = k.dst;
-        r.rule = idx;
-        r.gen = c->seq();
-        r.src_port = k.src_port;
-        r.dst_port = k.dst_port;
-        r.proto = k.proto;
-        r.action = a;
-        s.log->log(r, w.now_tsc);
-    }
+    if (idx >= 0 && c->rules().rules[static_cast<uint32_t>(idx)].log) [[unlikely]]
+        fw_log(w, s, c, k, idx, a);
     if (a == fw::Action::allow) [[likely]]
         return true;
     if (a == fw::Action::reject) {

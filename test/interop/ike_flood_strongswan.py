@@ -115,41 +115,8 @@ pool = "rw"
 
 
 def swanctl_conf(rwdir):
-    path = os.path.join(rwdir, "swanctl.conf")
-    with open(path, "w") as f:
-        f.write(f"""connections {{
-  gw {{
-    version = 2
-    local_addrs = {RW_IP}
-    remote_addrs = {GW_IP}
-    vips = 0.0.0.0
-    proposals = aes256gcm16-prfsha256-ecp256
-    mobike = no
-    local {{
-      auth = psk
-      id = rw@example.com
-    }}
-    remote {{
-      auth = psk
-      id = gw.example.com
-    }}
-    children {{
-      net {{
-        remote_ts = 10.78.5.0/24
-        esp_proposals = aes128gcm16
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-gw {{
-    id-a = rw@example.com
-    id-b = gw.example.com
-    secret = "{PSK}"
-  }}
-}}
-""")
-    return path
+    return swan.psk_conf(rwdir, GW_IP, "aes256gcm16-prfsha256-ecp256", "aes128gcm16", "10.78.5.0/24", PSK,
+                         local_addrs=RW_IP)
 
 
 def counters(sock):

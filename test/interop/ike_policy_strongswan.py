@@ -62,40 +62,7 @@ pool = "rw"
 
 
 def swanctl_conf(rwdir, ike, esp, psk=PSK):
-    path = os.path.join(rwdir, "swanctl.conf")
-    with open(path, "w") as f:
-        f.write(f"""connections {{
-  gw {{
-    version = 2
-    remote_addrs = {GW_IP}
-    vips = 0.0.0.0
-    proposals = {ike}
-    mobike = no
-    local {{
-      auth = psk
-      id = rw@example.com
-    }}
-    remote {{
-      auth = psk
-      id = gw.example.com
-    }}
-    children {{
-      net {{
-        remote_ts = 10.78.4.0/24
-        esp_proposals = {esp}
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-gw {{
-    id-a = rw@example.com
-    id-b = gw.example.com
-    secret = "{psk}"
-  }}
-}}
-""")
-    return path
+    return swan.psk_conf(rwdir, GW_IP, ike, esp, "10.78.4.0/24", psk)
 
 
 def text(path):

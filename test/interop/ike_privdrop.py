@@ -64,38 +64,7 @@ pool = "rw"
 
 
 def swanctl_conf(rwdir):
-    with open(os.path.join(rwdir, "swanctl.conf"), "w") as f:
-        f.write(f"""connections {{
-  gw {{
-    version = 2
-    remote_addrs = {GW_IP}
-    vips = 0.0.0.0
-    proposals = aes256gcm16-prfsha256-ecp256
-    mobike = no
-    local {{
-      auth = psk
-      id = rw@example.com
-    }}
-    remote {{
-      auth = psk
-      id = gw.example.com
-    }}
-    children {{
-      net {{
-        remote_ts = 10.78.3.0/24
-        esp_proposals = aes128gcm16
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-gw {{
-    id-a = rw@example.com
-    id-b = gw.example.com
-    secret = "{PSK}"
-  }}
-}}
-""")
+    return swan.psk_conf(rwdir, GW_IP, "aes256gcm16-prfsha256-ecp256", "aes128gcm16", "10.78.3.0/24", PSK)
 
 
 def proc_status(pid):

@@ -73,3 +73,44 @@ def swanctl(ns, rwdir, args, timeout=20):
     cmd, _, rest = args.partition(" ")
     return subprocess.run(f"ip netns exec {ns} swanctl {cmd} --uri unix://{rwdir}/charon.vici {rest}", shell=True,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def psk_conf(rwdir, gw_ip, proposals, esp, remote_ts, psk, local_id="rw@example.com", remote_id="gw.example.com",
+             local_addrs=None):
+    """swanctl.conf in `rwdir` for a road warrior with PSK auth asking for a virtual IP:
+    connection "gw", child "net" (initiate with `--child net`). Returns its path."""
+    path = os.path.join(rwdir, "swanctl.conf")
+    addrs = f"local_addrs = {local_addrs}\n    " if local_addrs else ""
+    with open(path, "w") as f:
+        f.write(f"""connections {{
+  gw {{
+    version = 2
+    {addrs}remote_addrs = {gw_ip}
+    vips = 0.0.0.0
+    proposals = {proposals}
+    mobike = no
+    local {{
+      auth = psk
+      id = {local_id}
+    }}
+    remote {{
+      auth = psk
+      id = {remote_id}
+    }}
+    children {{
+      net {{
+        remote_ts = {remote_ts}
+        esp_proposals = {esp}
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-gw {{
+    id-a = {local_id}
+    id-b = {remote_id}
+    secret = "{psk}"
+  }}
+}}
+""")
+    return path
