@@ -151,7 +151,9 @@ TEST_CASE("readers never see a torn or reclaimed SA while a writer churns the ta
         std::vector<uint8_t> live(kIds, 0);
         uint32_t marker = 0, policy_id = UINT32_MAX;
         while (!writer_stop.load(std::memory_order_relaxed)) {
-            if (w % 256 == 0) {
+            // The policy names SA id `marker`: it stays below kIds (a fast machine makes
+            // more than kIds * 256 writer calls within the test's time).
+            if (w % 256 == 0 && marker + 1 < kIds) {
                 // The primary's control-thread role: change SPD and routes, republish.
                 ++marker;
                 Policy p;
