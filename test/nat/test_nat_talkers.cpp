@@ -90,6 +90,9 @@ TEST_CASE("talkers: a reader thread snapshots while the worker churns (relaxed a
             ++snapshots;
         }
     });
+    // The churn starts once the reader runs (on a loaded 2-core machine it may otherwise
+    // be scheduled only after the loop) and stops only after it took a snapshot.
+    while (snapshots.load() == 0) std::this_thread::yield();
     CreateError err;
     std::vector<uint32_t> live;
     for (int round = 0; round < 20000; ++round) {
