@@ -154,7 +154,8 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
     if (!n) return fc;
     const toml::table* t = n->as_table();
     if (!t) fail("firewall", "expected a table");
-    only_keys(*t, "firewall", {"default", "default_to_tunnel", "max_acl_bytes", "log_rate", "rule", "pool"});
+    only_keys(*t, "firewall",
+              {"default", "default_to_tunnel", "max_acl_bytes", "log_rate", "rule", "pool", "automatic"});
     fc.enabled = true;
     fc.set.default_action = action(str(*t, "firewall", "default", "allow"), "firewall.default");
     fc.set.default_to_tunnel =
@@ -191,10 +192,9 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
         fc.log_rate = static_cast<uint32_t>(*v);
     }
     const toml::node* rn = t->get("rule");
-    if (!rn) return fc;
-    const toml::array* arr = rn->as_array();
-    if (!arr) fail("firewall.rule", "expected [[firewall.rule]] tables");
-    for (size_t i = 0; i < arr->size(); ++i) {
+    const toml::array* arr = rn ? rn->as_array() : nullptr;
+    if (rn && !arr) fail("firewall.rule", "expected [[firewall.rule]] tables");
+    for (size_t i = 0; arr && i < arr->size(); ++i) {
         const std::string path = fmt::format("firewall.rule[{}]", i);
         const toml::table* rt = (*arr)[i].as_table();
         if (!rt) fail(path, "expected a table");
@@ -242,6 +242,19 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
                                  pn[0], pn[0]));
             r.pool = pn[0];
         }
+        fc.set.rules.push_back(r);
+    }
+    // Automatic rules (as gateways' "automatic firewall rules" checkbox): for each named
+    // IKE connection, allow what its tunnels carry — after the explicit rules, before
+    // the default. A tunnel's traffic already had to match its negotiated traffic
+    // selectors (the inbound policy check), and the rule matches the connection's tag,
+    // which only live SAs of that connection carry: so the rule allows exactly the
+    // tunnel's selectors, and only while the tunnel is up.
+    for (const std::string& conn : names(*t, "firewall", "automatic")) {
+        Rule r;
+        r.connections = {conn};
+        r.action = Action::allow;
+        r.comment = "automatic: traffic selectors of connection " + conn;
         fc.set.rules.push_back(r);
     }
     if (auto bad = validate(fc.set)) fail("firewall." + bad->substr(0, bad->find(':')), bad->substr(bad->find(':') + 2));

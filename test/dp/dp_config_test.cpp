@@ -417,3 +417,24 @@ TEST_CASE("firewall: direction from_tunnel (default) or to_tunnel, default_to_tu
     CHECK(fw_error("[firewall]\n[[firewall.rule]]\ndirection = \"to_tunnel\"\nsource_group = \"staff\"\n")
               .rfind("firewall.rule[0]: to_tunnel rules cannot name groups", 0) == 0);
 }
+
+TEST_CASE("firewall: automatic rules allow a connection's tunnels after the explicit rules, before the default") {
+    const auto fc = fw::parse_firewall_text(
+        "[firewall]\ndefault = \"drop\"\nautomatic = [\"rw\", \"branch\"]\n[[firewall.rule]]\nprotocol = \"udp\"\n"
+        "ports = 5003\naction = \"drop\"\n");
+    REQUIRE(fc.set.rules.size() == 3);
+    CHECK(fc.set.rules[0].action == fw::Action::drop);  // explicit rules come first
+    CHECK(fc.set.rules[1].connections == std::vector<std::string>{"rw"});
+    CHECK(fc.set.rules[1].action == fw::Action::allow);
+    CHECK(fc.set.rules[1].comment == "automatic: traffic selectors of connection rw");
+    CHECK(fc.set.rules[2].connections == std::vector<std::string>{"branch"});
+    CHECK(fc.set.default_action == fw::Action::drop);
+    // Without any [[firewall.rule]] too.
+    CHECK(fw::parse_firewall_text("[firewall]\nautomatic = \"rw\"\n").set.rules.size() == 1);
+    try {
+        fw::parse_firewall_text("[firewall]\nautomatic = [\"no spaces\"]\n");
+        FAIL("accepted a bad name");
+    } catch (const ConfigError& e) {
+        CHECK(std::string(e.what()).rfind("firewall.automatic[0]: expected a name", 0) == 0);
+    }
+}
