@@ -132,6 +132,8 @@ void selectors_of(const uint8_t* ip, const esp::Classification& cls, Selectors& 
 void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Classification* cls,
                     uint32_t n) noexcept {
     EncryptBatch batch;
+    // Once per burst: whether the live rule set has rules on traffic into tunnels.
+    const bool fw_out = nat::firewall_to_tunnel();
     for (uint32_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         if (m->data_len > cls[i].ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->data_len - cls[i].ip_len));
@@ -167,7 +169,7 @@ void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Cla
             continue;
         }
         // Firewall rules on traffic into tunnels (direction = "to_tunnel"), owner worker.
-        if (nat::firewall_to_tunnel() && !nat::to_tunnel(w, m)) continue;
+        if (fw_out && !nat::to_tunnel(w, m)) continue;
         uint32_t max_inner = max_inner_bytes(*ref.sa, outer_mtu(w, *ref.sa));
         if (m->data_len > max_inner) [[unlikely]] {
             bool df = cls[i].ip_version == 6 || (net::load_be16(ip + 6) & net::kIpv4FlagDf);

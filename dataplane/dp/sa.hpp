@@ -79,10 +79,10 @@ public:
     void charge_outbound(const OutboundRef& r, uint32_t bytes) noexcept;
     /// Counts a drop in the SA's per-SA counters. Owner worker of the SA only.
     void count_drop(const InboundRef& r, tables::SaDrop d) noexcept;
+    void count_drop(const OutboundRef& r, tables::SaDrop d) noexcept;
     /// The inbound SA's firewall tags: user groups (low 32 bits) and IKE connection
     /// (high 32 bits), as tables::SaMeta holds them.
     uint64_t fw_tags(const InboundRef& r) const noexcept;
-    void count_drop(const OutboundRef& r, tables::SaDrop d) noexcept;
     /// RCU quiescent state: no reference from before this call is used after it.
     void quiescent() noexcept;
     /// Leaves the RCU reader set (a stopping worker must not hold writers up).

@@ -120,7 +120,10 @@ fw::FwKey fw_key(const uint8_t* ip, const L4Info& li) noexcept {
 }
 
 /// Sends the reject answer for `m` back into the tunnel (outbound SPD + encrypt).
-void send_reject(dp::Worker& w, const uint8_t* ip, uint32_t len) noexcept {
+/// Answers a rejected packet (TCP RST / ICMP unreachable, fw/reject.hpp) to its sender:
+/// from_tunnel: back into the tunnel it came from (the SPD picks the SA, RFC 4301 §5.1);
+/// to_tunnel: by the routing table (the sender is not in a tunnel).
+void send_reject(dp::Worker& w, const uint8_t* ip, uint32_t len, fw::Direction dir) noexcept {
     rte_mbuf* r = rte_pktmbuf_alloc(w.dp.pool);
     if (!r) return;
     auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, fw::kRejectMaxBytes));
@@ -130,6 +133,11 @@ void send_reject(dp::Worker& w, const uint8_t* ip, uint32_t len) noexcept {
         return;
     }
     rte_pktmbuf_trim(r, static_cast<uint16_t>(fw::kRejectMaxBytes - n));
+    if (dir == fw::Direction::to_tunnel) {
+        bump(g_plane->ws[w.index]->c.rejects_sent);
+        dp::output_ip(w, r);
+        return;
+    }
     esp::Classification cls;
     if (esp::classify(out, n, cls, w.dp.cfg.dataplane.nat_t_port) != esp::DropReason::none) {
         rte_pktmbuf_free(r);
@@ -229,7 +237,7 @@ bool fw_verdict(dp::Worker& w, WorkerState& s, const fw::Compiled* c, const fw::
         return true;
     if (a == fw::Action::reject) {
         bump(s.c.fw_rejected);
-        send_reject(w, ip, len);
+        send_reject(w, ip, len, k.dir);
     } else {
         bump(s.c.fw_dropped);
     }
@@ -258,12 +266,6 @@ bool masquerade(dp::Worker& w, Plane& p, WorkerState& s, rte_mbuf* m, uint8_t* i
 
 }  // namespace
 
-bool from_tunnel(dp::Worker& w, rte_mbuf* m, uint64_t tags) noexcept {
-    bool keep = true;
-    from_tunnel_burst(w, &m, &tags, 1, &keep);
-    return keep;
-}
-
 void from_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, uint32_t n, bool* keep) noexcept {
     Plane* p = g_plane;
     if (!p || (!p->fw && !p->nat.enabled())) {
@@ -278,11 +280,13 @@ void from_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, 
         L4Info li[kB];
         fw::FwKey k[kB];
         int32_t idx[kB];
+        bool v4[kB];
         uint32_t nk = 0;
         for (uint32_t i = 0; i < nb; ++i) {
             uint8_t* ip = rte_pktmbuf_mtod(m[b + i], uint8_t*);
             keep[b + i] = true;
-            if ((ip[0] >> 4) != 4) continue;  // IPv6: neither filtered nor masqueraded yet
+            v4[i] = (ip[0] >> 4) == 4;
+            if (!v4[i]) continue;  // IPv6: neither filtered nor masqueraded yet
             li[i] = parse_l4(ip, m[b + i]->data_len);
             if (!c) continue;
             k[nk] = fw_key(ip, li[i]);
@@ -293,9 +297,9 @@ void from_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, 
         if (nk) c->classify(k, idx, nk);
         uint32_t kk = 0;
         for (uint32_t i = 0; i < nb; ++i) {
+            if (!v4[i]) continue;
             rte_mbuf* x = m[b + i];
             uint8_t* ip = rte_pktmbuf_mtod(x, uint8_t*);
-            if ((ip[0] >> 4) != 4) continue;
             const uint32_t len = x->data_len;
             if (c && !fw_verdict(w, s, c, k[kk], idx[kk], x, ip, len)) {
                 ++kk;
@@ -319,37 +323,12 @@ bool to_tunnel(dp::Worker& w, rte_mbuf* m) noexcept {
     const fw::Compiled* c = p->fw->current();
     uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
     if (!c || (ip[0] >> 4) != 4) return true;
-    WorkerState& s = *p->ws[w.index];
     const uint32_t len = m->data_len;
     fw::FwKey k = fw_key(ip, parse_l4(ip, len));
     k.dir = fw::Direction::to_tunnel;
     int32_t idx;
     c->classify(&k, &idx, 1);
-    c->count(w.index, idx, len, w.now_tsc);
-    const fw::Action a = c->action_of(idx);
-    if (idx >= 0 && c->rules().rules[static_cast<uint32_t>(idx)].log) [[unlikely]]
-        fw_log(w, s, c, k, idx, a);
-    if (a == fw::Action::allow) [[likely]]
-        return true;
-    if (a == fw::Action::reject) {
-        bump(s.c.fw_rejected);
-        // The answer goes back to the sender by the routing table (it is not in a tunnel).
-        if (rte_mbuf* r = rte_pktmbuf_alloc(w.dp.pool)) {
-            auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, fw::kRejectMaxBytes));
-            const uint32_t n = out ? fw::build_reject(ip, len, out) : 0;
-            if (n == 0) {
-                rte_pktmbuf_free(r);
-            } else {
-                rte_pktmbuf_trim(r, static_cast<uint16_t>(fw::kRejectMaxBytes - n));
-                bump(s.c.rejects_sent);
-                dp::output_ip(w, r);
-            }
-        }
-    } else {
-        bump(s.c.fw_dropped);
-    }
-    rte_pktmbuf_free(m);
-    return false;
+    return fw_verdict(w, *p->ws[w.index], c, k, idx, m, ip, len);
 }
 
 ReturnVerdict to_public(dp::Worker& w, uint16_t port, rte_mbuf* m, esp::Classification& cls) noexcept {

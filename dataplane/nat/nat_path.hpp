@@ -30,23 +30,19 @@ void worker_init(dp::Worker& w);
 /// Releases it; the last call frees the process state. Workers stopped.
 void worker_fini(dp::Worker& w) noexcept;
 
-/// A decrypted IPv4 packet leaving the tunnel (mbuf data at the IP header): firewall
-/// (first match; drop, or reject with ICMP/TCP RST sent back into the tunnel), then
-/// masquerade when a [[masquerade]] rule matches its source and its route leaves by
-/// the rule's port. True: continue forwarding (possibly translated); false: consumed
-/// (dropped or rejected, counted).
-/// `tags`: the inbound SA's firewall tags (SaReader::fw_tags), for rules that name
-/// user groups or IKE connections.
-bool from_tunnel(dp::Worker& w, rte_mbuf* m, uint64_t tags = 0) noexcept;
-
-/// from_tunnel over a burst: the firewall classifies up to fw::Compiled::kBurst packets
-/// per rte_acl call (bench/results/2026-11-23-natfw: 1.5-3x cheaper per packet than
-/// one key per call), then each packet goes through the verdict and masquerade in
-/// order. keep[i]: from_tunnel's result for m[i] (false: consumed).
+/// Decrypted packets leaving their tunnels (mbuf data at the IP header), a burst at a
+/// time: the firewall classifies up to fw::Compiled::kBurst IPv4 packets per rte_acl
+/// call (bench/results/2026-11-23-natfw: 1.5-3x cheaper per packet than one key per
+/// call; first match; drop, or reject with ICMP/TCP RST sent back into the tunnel),
+/// then each allowed packet is masqueraded when a [[masquerade]] rule matches its
+/// source and its route leaves by the rule's port. tags[i]: m[i]'s inbound SA's
+/// firewall tags (SaReader::fw_tags) for rules naming user groups or IKE connections.
+/// keep[i]: continue forwarding m[i] (possibly translated); false: consumed (dropped
+/// or rejected, counted). IPv6 passes untouched.
 void from_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, uint32_t n, bool* keep) noexcept;
 
 /// True when a rule set named groups, connections or users, or had `log` rules (then
-/// from_tunnel needs the SA's tags). Worker; relaxed read of a flag set at install.
+/// from_tunnel_burst needs the SAs' tags). Worker; relaxed read of a flag set at install.
 bool firewall_uses_tags() noexcept;
 
 /// The firewall's to_tunnel rules on a cleartext IPv4 packet about to be encrypted

@@ -154,13 +154,13 @@ public:
     /// Owner worker counts a drop of a packet that matched SA `r` (per-SA counters,
     /// layout.hpp SaDrop). Relaxed single-writer increment; only the owner may call.
     void count_drop(const InRef& r, SaDrop d) const noexcept { bump(t_.ins[r.slot].drops, d); }
+    void count_drop(const OutRef& r, SaDrop d) const noexcept { bump(t_.outs[r.slot].drops, d); }
     /// Firewall tags of an inbound SA (SaMeta: groups in the low, connection in the
     /// high 32 bits). Immutable once published; the caller holds the slot (RCU).
     uint64_t fw_tags(uint32_t in_slot) const noexcept {
         const SaMeta& m = t_.in[in_slot].meta;
         return uint64_t{m.fw_conn} << 32 | m.fw_groups;
     }
-    void count_drop(const OutRef& r, SaDrop d) const noexcept { bump(t_.outs[r.slot].drops, d); }
 
     /// Owner of an SA slot (hand packets off to it when it is not this worker).
     uint32_t owner_of(Direction dir, uint32_t slot) const noexcept { return t_.owner_of(dir, slot); }
