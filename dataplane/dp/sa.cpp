@@ -3,6 +3,7 @@
 // SAs and policies through the writer API, and each worker reads through its own
 // tables::Reader (RCU reader id = worker index).
 #include "dataplane/dp/sa.hpp"
+#include "dataplane/dp/stats.hpp"
 
 #include <rte_prefetch.h>
 
@@ -107,19 +108,13 @@ std::string SaBinding::stats_json() const {
             j += fmt::format("{}\"{}\":{}", i ? "," : "", tables::sa_drop_name(static_cast<tables::SaDrop>(i)),
                              s.counters.drops.n[i]);
         j += "}";
-        // Firewall tags of the tunnel (names from the shared registry; characters that
-        // would break the JSON string are replaced).
+        // Firewall tags of the tunnel (names from the shared registry).
         if (s.fw_groups || s.fw_conn) {
             auto names = [&](uint32_t kind, uint32_t mask) {
                 const auto all = tables::tag_names(*impl->t, kind);
                 std::string o = "[";
                 for (uint32_t b = 0; b < all.size(); ++b)
-                    if (mask >> b & 1) {
-                        std::string n = all[b];
-                        for (char& ch : n)
-                            if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) ch = '_';
-                        o += fmt::format("{}\"{}\"", o.size() > 1 ? "," : "", n);
-                    }
+                    if (mask >> b & 1) o += fmt::format("{}\"{}\"", o.size() > 1 ? "," : "", json_escape(all[b]));
                 return o + "]";
             };
             j += fmt::format(",\"groups\":{},\"connection\":{}", names(0, s.fw_groups), names(1, s.fw_conn));

@@ -24,6 +24,21 @@
 
 namespace espgw::dp {
 
+std::string json_escape(std::string_view in) {
+    std::string o;
+    for (char c : in) {
+        if (c == '"' || c == '\\') {
+            o += '\\';
+            o += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            o += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+            o += c;
+        }
+    }
+    return o;
+}
+
 namespace {
 
 std::string ports_json(const Dataplane& dp) {
@@ -137,20 +152,6 @@ std::string neighbors_json(const Dataplane& dp) {
 }
 
 
-std::string json_escape(std::string_view in) {
-    std::string o;
-    for (char c : in) {
-        if (c == '"' || c == '\\') {
-            o += '\\';
-            o += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            o += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-            o += c;
-        }
-    }
-    return o;
-}
 
 std::string error_json(std::string_view code, std::string_view msg) {
     return fmt::format("{{\"error\":\"{}\",\"code\":\"{}\"}}", json_escape(msg), code);

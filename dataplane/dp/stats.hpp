@@ -27,10 +27,14 @@
 // Served on the main lcore (the writer calls may wait one RCU grace period).
 
 #include <string>
+#include <string_view>
 
 namespace espgw::dp {
 
 struct Dataplane;
+
+/// `in` escaped for a JSON string (quotes, backslashes, control characters). Any thread.
+std::string json_escape(std::string_view in);
 
 /// Answer to one request line (JSON, newline-terminated). May change the shared
 /// tables (see above). Main thread only.
