@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 
+import nsnet
 import swan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,7 +26,6 @@ BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
 IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
 GW, RW = "eikc-gw", "eikc-rw"
 GW_IP, RW_IP = "10.79.0.1", "10.79.0.2"
-failed = 0
 
 # name, key type, issuing CA, DN, SAN/ID, expect established, reason expected in the log
 CASES = [
@@ -40,35 +40,16 @@ CASES = [
 ]
 
 
-def result(ok, name, why=""):
-    global failed
-    if ok:
-        print(f"TESTCASE PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"TESTCASE FAIL {name}: {why}", flush=True)
-
-
-def sh(cmd, check=True, **kw):
-    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True, **kw)
+result = nsnet.Results()
+sh = nsnet.sh
 
 
 def cleanup():
-    for ns in (GW, RW):
-        sh(f"ip netns pids {ns} 2>/dev/null | xargs -r kill -9", check=False)
-        sh(f"ip netns del {ns}", check=False)
+    nsnet.cleanup(GW, RW)
 
 
 def setup_net():
-    cleanup()
-    sh(f"ip netns add {GW}")
-    sh(f"ip netns add {RW}")
-    sh(f"ip link add eikc-g0 netns {GW} type veth peer name eikc-r0 netns {RW}")
-    sh(f"ip -n {GW} addr add {GW_IP}/24 dev eikc-g0")
-    sh(f"ip -n {RW} addr add {RW_IP}/24 dev eikc-r0")
-    for ns, dev in ((GW, "eikc-g0"), (RW, "eikc-r0")):
-        sh(f"ip -n {ns} link set lo up")
-        sh(f"ip -n {ns} link set {dev} up")
+    nsnet.veth_pair(GW, RW, GW_IP, RW_IP, "eikc")
 
 
 def make_pki(d):
@@ -247,4 +228,4 @@ def main():
 
 
 main()
-sys.exit(1 if failed else 0)
+sys.exit(1 if result.failed else 0)

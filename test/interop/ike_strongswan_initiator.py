@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 
+import nsnet
 import swan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,41 +43,19 @@ CASES = [
 ]
 ESPCTL = os.path.join(BUILD, "control", "espctl")
 
-failed = 0
-
-
-def result(ok, name, why=""):
-    global failed
-    if ok:
-        print(f"TESTCASE PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"TESTCASE FAIL {name}: {why}", flush=True)
-
-
-def sh(cmd, check=True, **kw):
-    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True, **kw)
+result = nsnet.Results()
+sh = nsnet.sh
 
 
 def cleanup():
-    for ns in (GW, SW):
-        sh(f"ip netns pids {ns} 2>/dev/null | xargs -r kill -9", check=False)
-        sh(f"ip netns del {ns}", check=False)
+    nsnet.cleanup(GW, SW)
 
 
 def setup_net():
-    cleanup()
-    sh(f"ip netns add {GW}")
-    sh(f"ip netns add {SW}")
-    sh(f"ip link add eiki-g0 netns {GW} type veth peer name eiki-s0 netns {SW}")
-    sh(f"ip -n {GW} addr add {GW_IP}/24 dev eiki-g0")
-    sh(f"ip -n {SW} addr add {SW_IP}/24 dev eiki-s0")
+    nsnet.veth_pair(GW, SW, GW_IP, SW_IP, "eiki")
     # strongSwan (kernel-libipsec) routes its CHILD_SA's policy from an address inside
     # its local_ts: give it one (on lo; this kernel has no dummy interfaces).
     sh(f"ip -n {SW} addr add 10.2.0.1/32 dev lo")
-    for ns, dev in ((GW, "eiki-g0"), (SW, "eiki-s0")):
-        sh(f"ip -n {ns} link set lo up")
-        sh(f"ip -n {ns} link set {dev} up")
 
 
 def write_gw_config(tmp, tag, start_action="start"):
@@ -266,4 +245,4 @@ def main():
 
 
 main()
-sys.exit(1 if failed else 0)
+sys.exit(1 if result.failed else 0)

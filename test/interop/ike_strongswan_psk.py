@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 
+import nsnet
 import swan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,38 +49,16 @@ CASES = [
      "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256", "ESP:AES_CBC-128/HMAC_SHA2_256_128"),
 ]
 
-failed = 0
-
-
-def result(ok, name, why=""):
-    global failed
-    if ok:
-        print(f"TESTCASE PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"TESTCASE FAIL {name}: {why}", flush=True)
-
-
-def sh(cmd, check=True, **kw):
-    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True, **kw)
+result = nsnet.Results()
+sh = nsnet.sh
 
 
 def cleanup():
-    for ns in (GW, RW):
-        sh(f"ip netns pids {ns} 2>/dev/null | xargs -r kill -9", check=False)
-        sh(f"ip netns del {ns}", check=False)
+    nsnet.cleanup(GW, RW)
 
 
 def setup_net():
-    cleanup()
-    sh(f"ip netns add {GW}")
-    sh(f"ip netns add {RW}")
-    sh(f"ip link add eikl-g0 netns {GW} type veth peer name eikl-r0 netns {RW}")
-    sh(f"ip -n {GW} addr add {GW_IP}/24 dev eikl-g0")
-    sh(f"ip -n {RW} addr add {RW_IP}/24 dev eikl-r0")
-    for ns, dev in ((GW, "eikl-g0"), (RW, "eikl-r0")):
-        sh(f"ip -n {ns} link set lo up")
-        sh(f"ip -n {ns} link set {dev} up")
+    nsnet.veth_pair(GW, RW, GW_IP, RW_IP, "eikl")
 
 
 # espgw-ike timers for the DPD-clear case: a liveness check after 2 s of silence,
@@ -543,4 +522,4 @@ def main():
 
 
 main()
-sys.exit(1 if failed else 0)
+sys.exit(1 if result.failed else 0)
