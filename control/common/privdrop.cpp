@@ -31,12 +31,8 @@ bool any_capability_left() {
 
 }  // namespace
 
-PrivDropResult drop_privileges(const std::string& user, const std::string& group) {
+PrivDropResult resolve_account(const std::string& user, const std::string& group) {
     PrivDropResult r;
-    if (geteuid() != 0) {
-        r.error = "not running as root: nothing to drop";
-        return r;
-    }
     // getpwnam_r with a growing buffer: no static storage shared with other callers.
     std::vector<char> buf(4096);
     passwd pw{};
@@ -63,9 +59,22 @@ PrivDropResult drop_privileges(const std::string& user, const std::string& group
         r.error = "user '" + user + "' is root";
         return r;
     }
+    r.ok = true;
+    return r;
+}
+
+PrivDropResult drop_privileges(const std::string& user, const std::string& group) {
+    if (geteuid() != 0) {
+        PrivDropResult r;
+        r.error = "not running as root: nothing to drop";
+        return r;
+    }
+    PrivDropResult r = resolve_account(user, group);
+    if (!r.ok) return r;
+    r.ok = false;
     // Order matters: groups first (needs root), then gid, then uid (after which root's
     // powers are gone). PR_SET_KEEPCAPS stays 0, so setuid clears every capability.
-    if (initgroups(pw.pw_name, r.gid) != 0) {
+    if (initgroups(user.c_str(), r.gid) != 0) {
         r.error = errno_text("initgroups");
         return r;
     }

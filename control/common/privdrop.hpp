@@ -18,6 +18,10 @@ struct PrivDropResult {
     unsigned uid = 0, gid = 0;
 };
 
+/// The uid and gid of `user`[:`group`] (the group defaults to the user's primary
+/// group); not ok for an unknown user or group, or for root.
+PrivDropResult resolve_account(const std::string& user, const std::string& group = {});
+
 /// Switches the whole process (every thread: glibc's setuid is process-wide) to
 /// `user`[:`group`]. Must be called as root; a no-op error when not root.
 /// Verifies afterwards that root cannot be regained and no capability is left.

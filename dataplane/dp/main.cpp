@@ -8,6 +8,8 @@
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -23,6 +25,7 @@
 #include "dataplane/dp/port.hpp"
 #include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/stats.hpp"
+#include "dataplane/dp/unprivileged.hpp"
 #include "dataplane/nat/nat_path.hpp"
 #include "dataplane/dp/worker.hpp"
 
@@ -87,7 +90,7 @@ std::vector<std::string> eal_args(const Config& cfg, const std::string& prefix, 
 }
 
 int run(int argc, char** argv) {
-    std::string config_path, eal_extra, log_level, stats_path, prefix;
+    std::string config_path, eal_extra, log_level, stats_path, prefix, run_as;
     po::options_description desc("espgw-dp options");
     desc.add_options()("help,h", "show this help")("config,c", po::value(&config_path)->required(),
                                                    "TOML configuration file")(
@@ -95,7 +98,10 @@ int run(int argc, char** argv) {
         "log-level", po::value(&log_level)->default_value("notice"), "DPDK log level (error, warning, notice, info, debug)")(
         "stats-socket", po::value(&stats_path)->default_value("/run/espgw-dp.sock"), "stats/control unix socket")(
         "file-prefix", po::value(&prefix)->default_value("espgw-dp"), "DPDK --file-prefix (unique per instance)")(
-        "no-idle-backoff", "poll without sleeping (benchmarks)")("check", "validate the configuration and exit");
+        "no-idle-backoff", "poll without sleeping (benchmarks)")(
+        "user", po::value(&run_as),
+        "USER[:GROUP]: once the ports are up and the stats socket is bound, hand DPDK's shared files to this user "
+        "and drop root (no capabilities left)")("check", "validate the configuration and exit");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -170,6 +176,13 @@ int run(int argc, char** argv) {
                 dp->neighbors.learn(static_cast<uint16_t>(n.port), n.addr.family, n.addr.bytes, n.mac, true);
 
             StatsServer stats(*dp, stats_path);
+            if (!run_as.empty()) {
+                // Before the workers start: a refusal stops the process cleanly.
+                if (std::string e = run_unprivileged(run_as); !e.empty())
+                    throw std::runtime_error(fmt::format("refusing to run: cannot drop privileges to {}: {}", run_as, e));
+                fmt::print(stderr, "espgw-dp: running as {} (uid {}, gid {}), no capabilities\n", run_as, getuid(),
+                           getgid());
+            }
             for (auto& w : dp->workers) rte_eal_remote_launch(worker_main, w.get(), w->lcore);
             for (uint32_t i = 0; i < dp->nb_ports; ++i) {
                 const PortInfo& p = dp->ports[i];

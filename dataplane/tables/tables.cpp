@@ -9,6 +9,9 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <bit>
@@ -176,7 +179,17 @@ std::unique_ptr<Tables> Tables::attach_secondary(const std::string& file_prefix,
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) fail("rte_eal_init (secondary, prefix " + file_prefix + ")");
+    // A primary that dropped root (espgw-dp --user) owns its runtime directory but not
+    // what a root secondary creates there: its multi-process socket, to which the
+    // primary must send replies. Create it writable for the owner of the (mode 0700)
+    // directory, i.e. without the umask; nobody else can reach into that directory.
+    struct stat st{};
+    const bool foreign_primary = geteuid() == 0 && stat(("/var/run/dpdk/" + file_prefix).c_str(), &st) == 0 &&
+                                 st.st_uid != 0;
+    const mode_t old_mask = foreign_primary ? umask(0) : 0;
+    const int rc = rte_eal_init(static_cast<int>(args.size()), argv.data());
+    if (foreign_primary) umask(old_mask);
+    if (rc < 0) fail("rte_eal_init (secondary, prefix " + file_prefix + ")");
     return attach(name);
 }
 

@@ -82,6 +82,9 @@ def main():
         ike_unit = open(units[1]).read()
         result("BindsTo=espgw-dp.service" in ike_unit and "--user espgw:espgw" in ike_unit and
                "Restart=on-failure" in ike_unit, "systemd_ike_unit_order_and_privdrop", "")
+        dp_unit = open(units[0]).read()
+        result("--user espgw:espgw" in dp_unit and all(c in dp_unit for c in ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN")),
+               "systemd_dp_unit_privdrop", "")
 
         # Example configurations: both daemons accept them.
         for ex in ("remote-access", "site-to-site"):

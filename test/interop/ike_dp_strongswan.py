@@ -22,6 +22,7 @@ fails to start is a FAIL.
 """
 import json
 import os
+import pwd
 import re
 import signal
 import socket
@@ -293,11 +294,19 @@ def restart_case(procs, dp, ike, rwdir, sock, tmp, pair):
     dp.wait()
     time.sleep(1.0)  # the agent notices within 200 ms and lets go of the old memory
     dp_log = os.path.join(tmp, "dp-restarted.log")
+    # The new espgw-dp drops root once it is up (--user): the agent (root) still
+    # attaches to it, and the tunnel runs through an unprivileged dataplane.
     dp = procs.start(["ip", "netns", "exec", GW, DP_BIN, "--config", os.path.join(tmp, "dp.toml"),
-                      "--file-prefix", PREFIX, "--stats-socket", sock], dp_log)
+                      "--file-prefix", PREFIX, "--stats-socket", sock, "--user", "nobody:nogroup"], dp_log)
     if not dc.wait_for(dp_log, "ready:", dp, 30):
         result(False, "dp_restart_reinstalls_child_sa", "espgw-dp did not restart: " + open(dp_log).read()[-300:])
         return dp
+    status = open(f"/proc/{dp.pid}/status").read()
+    ids = {k: v.split() for k, v in re.findall(r"^(Uid|Gid|CapEff|CapPrm|CapInh|NoNewPrivs):\s+(.*)$", status, re.M)}
+    nobody = str(pwd.getpwnam("nobody").pw_uid)
+    result(ids.get("Uid") == [nobody] * 4 and all(int(ids.get(c, ["1"])[0], 16) == 0
+                                                  for c in ("CapEff", "CapPrm", "CapInh")),
+           "dp_runs_unprivileged", f"{ids}; log: {open(dp_log).read()[-200:]}")
     ike_log = os.path.join(tmp, "ike.log")
     ok = dc.wait_for(ike_log, "re-installed 1 CHILD_SA pair", ike, 20)
     sas = {f"{s['spi']:08x}": s for s in dc.query(sock, "stats")["sa"]}
