@@ -40,6 +40,11 @@ std::vector<std::string> string_list(const toml::table& t, const std::string& ke
     return out;
 }
 
+bool n_is_list(const toml::table& t, const char* key) {
+    const toml::node* n = t.get(key);
+    return n && n->is_array();
+}
+
 // [ike] lifecycle keys: whole seconds >= 0 (retransmit_* may be fractional).
 void parse_lifecycle(const toml::table& ike, IkeConfig& cfg) {
     auto secs = [&](const char* key, uint32_t& out) {
@@ -127,14 +132,16 @@ IkeConfig parse_config(std::string_view text) {
             p.name = name;
             p.cidr = need_string(*t, "cidr", path);
             try {
-                AddressPool check(name, p.cidr);
+                p.family = AddressPool(name, p.cidr).family();
             } catch (const std::invalid_argument& e) {
                 fail(path + ".cidr", e.what());
             }
+            // INTERNAL_IP4_DNS / INTERNAL_IP6_DNS by the server's family, whatever the pool's.
             for (const auto& d : string_list(*t, "dns", path)) {
-                in_addr a{};
-                if (inet_pton(AF_INET, d.c_str(), &a) != 1) fail(path + ".dns", "'" + d + "' is not IPv4");
-                p.dns4.push_back(ntohl(a.s_addr));
+                const auto a = parse_pool_addr(d);
+                if (!a) fail(path + ".dns", "'" + d + "' is not an IPv4 or IPv6 address");
+                if (a->first == 4) p.dns4.push_back(static_cast<uint32_t>(a->second));
+                else p.dns6.push_back(ip6_from_pool(a->second));
             }
             parse_pool_options(*t, path, p);
             cfg.pools[name] = std::move(p);
@@ -227,8 +234,20 @@ IkeConfig parse_config(std::string_view text) {
         ts_list("local_ts", c.local_ts);
         ts_list("remote_ts", c.remote_ts);
         if (c.local_ts.empty()) c.local_ts.push_back(ts_from_cidr("0.0.0.0/0"));
-        c.pool = (*t)["pool"].value_or(std::string{});
-        if (!c.pool.empty() && !cfg.pools.count(c.pool)) fail(path + ".pool", "no pool named '" + c.pool + "'");
+        // pool = "rw" | ["rw", "rw6", ...] (also spelled pools): per family the first pool
+        // whose groups admit the user is used (virtual_ip.hpp).
+        if (t->contains("pool") && t->contains("pools")) fail(path + ".pools", "give either pool or pools");
+        const char* pool_key = t->contains("pools") ? "pools" : "pool";
+        if (const toml::node* n = t->get(pool_key)) {
+            if (auto one = n->value_exact<std::string>()) c.pools.push_back(*one);
+            else c.pools = string_list(*t, pool_key, path);
+        }
+        for (size_t i = 0; i < c.pools.size(); ++i) {
+            const std::string key = path + "." + pool_key + (n_is_list(*t, pool_key) ? "[" + std::to_string(i) + "]" : "");
+            if (!cfg.pools.count(c.pools[i])) fail(key, "no pool named '" + c.pools[i] + "'");
+            for (size_t j = 0; j < i; ++j)
+                if (c.pools[j] == c.pools[i]) fail(key, "pool '" + c.pools[i] + "' listed twice");
+        }
         if (const toml::node* n = t->get("nas_identifier")) {
             auto v = n->value<std::string>();
             if (!v || v->empty() || v->size() > 253) fail(path + ".nas_identifier", "expected a string of 1..253 characters");

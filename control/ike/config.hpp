@@ -3,6 +3,7 @@
 // validates everything and throws std::invalid_argument naming the key path; a
 // loaded IkeConfig is immutable.
 
+#include "control/ike/address_pool.hpp"
 #include "control/ike/algorithms.hpp"
 #include "control/ike/config_fragments.hpp"
 #include "control/ike/config_radius.hpp"
@@ -22,8 +23,13 @@ namespace espgw::ike {
 
 struct PoolConfig {
     std::string name;
-    std::string cidr;
-    std::vector<uint32_t> dns4;  // host byte order
+    std::string cidr;             // IPv4 or IPv6 CIDR or range (address_pool.hpp)
+    uint8_t family = 4;           // of cidr: the CP attributes it answers (INTERNAL_IP4/IP6_ADDRESS)
+    std::vector<uint32_t> dns4;   // host byte order (dns: INTERNAL_IP4_DNS)
+    std::vector<Ip6> dns6;        // dns entries that are IPv6 (INTERNAL_IP6_DNS)
+    // Issue 6: groups = [...]: only users in one of these groups (user database or
+    // RADIUS Class / Filter-Id) get addresses from this pool; empty: everybody.
+    std::vector<std::string> groups;
     // CP attributes beyond the address (config_pool.cpp, RFC 7296 §3.15.1, RFC 8598):
     // nbns (INTERNAL_IP4_NBNS), dns_domain (INTERNAL_DNS_DOMAIN), split_include
     // (INTERNAL_IP4_SUBNET; the CHILD_SA's local TS is narrowed to them), and static
@@ -31,7 +37,7 @@ struct PoolConfig {
     std::vector<uint32_t> nbns4;                       // host byte order
     std::vector<std::string> dns_domains;
     std::vector<std::pair<uint32_t, uint32_t>> split_include;  // (network, netmask), host order
-    std::map<std::string, uint32_t> static_ips;        // identity -> address, host order
+    std::map<std::string, PoolAddr> static_ips;        // identity -> address of the pool's family
 };
 
 struct ConnectionConfig {
@@ -43,7 +49,9 @@ struct ConnectionConfig {
     std::vector<Algorithms> esp_proposals;
     std::vector<TrafficSelector> local_ts;
     std::vector<TrafficSelector> remote_ts;  // empty: the peer's virtual IP (or its TSi)
-    std::string pool;                         // empty: no CP reply
+    // pool = "rw" or ["rw", "rw6", ...]: the pools CP addresses come from, in order; per
+    // family the first whose groups admit the user (virtual_ip.hpp). Empty: no CP reply.
+    std::vector<std::string> pools;
     // Site-to-site initiator (IkeManager::initiate): the peer's IPv4 address (host
     // order; remote_addr, absent: we only wait for the peer) and start_action "start"
     // (initiate at start-up and again after the IKE SA was cleared) or "none".

@@ -56,7 +56,13 @@ void parse_pool_options(const toml::table& t, const std::string& path, PoolConfi
         if (!valid_domain(d)) fail(path + ".dns_domain", "'" + d + "' is not a DNS domain name");
         p.dns_domains.push_back(d);
     }
+    for (const auto& g : strings(t, "groups", path)) {
+        if (g.empty() || g.size() > 64) fail(path + ".groups", "group names have 1..64 characters");
+        p.groups.push_back(g);
+    }
     const auto splits = strings(t, "split_include", path);
+    if (!splits.empty() && p.family != 4)
+        fail(path + ".split_include", "split_include (INTERNAL_IP4_SUBNET) belongs to an IPv4 pool");
     for (size_t i = 0; i < splits.size(); ++i) {
         const std::string key = path + ".split_include[" + std::to_string(i) + "]";
         const std::string& s = splits[i];
@@ -80,13 +86,16 @@ void parse_pool_options(const toml::table& t, const std::string& path, PoolConfi
         const toml::table* st = n->as_table();
         if (!st) fail(path + ".static", "expected a table of \"identity\" = \"address\"");
         const AddressPool range(p.name, p.cidr);
-        std::map<uint32_t, std::string> taken;
+        std::map<PoolAddr, std::string> taken;
         for (const auto& [k, v] : *st) {
             const std::string id(k.str());
             const std::string key = path + ".static.\"" + id + "\"";
             auto s = v.value_exact<std::string>();
-            if (!s) fail(key, "expected an IPv4 address string");
-            const uint32_t addr = ipv4(*s, key);
+            if (!s) fail(key, "expected an address string");
+            const auto parsed = parse_pool_addr(*s);
+            if (!parsed || parsed->first != p.family)
+                fail(key, "'" + *s + "' is not an IPv" + std::to_string(p.family) + " address (the pool's family)");
+            const PoolAddr addr = parsed->second;
             // Issue 4: a static address overrides the pool, so it must never be one the
             // pool could hand to somebody else.
             if (addr >= range.first() - 1 && addr <= range.last() + 1)

@@ -8,8 +8,12 @@
 //   nbns = ["10.1.0.3"]                       # INTERNAL_IP4_NBNS (WINS)
 //   dns_domain = "corp.example"               # INTERNAL_DNS_DOMAIN (or a list)
 //   split_include = ["10.0.0.0/8"]            # INTERNAL_IP4_SUBNET; local TS narrowed
+//   groups = ["staff"]                        # issue 6: only users of these groups
 //   [pools.rw.static]
 //   "alice@example.com" = "10.99.1.5"         # outside the pool's range
+//   [pools.rw6]
+//   cidr = "fd00:99::/112"                    # an IPv6 pool: INTERNAL_IP6_ADDRESS
+//   dns = ["fd00:78::53"]                     # INTERNAL_IP6_DNS
 
 #include "control/ike/config.hpp"
 
@@ -19,7 +23,7 @@
 
 namespace espgw::ike {
 
-/// Reads nbns, dns_domain, split_include and the static table of the pool table `t`
+/// Reads nbns, dns_domain, groups, split_include and the static table of the pool table `t`
 /// (at `path`, "pools.rw") into `p`, whose cidr is already set and valid.
 void parse_pool_options(const toml::table& t, const std::string& path, PoolConfig& p);
 

@@ -137,7 +137,8 @@ std::string IkeControl::conn_list() const {
             "{{\"name\":{},\"local_id\":{},\"remote_id\":{},\"auth\":{},\"pool\":{},\"local_ts\":{},\"remote_ts\":{},"
             "\"ike_proposals\":{},\"esp_proposals\":{},\"ike_sas\":{}}}",
             json_string(c.name), json_string(c.local_id.to_string()), json_string(c.remote_id.to_string()),
-            json_string(c.psk ? "psk" : "pubkey"), json_string(c.pool), json_string(join_ts(c.local_ts)),
+            json_string(c.psk ? "psk" : "pubkey"), json_string(fmt::format("{}", fmt::join(c.pools, ","))),
+            json_string(join_ts(c.local_ts)),
             json_string(c.remote_ts.empty() ? "dynamic" : join_ts(c.remote_ts)), json_string(join_algs(c.ike_proposals)),
             json_string(join_algs(c.esp_proposals)), [&] {
                 size_t n = 0;
@@ -175,12 +176,13 @@ std::string IkeControl::sa_list() {
         children += "]";
         o += fmt::format(
             "{{\"ike_spi\":\"{:016x}\",\"peer_spi\":\"{:016x}\",\"connection\":{},\"peer\":{},\"identity\":{},"
-            "\"state\":\"{}\",\"role\":\"{}\",\"ike\":{},\"nat\":{},\"virtual_ip\":{},\"child_sas\":{},"
-            "\"children\":{}}}",
+            "\"state\":\"{}\",\"role\":\"{}\",\"ike\":{},\"nat\":{},\"virtual_ip\":{},\"virtual_ip6\":{},"
+            "\"child_sas\":{},\"children\":{}}}",
             sa->spi_r, sa->spi_i, json_string(sa->conn ? sa->conn->name : ""), json_string(to_string(sa->remote)),
             json_string(sa->peer_id.data.empty() ? "" : sa->peer_id.to_string()), state_name(sa->state),
             sa->initiator ? "initiator" : "responder", json_string(to_string(sa->ike_alg)), sa->nat(),
-            sa->virtual_ip ? json_string(ipv4_to_string(*sa->virtual_ip)) : "null", json_string(summary), children);
+            sa->virtual_ip ? json_string(ipv4_to_string(*sa->virtual_ip)) : "null",
+            sa->virtual_ip6 ? json_string(ipv6_to_string(*sa->virtual_ip6)) : "null", json_string(summary), children);
     }
     return o + "]";
 }
@@ -262,7 +264,7 @@ std::string IkeControl::users() const {
         if (o.size() > 1) o += ",";
         o += fmt::format(
             "{{\"identity\":{},\"connection\":{},\"virtual_ip\":{},\"outer\":{},\"nat\":{},\"user\":{},"
-            "\"auth\":{},\"groups\":{},\"up_s\":{},\"child_sas\":{}}}",
+            "\"auth\":{},\"groups\":{},\"virtual_ip6\":{},\"up_s\":{},\"child_sas\":{}}}",
             json_string(sa->peer_id.data.empty() ? "" : sa->peer_id.to_string()),
             json_string(sa->conn ? sa->conn->name : ""),
             sa->virtual_ip ? json_string(ipv4_to_string(*sa->virtual_ip)) : "null", json_string(to_string(sa->remote)),
@@ -281,9 +283,12 @@ std::string IkeControl::pool_list() {
             if (o.size() > 1) o += ",";
             bool online = false;
             for (uint64_t spi : manager_.spis())
-                if (const IkeSa* sa = manager_.find(spi); sa && sa->virtual_ip == addr) online = true;
+                if (const IkeSa* sa = manager_.find(spi);
+                    sa && (pool.family() == 4 ? sa->virtual_ip == addr : sa->virtual_ip6 == ip6_from_pool(addr)))
+                    online = true;
             o += fmt::format("{{\"pool\":{},\"identity\":{},\"address\":{},\"online\":{}}}", json_string(name),
-                             json_string(id), json_string(ipv4_to_string(addr)), online);
+                             json_string(id), json_string(pool.to_string(addr)), online);
+            sa->virtual_ip6 ? json_string(ipv6_to_string(*sa->virtual_ip6)) : "null",
         }
     return o + "]";
 }

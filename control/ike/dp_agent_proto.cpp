@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -48,6 +49,7 @@ Writer& Writer::info(const ChildSaInfo& i) {
             u8(t.ts_type).u8(t.ip_proto).u16(t.start_port).u16(t.end_port).bytes(t.start_addr).bytes(t.end_addr);
     }
     u8(i.virtual_ip.has_value()).u32(i.virtual_ip.value_or(0));
+    bytes(i.virtual_ip6 ? std::span<const uint8_t>(*i.virtual_ip6) : std::span<const uint8_t>{});
     u32(static_cast<uint32_t>(i.groups.size()));
     for (const std::string& g : i.groups) str(g);
     return u64(i.initial_seq_out);
@@ -136,6 +138,10 @@ ChildSaInfo Reader::info() {
     const bool vip = u8() != 0;
     const uint32_t v = u32();
     if (vip) i.virtual_ip = v;
+    if (const std::vector<uint8_t> v6 = bytes(); v6.size() == 16) {
+        i.virtual_ip6.emplace();
+        std::copy(v6.begin(), v6.end(), i.virtual_ip6->begin());
+    }
     const uint32_t ng = u32();
     for (uint32_t k = 0; k < ng && !failed_; ++k) i.groups.push_back(str());
     i.initial_seq_out = u64();

@@ -99,7 +99,11 @@ struct IkeSa {
 
     const ConnectionConfig* conn = nullptr;  // chosen in IKE_AUTH
     Identity peer_id;
-    std::optional<uint32_t> virtual_ip;
+    std::optional<uint32_t> virtual_ip;   // host order (INTERNAL_IP4_ADDRESS)
+    std::optional<Ip6> virtual_ip6;       // INTERNAL_IP6_ADDRESS
+    // The pools whose CP attributes went with them (virtual_ip.hpp: the admitted pool,
+    // also for a static address); empty: none.
+    std::string vip_pool, vip6_pool;
     // A user authenticated by EAP (RFC 7296 §2.16): the EAP conversation while it runs,
     // then who the user is: its name and static virtual IP (UserDb static_ip / RADIUS
     // Framed-IP-Address, overriding the pool); its groups go to `groups` below.

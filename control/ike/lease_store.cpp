@@ -2,7 +2,6 @@
 
 #include "control/common/atomic_file.hpp"
 
-#include <arpa/inet.h>
 #include <fstream>
 #include <sstream>
 
@@ -17,13 +16,12 @@ std::vector<Lease> load_leases(const std::string& path, size_t* skipped) {
         if (line.empty()) continue;
         const size_t t1 = line.find('\t');
         const size_t t2 = t1 == std::string::npos ? t1 : line.find('\t', t1 + 1);
-        in_addr a{};
-        if (t2 == std::string::npos || t1 == 0 || t2 == t1 + 1 ||
-            inet_pton(AF_INET, line.substr(t2 + 1).c_str(), &a) != 1) {
+        const auto a = t2 == std::string::npos ? std::nullopt : parse_pool_addr(line.substr(t2 + 1));
+        if (t2 == std::string::npos || t1 == 0 || t2 == t1 + 1 || !a) {
             ++bad;
             continue;
         }
-        out.push_back({line.substr(0, t1), line.substr(t1 + 1, t2 - t1 - 1), ntohl(a.s_addr)});
+        out.push_back({line.substr(0, t1), line.substr(t1 + 1, t2 - t1 - 1), a->second, a->first});
     }
     if (skipped) *skipped = bad;
     return out;
@@ -34,7 +32,7 @@ bool save_leases(const std::string& path, const std::map<std::string, AddressPoo
     for (const auto& [name, pool] : pools)
         for (const auto& [id, addr] : pool.leases())
             if (id.find_first_of("\t\r\n") == std::string::npos && name.find_first_of("\t\r\n") == std::string::npos)
-                text << name << '\t' << id << '\t' << ipv4_to_string(addr) << '\n';
+                text << name << '\t' << id << '\t' << pool.to_string(addr) << '\n';
     return write_file_atomic(path, text.str(), 0600, error);
 }
 
@@ -42,7 +40,7 @@ size_t restore_leases(const std::vector<Lease>& leases, std::map<std::string, Ad
     size_t n = 0;
     for (const auto& l : leases) {
         auto it = pools.find(l.pool);
-        if (it != pools.end() && it->second.restore(l.identity, l.addr_host)) ++n;
+        if (it != pools.end() && it->second.family() == l.family && it->second.restore(l.identity, l.addr)) ++n;
     }
     return n;
 }

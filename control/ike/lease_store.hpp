@@ -1,7 +1,7 @@
 #pragma once
 // Persistence of the virtual-IP leases (issue 7: a restarted espgw-ike gives every
 // user the address it had). The file holds one lease per line,
-//   <pool> TAB <identity> TAB <a.b.c.d>
+//   <pool> TAB <identity> TAB <a.b.c.d or an IPv6 address>
 // and is replaced atomically: written to "<path>.tmp", fsync'ed, renamed over the old
 // file, then the directory is fsync'ed, so a crash mid-write leaves the old file.
 // Control thread only.
@@ -18,7 +18,8 @@ namespace espgw::ike {
 struct Lease {
     std::string pool;
     std::string identity;
-    uint32_t addr_host = 0;
+    PoolAddr addr = 0;   // an IPv4 address in the low 32 bits (address_pool.hpp)
+    uint8_t family = 4;
 };
 
 /// Reads the lease file. A missing file is an empty list; malformed lines are skipped

@@ -4,6 +4,7 @@
 // writes JSON lines, for tests and until the tables writer is wired) and, next, a
 // writer over dataplane/tables/writer.hpp.
 
+#include "control/ike/address_pool.hpp"
 #include "control/ike/algorithms.hpp"
 #include "control/ike/crypto_keys.hpp"
 #include "control/ike/endpoint.hpp"
@@ -30,6 +31,7 @@ struct ChildSaInfo {
     std::vector<TrafficSelector> ts_local;
     std::vector<TrafficSelector> ts_remote;
     std::optional<uint32_t> virtual_ip;  // host order, assigned to the peer
+    std::optional<Ip6> virtual_ip6;      // the peer's virtual IPv6 address
     std::vector<std::string> groups;     // the user's groups: firewall tags of the inbound SA
     // Re-installing a pair after espgw-dp restarted: the outbound SA continues above
     // this sequence number (the peer's replay window has seen the ones below).

@@ -35,33 +35,43 @@ std::optional<crypto::Suite> suite_of(const Algorithms& a) {
     return std::nullopt;
 }
 
-/// Splits the IPv4 range [lo, hi] (host order) into CIDR prefixes.
-std::vector<std::pair<uint32_t, uint8_t>> v4_prefixes(uint32_t lo, uint32_t hi) {
-    std::vector<std::pair<uint32_t, uint8_t>> out;
-    uint64_t cur = lo;
-    const uint64_t end = uint64_t{hi} + 1;
-    while (cur < end && out.size() < 64) {
-        uint8_t len = 32;
+using U128 = unsigned __int128;
+
+/// Splits the address range [lo, hi] of a `bits`-bit family (32 or 128; host-order
+/// numbers) into CIDR prefixes, at most 64 of them.
+std::vector<std::pair<U128, uint8_t>> range_prefixes(U128 lo, U128 hi, unsigned bits) {
+    std::vector<std::pair<U128, uint8_t>> out;
+    // The size of a block of prefix length `len`, minus one (2^128 does not fit).
+    auto span = [bits](unsigned len) { return len == 0 && bits == 128 ? ~U128{0} : (U128{1} << (bits - len)) - 1; };
+    U128 cur = lo;
+    for (;;) {
+        if (out.size() >= 64) break;
+        unsigned len = bits;
         // Grow the block while it stays aligned and inside the range.
         while (len > 0) {
-            const uint64_t size = uint64_t{1} << (32 - (len - 1));
-            if ((cur & (size - 1)) != 0 || cur + size > end) break;
+            const U128 s = span(len - 1);
+            if ((cur & s) != 0 || s > hi - cur) break;
             --len;
         }
-        out.emplace_back(static_cast<uint32_t>(cur), len);
-        cur += uint64_t{1} << (32 - len);
+        out.emplace_back(cur, static_cast<uint8_t>(len));
+        const U128 last = cur + span(len);
+        if (last >= hi) break;
+        cur = last + 1;
     }
     return out;
 }
 
-uint32_t be32(const Bytes& b) { return b.size() >= 4 ? (uint32_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3] : 0; }
-
-void put_be32(uint8_t* p, uint32_t v) {
-    p[0] = static_cast<uint8_t>(v >> 24);
-    p[1] = static_cast<uint8_t>(v >> 16);
-    p[2] = static_cast<uint8_t>(v >> 8);
-    p[3] = static_cast<uint8_t>(v);
+U128 from_bytes(const Bytes& b) {
+    U128 v = 0;
+    for (uint8_t x : b) v = v << 8 | x;
+    return v;
 }
+
+void put_bytes(uint8_t* p, U128 v, size_t n) {
+    for (size_t i = n; i-- > 0; v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+
+void put_be32(uint8_t* p, uint32_t v) { put_bytes(p, v, 4); }
 
 esp::SaConfig sa_config(const ChildSaInfo& info, const crypto::Suite& suite, bool inbound, uint32_t spi) {
     esp::SaConfig c;
@@ -176,7 +186,7 @@ bool TablesSaSink::install(const ChildSaInfo& info, const ChildSaKeys& keys) {
     auto out = std::make_shared<Outbound>();
     out->out_id = out_id;
     out->spi_out = info.spi_out;
-    // Remote-access peers without a remote TS: their virtual IP.
+    // Remote-access peers without a remote TS: their virtual IPs.
     std::vector<TrafficSelector> remote = info.ts_remote;
     if (remote.empty() && info.virtual_ip) {
         uint8_t a[4];
@@ -186,19 +196,27 @@ bool TablesSaSink::install(const ChildSaInfo& info, const ChildSaKeys& keys) {
     bool ok = true;
     for (const TrafficSelector& l : info.ts_local) {
         for (const TrafficSelector& rt : remote) {
-            if (l.ts_type != TS_IPV4_ADDR_RANGE || rt.ts_type != TS_IPV4_ADDR_RANGE) {
-                log_warn("{}: IPv6 traffic selectors are not installed in the dataplane yet", info.connection);
+            // One policy family per pair of selectors: IPv4 with IPv4, IPv6 with IPv6
+            // (an IPv6 inner packet goes into the same IPv4 tunnel, RFC 4301 §5.1).
+            if (l.ts_type != rt.ts_type) continue;
+            const bool v6 = l.ts_type == TS_IPV6_ADDR_RANGE;
+            const size_t alen = v6 ? 16 : 4;
+            if (l.start_addr.size() != alen || l.end_addr.size() != alen || rt.start_addr.size() != alen ||
+                rt.end_addr.size() != alen) {
+                log_warn("{}: malformed traffic selector not installed", info.connection);
                 continue;
             }
             const uint8_t proto = l.ip_proto ? l.ip_proto : rt.ip_proto;
-            for (auto [lp, ll] : v4_prefixes(be32(l.start_addr), be32(l.end_addr)))
-                for (auto [rp, rl] : v4_prefixes(be32(rt.start_addr), be32(rt.end_addr))) {
+    if (remote.empty() && info.virtual_ip6) remote.push_back(ts_host(*info.virtual_ip6));
+            for (auto [lp, ll] : range_prefixes(from_bytes(l.start_addr), from_bytes(l.end_addr), bits))
+                for (auto [rp, rl] : range_prefixes(from_bytes(rt.start_addr), from_bytes(rt.end_addr), bits)) {
                     tables::Policy pol;
                     pol.priority = kPolicyPriority;
-                    pol.family = 4;
-                    put_be32(pol.src, lp);
+                    pol.family = v6 ? 6 : 4;
+                    put_bytes(pol.src, lp, alen);
                     pol.src_len = ll;
-                    put_be32(pol.dst, rp);
+            const unsigned bits = v6 ? 128 : 32;
+                    put_bytes(pol.dst, rp, alen);
                     pol.dst_len = rl;
                     pol.proto = proto;
                     pol.src_port_lo = l.start_port;

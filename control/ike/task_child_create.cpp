@@ -35,16 +35,16 @@ public:
         const auto sel = select_proposal(ours, *sai, ProtocolId::ESP);
         if (!sel) return child_error(sa, NotifyType::NO_PROPOSAL_CHOSEN, "no acceptable ESP proposal");
         const auto* cp = m.get<CpPayload>(PayloadType::CP);
-        if (cp && cp->cfg_type == CFG_REQUEST && !sa.conn->pool.empty() && !sa.virtual_ip)
+        bool asked = false;  // for an address of either family
+        if (cp && cp->cfg_type == CFG_REQUEST)
+            for (const auto& a : cp->attrs) asked |= a.type == INTERNAL_IP4_ADDRESS || a.type == INTERNAL_IP6_ADDRESS;
+        if (asked && !sa.conn->pools.empty() && !sa.virtual_ip && !sa.virtual_ip6)
             return child_error(sa, NotifyType::INTERNAL_ADDRESS_FAILURE, "no virtual IP available");
-        // §2.9: narrow the initiator's selectors to what the policy allows. With a
-        // virtual IP the initiator's side is exactly that address.
+        // §2.9: narrow the initiator's selectors to what the policy allows. With virtual
+        // IPs the initiator's side is exactly those addresses (IPv4 and/or IPv6).
         std::vector<TrafficSelector> allowed_remote;
-        if (sa.virtual_ip) {
-            const uint32_t v = *sa.virtual_ip;
-            const uint8_t a[4] = {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
-                                  static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
-            allowed_remote.push_back(ts_host(a));
+        if (sa.virtual_ip || sa.virtual_ip6) {
+            allowed_remote = virtual_ip_ts(sa);
         } else if (!sa.conn->remote_ts.empty()) {
             allowed_remote = sa.conn->remote_ts;
         } else {
@@ -86,6 +86,7 @@ public:
         info.ts_local = ts_local_;
         info.ts_remote = ts_remote_;
         info.virtual_ip = sa.virtual_ip;
+        info.virtual_ip6 = sa.virtual_ip6;
         info.groups = sa.groups;
         if (!ctx_.sink.install(info, keys)) {
             log_warn("{}: dataplane refused CHILD_SA {:08x}/{:08x}", sa.who(), spi_in_, spi_out_);

@@ -12,6 +12,7 @@
 #include "control/ike/proposal.hpp"
 #include "control/ike/tasks.hpp"
 #include "control/ike/traffic_selector.hpp"
+#include "control/ike/virtual_ip.hpp"
 
 #include <openssl/rand.h>
 
@@ -100,16 +101,15 @@ public:
         }
         // §2.9 narrowing, as for the first CHILD_SA.
         std::vector<TrafficSelector> allowed_remote;
-        if (sa.virtual_ip) {
-            const Bytes a = be32(*sa.virtual_ip);
-            allowed_remote.push_back(ts_host(a));
+        if (sa.virtual_ip || sa.virtual_ip6) {
+            allowed_remote = virtual_ip_ts(sa);
         } else if (!sa.conn->remote_ts.empty()) {
             allowed_remote = sa.conn->remote_ts;
         } else {
             allowed_remote = tsi->selectors;
         }
         ts_remote_ = narrow(tsi->selectors, allowed_remote);
-        ts_local_ = narrow(tsr->selectors, sa.conn->local_ts);
+        ts_local_ = narrow(tsr->selectors, local_ts_for(sa, ctx_.config));  // split tunnel, as at creation
         if (ts_remote_.empty() || ts_local_.empty())
             return fail(sa, ex, NotifyType::TS_UNACCEPTABLE, "traffic selectors unacceptable");
         sel_ = *sel;
@@ -298,6 +298,7 @@ private:
         info.ts_local = ts_local_;
         info.ts_remote = ts_remote_;
         info.virtual_ip = sa.virtual_ip;
+        info.virtual_ip6 = sa.virtual_ip6;
         info.groups = sa.groups;
         return info;
     }

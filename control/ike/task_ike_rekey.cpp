@@ -85,6 +85,9 @@ public:
         n.conn = sa.conn;
         n.peer_id = sa.peer_id;
         n.virtual_ip = sa.virtual_ip;
+        n.virtual_ip6 = sa.virtual_ip6;
+        n.vip_pool = sa.vip_pool;
+        n.vip6_pool = sa.vip6_pool;
         n.groups = sa.groups;
         n.user = sa.user;  // the EAP-authenticated user stays the same (accounting, logs)
         n.auth_method = sa.auth_method;

@@ -123,19 +123,19 @@ TEST_CASE("CP: choose_virtual_ip order: user's static address, pool [static], po
     IkeSa sa;
     sa.conn = &cfg.connections.at(0);
     sa.peer_id = Identity::parse("rw@example.com");
-    std::string source;
-    CHECK(choose_virtual_ip(sa, cfg, pools, source) == 0x0a630106u);  // by IKE identity
-    CHECK(source == "static");
+    VipOrigin o;
+    CHECK(choose_virtual_ip(sa, cfg, pools, 4, o) == 0x0a630106u);  // by IKE identity
+    CHECK(o.source == "static");
     sa.user = "alice";
-    CHECK(choose_virtual_ip(sa, cfg, pools, source) == 0x0a630105u);  // the EAP user name first
+    CHECK(choose_virtual_ip(sa, cfg, pools, 4, o) == 0x0a630105u);  // the EAP user name first
     sa.user_ip = 0x0a630909u;  // user database / RADIUS Framed-IP-Address wins
-    CHECK(choose_virtual_ip(sa, cfg, pools, source) == 0x0a630909u);
-    CHECK(source == "user");
+    CHECK(choose_virtual_ip(sa, cfg, pools, 4, o) == 0x0a630909u);
+    CHECK(o.source == "user");
     sa.user_ip.reset();
     sa.user = "bob";
     sa.peer_id = Identity::parse("bob@example.com");
-    CHECK(choose_virtual_ip(sa, cfg, pools, source) == 0x0a630001u);
-    CHECK(source == "pool");
+    CHECK(choose_virtual_ip(sa, cfg, pools, 4, o) == 0x0a630001u);
+    CHECK(o.source == "pool");
     CHECK(pools.at("rw").leases().count("bob") == 1);
 }
 
