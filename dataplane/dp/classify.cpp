@@ -45,10 +45,10 @@ void local_in(Worker& w, uint16_t port, rte_mbuf* m, const esp::Classification& 
 
 void process_rx(Worker& w, uint16_t port, rte_mbuf** pkts, uint32_t n) noexcept {
     rte_mbuf* in_pkts[kMaxBurst];
-    esp::Classification in_cls[kMaxBurst];
+    BurstArray<esp::Classification> in_cls;
     uint32_t nin = 0;
     rte_mbuf* out_pkts[kMaxBurst];
-    esp::Classification out_cls[kMaxBurst];
+    BurstArray<esp::Classification> out_cls;
     uint32_t nout = 0;
     const PortInfo& pi = w.dp.ports[port];
     const uint16_t nat_t = w.dp.cfg.dataplane.nat_t_port;
@@ -134,8 +134,8 @@ void process_rx(Worker& w, uint16_t port, rte_mbuf** pkts, uint32_t n) noexcept 
             outside_cleartext(w, m, cls);
         }
     }
-    if (nin) inbound_burst(w, in_pkts, in_cls, nin);
-    if (nout) outbound_burst(w, port, out_pkts, out_cls, nout);
+    if (nin) inbound_burst(w, in_pkts, in_cls.data(), nin);
+    if (nout) outbound_burst(w, port, out_pkts, out_cls.data(), nout);
 }
 
 }  // namespace espgw::dp

@@ -38,7 +38,7 @@ uint32_t drain_handoff(Worker& w) noexcept {
     unsigned n = rte_ring_sc_dequeue_burst(w.handoff_ring, reinterpret_cast<void**>(pkts), w.burst, nullptr);
     if (n == 0) return 0;
     rte_mbuf* in[kMaxBurst];
-    esp::Classification in_cls[kMaxBurst];
+    BurstArray<esp::Classification> in_cls;
     uint32_t nin = 0;
     // Outbound packets are grouped per inside port (almost always one).
     const uint16_t nat_t = w.dp.cfg.dataplane.nat_t_port;
@@ -58,7 +58,7 @@ uint32_t drain_handoff(Worker& w) noexcept {
             outbound_burst(w, meta->port_index, &m, &cls, 1);
         }
     }
-    if (nin) inbound_burst(w, in, in_cls, nin);
+    if (nin) inbound_burst(w, in, in_cls.data(), nin);
     return n;
 }
 

@@ -59,17 +59,17 @@ bool tunnel_echo_reply(uint8_t* ip, const esp::Classification& c) noexcept {
 
 void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, uint32_t n) noexcept {
     rte_mbuf* ok[kMaxBurst];
-    InboundRef refs[kMaxBurst];
+    BurstArray<InboundRef> refs;
     esp::PacketBuf bufs[kMaxBurst];
     uint32_t k = 0;
     // SPI lookups for the whole burst first (bulk hash lookup, SA records prefetched),
     // in chunks of 64 (the bulk lookup's limit).
     uint32_t spis[kMaxBurst];
-    InboundRef found[kMaxBurst];
+    BurstArray<InboundRef> found;
     uint64_t hit[(kMaxBurst + 63) / 64] = {};
     for (uint32_t i = 0; i < n; ++i) spis[i] = cls[i].spi;
     for (uint32_t b = 0; b < n; b += 64)
-        hit[b / 64] = w.sa->inbound_burst(spis + b, n - b < 64 ? n - b : 64, found + b);
+        hit[b / 64] = w.sa->inbound_burst(spis + b, n - b < 64 ? n - b : 64, found.data() + b);
     for (uint32_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         if (!(hit[i / 64] >> (i % 64) & 1)) [[unlikely]] {
@@ -101,7 +101,7 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
     if (k == 0) return;
     w.engine->decrypt(std::span<crypto::Op>(w.ops, k));
     rte_mbuf* echo[kMaxBurst];
-    esp::Classification echo_cls[kMaxBurst];
+    BurstArray<esp::Classification> echo_cls;
     uint16_t echo_port[kMaxBurst];
     uint32_t necho = 0;
     rte_mbuf* fwd[kMaxBurst];  // to the firewall + masquerade, then forwarding
@@ -177,7 +177,7 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
     }
     // Echo replies re-enter as cleartext from the port that owns the address: the SPD
     // picks the SA back to the peer (RFC 4301 §5.1), exactly like inside traffic.
-    for (uint32_t e = 0; e < necho; ++e) outbound_burst(w, echo_port[e], &echo[e], &echo_cls[e], 1);
+    for (uint32_t e = 0; e < necho; ++e) outbound_burst(w, echo_port[e], &echo[e], &echo_cls.data()[e], 1);
 }
 
 }  // namespace espgw::dp

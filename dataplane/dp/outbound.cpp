@@ -22,7 +22,7 @@ namespace {
 struct EncryptBatch {
     uint32_t n = 0;
     rte_mbuf* pkts[kMaxBurst];
-    OutboundRef refs[kMaxBurst];
+    BurstArray<OutboundRef> refs;
     esp::PacketBuf bufs[kMaxBurst];
 };
 
@@ -40,7 +40,7 @@ inline void sync_mbuf(rte_mbuf* m, const esp::PacketBuf& b) noexcept {
 void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
     uint32_t k = 0;
     rte_mbuf* pkts[kMaxBurst];
-    OutboundRef refs[kMaxBurst];
+    BurstArray<OutboundRef> refs;
     uint32_t slot_of[kMaxBurst];
     for (uint32_t i = 0; i < b.n; ++i) {
         esp::PacketBuf& pb = b.bufs[i];

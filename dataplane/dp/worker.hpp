@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 
 #include <rte_ip_frag.h>
 
@@ -29,6 +30,23 @@ struct RxQueueRef {
     uint16_t port = 0;   ///< index into Dataplane::ports
     uint16_t queue = 0;
 };
+/// Per-burst array of N elements that is NOT value-initialised on entry: the
+/// element types (Classification, refs) carry default member initialisers, and zeroing
+/// 256 of them per burst cost more instructions than the rest of the packet path.
+/// Elements are written before they are read.
+template <class T, uint32_t N = kMaxBurst>
+struct BurstArray {
+    static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
+    BurstArray() noexcept {}  // deliberately leaves v uninitialised
+    T& operator[](uint32_t i) noexcept { return v[i]; }
+    const T& operator[](uint32_t i) const noexcept { return v[i]; }
+    T* data() noexcept { return v; }
+    const T* data() const noexcept { return v; }
+    union {
+        T v[N];
+    };
+};
+
 
 struct TxBuffer {
     uint32_t count = 0;
