@@ -93,8 +93,8 @@ uint32_t max_inner_bytes(const esp::OutboundSa& sa, uint32_t mtu) noexcept {
 /// MTU of the port the outer packet leaves by.
 uint32_t outer_mtu(Worker& w, const esp::OutboundSa& sa) noexcept {
     if (sa.mode == esp::Mode::tunnel) {
-        const NextHop* nh = (sa.flags & esp::kSaOuterV6) ? w.sa->route(6, sa.hdr_template + 24)
-                                                          : w.sa->route(4, sa.hdr_template + 16);
+        const NextHop* nh = (sa.flags & esp::kSaOuterV6) ? route_cached(w, 6, sa.hdr_template + 24)
+                                                          : route_cached(w, 4, sa.hdr_template + 16);
         if (nh) return w.dp.ports[nh->port].mtu;
     }
     return w.dp.ports[w.dp.outside_port].mtu;

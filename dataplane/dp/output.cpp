@@ -39,16 +39,66 @@ void output_ip_via(Worker& w, rte_mbuf* m, uint16_t port, uint8_t family, const 
     output_eth(w, m, port, mac, family == 4 ? kEtherIpv4 : kEtherIpv6);
 }
 
+namespace {
+
+inline bool memo_hit(const OutputMemo& c, uint8_t family, const uint8_t* dst) noexcept {
+    if (c.family != family) return false;
+    if (family == 4) {
+        uint32_t a, b;
+        std::memcpy(&a, c.dst, 4);
+        std::memcpy(&b, dst, 4);
+        return a == b;
+    }
+    return std::memcmp(c.dst, dst, 16) == 0;
+}
+
+}  // namespace
+
+const NextHop* route_cached(Worker& w, uint8_t family, const uint8_t* dst) noexcept {
+    OutputMemo& c = w.out_memo;
+    if (memo_hit(c, family, dst)) [[likely]]
+        return c.hop;
+    const NextHop* nh = w.sa->route(family, dst);
+    if (nh) {
+        c.family = family;
+        c.has_mac = false;
+        std::memcpy(c.dst, dst, family == 4 ? 4 : 16);
+        c.hop = nh;
+    }
+    return nh;
+}
+
 void output_ip(Worker& w, rte_mbuf* m) noexcept {
     const auto* ip = rte_pktmbuf_mtod(m, const uint8_t*);
     const uint8_t family = (ip[0] >> 4) == 4 ? 4 : 6;
     const uint8_t* dst = family == 4 ? ip + 16 : ip + 24;
-    const NextHop* nh = w.sa->route(family, dst);
+    const uint16_t ether_type = family == 4 ? kEtherIpv4 : kEtherIpv6;
+    OutputMemo& c = w.out_memo;
+    if (memo_hit(c, family, dst) && c.has_mac) [[likely]] {
+        if (m->pkt_len > w.dp.ports[c.hop->port].mtu) [[unlikely]] {
+            w.drop(m, DpDrop::too_big_for_port);
+            return;
+        }
+        output_eth(w, m, c.hop->port, c.mac, ether_type);
+        return;
+    }
+    const NextHop* nh = route_cached(w, family, dst);
     if (!nh) [[unlikely]] {
         w.drop(m, DpDrop::no_route);
         return;
     }
-    output_ip_via(w, m, nh->port, family, neighbor_addr(*nh, dst));
+    if (m->pkt_len > w.dp.ports[nh->port].mtu) [[unlikely]] {
+        w.drop(m, DpDrop::too_big_for_port);
+        return;
+    }
+    MacAddr mac;
+    if (!w.dp.neighbors.lookup(nh->port, family, neighbor_addr(*nh, dst), mac)) [[unlikely]] {
+        w.pending.hold(w, nh->port, family, neighbor_addr(*nh, dst), m);
+        return;
+    }
+    c.has_mac = true;  // route_cached() left this destination in the memo
+    c.mac = mac;
+    output_eth(w, m, nh->port, mac, ether_type);
 }
 
 void tx_flush(Worker& w) noexcept {

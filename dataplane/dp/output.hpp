@@ -9,6 +9,10 @@
 
 struct rte_mbuf;
 
+namespace espgw::tables {
+struct RouteHop;
+}
+
 namespace espgw::dp {
 
 struct Worker;
@@ -23,6 +27,11 @@ inline constexpr uint32_t kEtherHdrBytes = 14;
 /// decrementing nothing: callers that forward adjust TTL first. Drops no_route,
 /// too_big_for_port.
 void output_ip(Worker& w, rte_mbuf* m) noexcept;
+
+/// Route for `dst` (family 4/6, network bytes) through the worker's per-iteration
+/// memo of the last destination (Worker::out_memo); nullptr when there is no route.
+/// Valid until the worker's next quiescent state.
+const tables::RouteHop* route_cached(Worker& w, uint8_t family, const uint8_t* dst) noexcept;
 
 /// Sends the IP packet to `next_hop` (family 4/6, network bytes) on port index `port`.
 void output_ip_via(Worker& w, rte_mbuf* m, uint16_t port, uint8_t family, const uint8_t* next_hop) noexcept;

@@ -75,6 +75,7 @@ int worker_main(void* arg) {
     const uint64_t service_period = w.tsc_hz / 1000;  // neighbour queue: every ms
     while (!w.dp.stop.load(std::memory_order_relaxed)) {
         w.now_tsc = rte_rdtsc();
+        w.out_memo.family = 0;  // its route reference dies at this iteration's quiescent()
         uint32_t total = 0;
         for (uint32_t q = 0; q < w.nb_rxq; ++q) {
             const RxQueueRef& r = w.rxq[q];

@@ -18,6 +18,10 @@
 struct rte_mbuf;
 struct rte_ring;
 
+namespace espgw::tables {
+struct RouteHop;
+}
+
 namespace espgw::dp {
 
 struct Dataplane;
@@ -26,10 +30,6 @@ struct SaReader;
 inline constexpr uint32_t kMaxBurst = 256;
 inline constexpr uint32_t kMaxRxQueuesPerWorker = 32;
 
-struct RxQueueRef {
-    uint16_t port = 0;   ///< index into Dataplane::ports
-    uint16_t queue = 0;
-};
 /// Per-burst array of N elements that is NOT value-initialised on entry: the
 /// element types (Classification, refs) carry default member initialisers, and zeroing
 /// 256 of them per burst cost more instructions than the rest of the packet path.
@@ -47,10 +47,26 @@ struct BurstArray {
     };
 };
 
+struct RxQueueRef {
+    uint16_t port = 0;   ///< index into Dataplane::ports
+    uint16_t queue = 0;
+};
 
 struct TxBuffer {
     uint32_t count = 0;
     rte_mbuf* pkts[kMaxBurst] = {};
+};
+
+/// The last destination this poll iteration routed (output.hpp route_cached): its
+/// route and, once resolved, its next hop's MAC. Consecutive packets to one
+/// destination (a tunnel peer, an inside host) skip the route and neighbour lookups.
+/// Emptied at the start of every iteration: `hop` is an RCU-protected table reference.
+struct OutputMemo {
+    uint8_t family = 0;  ///< 0: empty
+    bool has_mac = false;
+    uint8_t dst[16] = {};
+    const tables::RouteHop* hop = nullptr;
+    MacAddr mac{};
 };
 
 struct alignas(64) Worker {
@@ -65,6 +81,7 @@ struct alignas(64) Worker {
     RxQueueRef rxq[kMaxRxQueuesPerWorker];
     WorkerCounters counters;
     TxBuffer tx[kMaxPorts];
+    OutputMemo out_memo;
     PendingQueue pending;
     IdleBackoff idle;
     RxInterrupts intr;  ///< armed at the first idle period when idle = "interrupt"
