@@ -24,13 +24,24 @@ constexpr uint16_t kTxDesc = 1024;
 }  // namespace
 
 bool Dataplane::is_local(uint8_t family, const uint8_t* a, uint16_t* port_idx) const noexcept {
-    size_t n = family == 4 ? 4 : 16;
+    // Fixed-size compares (one word for IPv4): every packet asks, a memcmp call per
+    // address cost more than the rest of the test.
+    uint64_t x[2] = {0, 0};
+    if (family == 4)
+        std::memcpy(x, a, 4);
+    else
+        std::memcpy(x, a, 16);
     for (uint16_t p = 0; p < nb_ports; ++p)
-        for (uint32_t i = 0; i < ports[p].nb_addrs; ++i)
-            if (ports[p].addrs[i].addr.family == family && std::memcmp(ports[p].addrs[i].addr.bytes, a, n) == 0) {
+        for (uint32_t i = 0; i < ports[p].nb_addrs; ++i) {
+            const net::IpAddr& o = ports[p].addrs[i].addr;
+            if (o.family != family) continue;
+            uint64_t y[2];
+            std::memcpy(y, o.bytes, 16);  // IpAddr: an IPv4 address leaves bytes 4..15 zero
+            if (x[0] == y[0] && x[1] == y[1]) {
                 if (port_idx) *port_idx = p;
                 return true;
             }
+        }
     return false;
 }
 
