@@ -109,6 +109,13 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
     bool fwd_keep[kMaxBurst];
     uint32_t nfwd = 0;
     const bool tags = nat::firewall_uses_tags();
+    // Finish (replay advance, decap) and the inner selectors of the whole burst, then
+    // one SPD classify for all of them.
+    uint32_t at[kMaxBurst];  // index into ok / refs / bufs
+    BurstArray<esp::Classification> icl;
+    esp::DropReason icr[kMaxBurst];
+    BurstArray<Selectors> sel;
+    uint32_t ns = 0;
     for (uint32_t j = 0; j < k; ++j) {
         rte_mbuf* m = ok[j];
         esp::PacketBuf& pb = bufs[j];
@@ -124,20 +131,31 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         w.sa->charge_inbound(refs[j], pb.len);
         // RFC 4301 §5.2 step 4: the decrypted packet must match a protect policy of
         // ours, read in the reverse direction (it travels peer → us).
-        auto* ip = rte_pktmbuf_mtod(m, uint8_t*);
-        esp::Classification icls;
-        esp::DropReason cr = esp::classify(ip, pb.len, icls);
+        const auto* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+        esp::DropReason cr = esp::classify(ip, pb.len, icl[ns]);
         if (cr != esp::DropReason::none && cr != esp::DropReason::fragment) [[unlikely]] {
             w.sa->count_drop(refs[j], tables::SaDrop::malformed);
             w.drop(m, DpDrop::bad_ip);
             continue;
         }
-        Selectors sel;
-        selectors_of(ip, icls, sel);
-        std::swap(sel.src, sel.dst);
-        std::swap(sel.src_port, sel.dst_port);
-        OutboundRef out;
-        if (w.sa->spd(sel, out) != SpdAction::protect) [[unlikely]] {
+        Selectors& s = sel[ns];
+        selectors_of(ip, icl[ns], s);
+        std::swap(s.src, s.dst);
+        std::swap(s.src_port, s.dst_port);
+        icr[ns] = cr;
+        at[ns++] = j;
+    }
+    SpdAction acts[kMaxBurst];
+    BurstArray<OutboundRef> outs;
+    w.sa->spd_burst(sel.data(), ns, acts, outs.data());
+    for (uint32_t t = 0; t < ns; ++t) {
+        const uint32_t j = at[t];
+        rte_mbuf* m = ok[j];
+        const esp::PacketBuf& pb = bufs[j];
+        auto* ip = rte_pktmbuf_mtod(m, uint8_t*);
+        esp::Classification& icls = icl[t];
+        const esp::DropReason cr = icr[t];
+        if (acts[t] != SpdAction::protect) [[unlikely]] {
             w.sa->count_drop(refs[j], tables::SaDrop::ts_mismatch);
             w.drop(m, DpDrop::policy_mismatch);
             continue;

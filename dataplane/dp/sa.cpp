@@ -5,6 +5,7 @@
 #include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/stats.hpp"
 
+#include <rte_hash_crc.h>
 #include <rte_prefetch.h>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 
 #include "dataplane/dp/dataplane.hpp"
 #include "dataplane/dp/route.hpp"
+#include "dataplane/dp/worker.hpp"
 #include "dataplane/tables/publish.hpp"
 #include "dataplane/tables/reader.hpp"
 #include "dataplane/tables/spd.hpp"
@@ -25,8 +27,39 @@ struct SaBinding::Impl {
     std::unique_ptr<tables::Tables> t;
 };
 
+namespace {
+
+/// SPD flow cache: the classifier's verdict for recent IPv4 5-tuples, 2-way set
+/// associative (512 sets; a new entry goes to way 0, pushing way 0 to way 1), valid
+/// for one classifier generation (emptied when a new SPD is published). A hit costs a
+/// hash and a few compares instead of an rte_acl trie walk.
+constexpr uint32_t kSpdCacheSetBits = 9;
+struct SpdCacheEntry {
+    uint64_t addrs = 0;  ///< src | dst << 32 (network-order words)
+    uint64_t rest = 0;   ///< proto | src_port << 8 | dst_port << 24 | 1 << 63 (0: empty)
+    tables::SpdMatch m;
+};
+
+inline void spd_cache_key(const Selectors& x, uint64_t& addrs, uint64_t& rest) noexcept {
+    uint32_t s, d;
+    std::memcpy(&s, x.src, 4);
+    std::memcpy(&d, x.dst, 4);
+    addrs = s | uint64_t{d} << 32;
+    rest = x.proto | uint64_t{x.src_port} << 8 | uint64_t{x.dst_port} << 24 | uint64_t{1} << 63;
+}
+
+/// Index of way 0 of the key's set (way 1 is the next entry).
+inline uint32_t spd_cache_set(uint64_t addrs, uint64_t rest) noexcept {
+    const uint32_t h = rte_hash_crc_8byte(rest, rte_hash_crc_8byte(addrs, 0));
+    return (h & ((1u << kSpdCacheSetBits) - 1)) * 2;
+}
+
+}  // namespace
+
 struct SaReader::Impl {
     tables::Reader r;
+    uint64_t spd_gen = 0;  ///< generation the cache holds verdicts of (0: none)
+    SpdCacheEntry spd_cache[2u << kSpdCacheSetBits];
     Impl(tables::Tables& t, uint32_t w) : r(t, w) {}
 };
 
@@ -169,6 +202,83 @@ SpdAction SaReader::spd(const Selectors& s, OutboundRef& sa) noexcept {
     tables::OutRef o;
     if (impl_->r.outbound(m.sa_id, o)) sa = {o.sa, o.st, o.id, o.owner, o.dead, o.slot};
     return SpdAction::protect;  // sa.sa == nullptr: the policy names no installed SA (no_sa)
+}
+
+void SaReader::spd_burst(const Selectors* s, uint32_t n, SpdAction* act, OutboundRef* sa) noexcept {
+    constexpr uint32_t kChunk = tables::Classifier::kBurst;
+    BurstArray<tables::SpdKey, kChunk> k;
+    BurstArray<tables::SpdMatch, kChunk> m;
+    BurstArray<tables::SpdMatch, kChunk> km;
+    uint32_t miss_at[kChunk];
+    uint32_t miss_slot[kChunk];
+    // The flow cache holds one generation's verdicts; a newer SPD empties it (the
+    // classify below may already use a newer one: then the next burst empties it).
+    const uint64_t gen = impl_->r.spd_generation();
+    SpdCacheEntry* const cache = impl_->spd_cache;
+    if (gen != impl_->spd_gen) {
+        for (SpdCacheEntry& e : impl_->spd_cache) e.rest = 0;
+        impl_->spd_gen = gen;
+    }
+    for (uint32_t b = 0; b < n; b += kChunk) {
+        const uint32_t c = n - b < kChunk ? n - b : kChunk;
+        uint32_t nk = 0;
+        for (uint32_t i = 0; i < c; ++i) {
+            const Selectors& x = s[b + i];
+            uint32_t slot = ~0u;
+            if (x.family == 4 && gen != 0) {
+                uint64_t addrs, rest;
+                spd_cache_key(x, addrs, rest);
+                slot = spd_cache_set(addrs, rest);
+                const SpdCacheEntry* e = &cache[slot];
+                if ((e->addrs == addrs && e->rest == rest) || (++e, e->addrs == addrs && e->rest == rest)) {
+                    m[i] = e->m;
+                    continue;
+                }
+            }
+            k[nk] = {x.family, x.proto, x.src_port, x.dst_port, x.src, x.dst};
+            miss_at[nk] = i;
+            miss_slot[nk++] = slot;
+        }
+        if (nk != 0) {
+            impl_->r.spd_burst(k.data(), km.data(), nk);
+            for (uint32_t j = 0; j < nk; ++j) {
+                m[miss_at[j]] = km[j];
+                if (miss_slot[j] != ~0u) {
+                    SpdCacheEntry* e = &cache[miss_slot[j]];
+                    uint64_t addrs, rest;
+                    spd_cache_key(s[b + miss_at[j]], addrs, rest);
+                    if (e->addrs != addrs || e->rest != rest) e[1] = e[0];  // one flow twice in a burst: one way
+                    e->addrs = addrs;
+                    e->rest = rest;
+                    e->m = km[j];
+                }
+            }
+        }
+        // Consecutive packets of one flow name the same SA: one id lookup for them.
+        uint32_t last_id = 0;
+        OutboundRef last{};
+        bool have_last = false;
+        for (uint32_t i = 0; i < c; ++i) {
+            SpdAction& a = act[b + i];
+            OutboundRef& r = sa[b + i];
+            r = {};
+            switch (m[i].kind) {
+            case tables::SpdMatch::bypass: a = SpdAction::bypass; continue;
+            case tables::SpdMatch::discard: a = SpdAction::discard; continue;
+            case tables::SpdMatch::no_match: a = SpdAction::no_match; continue;
+            case tables::SpdMatch::protect: break;
+            }
+            a = SpdAction::protect;  // r.sa == nullptr: the policy names no installed SA (no_sa)
+            if (!have_last || m[i].sa_id != last_id) {
+                last = {};
+                tables::OutRef o;
+                if (impl_->r.outbound(m[i].sa_id, o)) last = {o.sa, o.st, o.id, o.owner, o.dead, o.slot};
+                last_id = m[i].sa_id;
+                have_last = true;
+            }
+            r = last;
+        }
+    }
 }
 
 void SaReader::charge_inbound(const InboundRef& r, uint32_t) noexcept {

@@ -70,6 +70,11 @@ public:
     uint64_t inbound_burst(const uint32_t* spi, uint32_t n, InboundRef* out) noexcept;
     /// First matching SPD entry; for protect, the outbound SA in `sa`.
     SpdAction spd(const Selectors& s, OutboundRef& sa) noexcept;
+    /// Burst form of spd(): s[0..n) (any n) into act[0..n) and sa[0..n). IPv4 keys go
+    /// through this worker's SPD flow cache (verdicts of one classifier generation,
+    /// emptied when a new SPD is published); the misses take one rte_acl classify per
+    /// 64 keys instead of one per packet.
+    void spd_burst(const Selectors* s, uint32_t n, SpdAction* act, OutboundRef* sa) noexcept;
     /// Longest-prefix route (shared route table); nullptr when none. Valid until
     /// quiescent().
     const tables::RouteHop* route(uint8_t family, const uint8_t* dst) const noexcept;

@@ -113,6 +113,12 @@ public:
         for (uint32_t i = 0; i < n; i += Classifier::kBurst)
             c->classify(keys + i, out + i, n - i < Classifier::kBurst ? n - i : Classifier::kBurst);
     }
+    /// Generation of the classifier spd_burst() uses now; 0 while none is published.
+    /// A later spd_burst() uses this classifier or a newer one. Worker thread.
+    uint64_t spd_generation() const noexcept {
+        const Classifier* c = t_.classifier.load(std::memory_order_acquire);
+        return c == nullptr ? 0 : c->generation();
+    }
     /// One-key form of spd_burst().
     SpdMatch spd(const SpdKey& k) const noexcept {
         SpdMatch m;
