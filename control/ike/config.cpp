@@ -253,13 +253,28 @@ IkeConfig parse_config(std::string_view text) {
             if (!v || v->empty() || v->size() > 253) fail(path + ".nas_identifier", "expected a string of 1..253 characters");
             c.nas_identifier = *v;
         }
-        // Issue 6: remote_auth = "eap-mschapv2" | "eap-gtc" | "eap-radius" authenticates the
-        // peer's user with EAP (RFC 7296 §2.16) after we authenticated by certificate.
+        // Issue 6: remote_auth = "eap-mschapv2" | "eap-gtc" | "eap-tls" | "eap-radius"
+        // authenticates the peer's user with EAP (RFC 7296 §2.16) after we authenticated
+        // by certificate.
         c.remote_auth = (*t)["remote_auth"].value_or(std::string{});
         if (!c.remote_auth.empty()) {
-            if (c.remote_auth != "eap-mschapv2" && c.remote_auth != "eap-gtc" && c.remote_auth != "eap-radius")
-                fail(path + ".remote_auth", "expected \"eap-mschapv2\", \"eap-gtc\" or \"eap-radius\"");
+            if (c.remote_auth != "eap-mschapv2" && c.remote_auth != "eap-gtc" && c.remote_auth != "eap-tls" &&
+                c.remote_auth != "eap-radius")
+                fail(path + ".remote_auth", "expected \"eap-mschapv2\", \"eap-gtc\", \"eap-tls\" or \"eap-radius\"");
             if (c.auth != "pubkey") fail(path + ".remote_auth", "EAP needs auth = \"pubkey\" (we authenticate by certificate)");
+        }
+        if (const toml::node* n = t->get("eap_tls_version_max")) {
+            const auto v = n->value<std::string>();
+            if (!v || (*v != "1.2" && *v != "1.3")) fail(path + ".eap_tls_version_max", "expected \"1.2\" or \"1.3\"");
+            if (c.remote_auth != "eap-tls") fail(path + ".eap_tls_version_max", "needs remote_auth = \"eap-tls\"");
+            c.eap_tls_version_max = *v == "1.2" ? 0x0303 : 0x0304;
+        }
+        if (const toml::node* n = t->get("eap_only")) {
+            if (!n->is_boolean()) fail(path + ".eap_only", "must be true or false");
+            c.eap_only = *n->value<bool>();
+            // RFC 5998 §4: only mutual, key-generating methods may replace our AUTH.
+            if (c.eap_only && c.remote_auth != "eap-tls")
+                fail(path + ".eap_only", "needs remote_auth = \"eap-tls\" (RFC 5998: a mutual EAP method)");
         }
         const std::string eap_identity = (*t)["eap_identity"].value_or(std::string("ike"));
         if (eap_identity != "ike" && eap_identity != "ask") fail(path + ".eap_identity", "expected \"ike\" or \"ask\"");

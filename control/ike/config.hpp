@@ -78,6 +78,13 @@ struct ConnectionConfig {
     // EAP-Identity round; "ike" (default): use the IKE identity when it is a name.
     std::string remote_auth;
     bool eap_identity_ask = false;
+    // remote_auth "eap-tls" (RFC 5216 / RFC 9190): the user's client certificate in TLS,
+    // verified against [pki]; eap_tls_version_max "1.3" (default) or "1.2" caps the TLS
+    // version (strongSwan before 5.9.10 speaks EAP-TLS only up to 1.2). eap_only = true
+    // (RFC 5998): when the peer sends N(EAP_ONLY_AUTHENTICATION) and the method is
+    // mutual (EAP-TLS), our first response carries no CERT and no AUTH.
+    uint16_t eap_tls_version_max = 0x0304;
+    bool eap_only = false;
     // multiple_auth = true (RFC 4739): the peer first authenticates with its certificate
     // (as for auth = "pubkey": [pki], remote_id / DN mask), then its user with remote_auth.
     // Without it, EAP alone authenticates the peer.

@@ -1,6 +1,7 @@
 #include "control/ike/control_commands.hpp"
 
 #include "control/ike/address_pool.hpp"
+#include "control/ike/eap_tls.hpp"
 #include "control/ike/log.hpp"
 #include "control/ike/traffic_selector.hpp"
 
@@ -239,6 +240,20 @@ std::string IkeControl::conn_down(std::string_view name) {
     return fmt::format("{{\"ok\":true,\"deleted\":{}}}", n);
 }
 
+namespace {
+
+std::string eap_tls_json() {
+    const EapTlsCounters& t = eap_tls_counters();
+    return fmt::format(
+        "{{\"started\":{},\"succeeded\":{},\"tls12\":{},\"tls13\":{},\"cert_refused\":{},\"oversize\":{},"
+        "\"malformed\":{},\"handshake_failed\":{},\"rounds_exceeded\":{},\"fragments_sent\":{},"
+        "\"fragments_received\":{}}}",
+        t.started, t.succeeded, t.tls12, t.tls13, t.cert_refused, t.oversize, t.malformed, t.handshake_failed,
+        t.rounds_exceeded, t.fragments_sent, t.fragments_received);
+}
+
+}  // namespace
+
 std::string IkeControl::counters() const {
     const IkeCounters& c = manager_.counters();
     return fmt::format(
@@ -247,12 +262,12 @@ std::string IkeControl::counters() const {
         "\"retransmits_sent\":{},\"responses_dropped\":{},\"peers_dead\":{},\"cookies_sent\":{},"
         "\"cookies_accepted\":{},\"cookies_rejected\":{},\"half_open_expired\":{},\"child_rekeys\":{},"
         "\"ike_rekeys\":{},\"dpd_sent\":{},\"keepalives_sent\":{},\"fragments\":{},"
-        "\"eap_successes\":{},\"eap_failures\":{},\"eap_pending_dropped\":{}}}",
+        "\"eap_successes\":{},\"eap_failures\":{},\"eap_pending_dropped\":{},\"eap_tls\":{}}}",
         manager_.ike_sa_count(), manager_.half_open_count(), c.received, c.parse_errors, c.unknown_spi, c.bad_msg_id,
         c.icv_failures, c.retransmits_answered, c.responses_sent, c.requests_sent, c.retransmits_sent,
         c.responses_dropped, c.peers_dead, c.cookies_sent, c.cookies_accepted, c.cookies_rejected,
         c.half_open_expired, c.child_rekeys, c.ike_rekeys, c.dpd_sent, c.keepalives_sent, to_json(c.fragments),
-        c.eap_successes, c.eap_failures, c.eap_pending_dropped);
+        c.eap_successes, c.eap_failures, c.eap_pending_dropped, eap_tls_json());
 }
 
 std::string IkeControl::users() const {

@@ -77,6 +77,9 @@ public:
             return failure(id_, std::string("malformed EAP response: ") + std::string(name(e)));
         if (p.code != EapCode::RESPONSE || p.identifier != id_)
             return failure(id_, "unexpected EAP packet (not the response to our request)");
+        // The Failure Request went out: the peer's Failure Response (or anything else)
+        // gets the EAP-Failure.
+        if (state_ == State::FAILURE_SENT) return failure(id_, reason_);
         if (p.type == EapType::NAK) return failure(id_, "peer refused EAP-MSCHAPv2 (Nak)");
         if (p.type != EapType::MSCHAPV2 || p.data.empty()) return failure(id_, "unexpected EAP method in response");
         const auto op = static_cast<MsOp>(p.data[0]);
@@ -94,7 +97,42 @@ public:
     }
 
 private:
-    enum class State { IDLE, CHALLENGE_SENT, SUCCESS_SENT, DONE };
+    enum class State { IDLE, CHALLENGE_SENT, SUCCESS_SENT, FAILURE_SENT, DONE };
+
+    // RFC 2759 §6 error codes (Windows' ERROR_* numbers) in the Failure packet.
+    static constexpr int kErrorAccountDisabled = 647;
+    static constexpr int kErrorAuthenticationFailure = 691;
+
+    // <-- Request/MSCHAPv2 Failure { OpCode 4, MS-CHAPv2-ID, MS-Length,
+    //                               "E=eeee R=0 C=<new challenge> V=3 M=<message>" }
+    // (RFC 2759 §6, draft-kamath-pppext-eap-mschapv2 §2): R=0, no retry on this
+    // conversation; the peer acknowledges with a Failure Response and gets EAP-Failure.
+    // Unknown users get 691 like a bad password (no user enumeration). `reason` goes to
+    // the log now (the step's reason) and again with the EAP-Failure.
+    EapStep failure_request(uint8_t ms_id, int error, std::string reason) {
+        mschapv2::Challenge16 next{};
+        if (RAND_bytes(next.data(), static_cast<int>(next.size())) != 1) throw std::runtime_error("RAND_bytes");
+        std::string msg = "E=" + std::to_string(error) + " R=0 C=";
+        static constexpr char kHex[] = "0123456789ABCDEF";
+        for (uint8_t b : next) {
+            msg.push_back(kHex[b >> 4]);
+            msg.push_back(kHex[b & 15]);
+        }
+        msg += error == kErrorAccountDisabled ? " V=3 M=Account disabled" : " V=3 M=Authentication failed";
+        Bytes out;
+        const size_t len = 4 + msg.size();
+        out.push_back(static_cast<uint8_t>(MsOp::FAILURE));
+        out.push_back(ms_id);
+        out.push_back(static_cast<uint8_t>(len >> 8));
+        out.push_back(static_cast<uint8_t>(len));
+        out.insert(out.end(), msg.begin(), msg.end());
+        ++id_;
+        state_ = State::FAILURE_SENT;
+        reason_ = std::move(reason);
+        EapStep s = request(id_, EapType::MSCHAPV2, std::move(out));
+        s.reason = reason_;
+        return s;
+    }
 
     EapStep on_response(const Bytes& d) {
         // { OpCode 2, MS-CHAPv2-ID, MS-Length, Value-Size 49, Peer-Challenge 16,
@@ -111,11 +149,14 @@ private:
         const std::string_view user_name = mschapv2::strip_domain(name);
 
         const User* u = users_.find(identity_);
-        if (const std::string why = refusal(u); !why.empty()) return failure(id_, why);
+        if (!u) return failure_request(d[1], kErrorAuthenticationFailure, "unknown user");
+        if (!u->enabled) return failure_request(d[1], kErrorAccountDisabled, "user disabled");
         auto hash = users_.nt_hash(*u);
-        if (!hash || hash->size() != 16) return failure(id_, "no MSCHAPv2 password hash stored for the user");
+        if (!hash || hash->size() != 16)
+            return failure_request(d[1], kErrorAuthenticationFailure, "no MSCHAPv2 password hash stored for the user");
         const auto expect = mschapv2::nt_response(challenge_, peer, user_name, hash->bytes());
-        if (!crypto::ct_equal(expect.data(), nt.data(), nt.size())) return failure(id_, "bad password");
+        if (!crypto::ct_equal(expect.data(), nt.data(), nt.size()))
+            return failure_request(d[1], kErrorAuthenticationFailure, "bad password");
         const std::string s =
             mschapv2::authenticator_response(hash->bytes(), nt, peer, challenge_, user_name) + " M=Welcome";
         msk_ = mschapv2::msk(hash->bytes(), nt);
@@ -137,6 +178,7 @@ private:
     uint8_t id_ = 0;
     mschapv2::Challenge16 challenge_{};
     crypto::SecretBytes msk_;
+    std::string reason_;  // FAILURE_SENT: why, for the EAP-Failure step
 };
 
 class EapGtc final : public EapServer {

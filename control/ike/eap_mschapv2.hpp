@@ -9,8 +9,14 @@
 //   --> Response/MSCHAPv2 Success   { OpCode 3 }
 //   <-- EAP-Success                 (MSK = MasterReceiveKey | MasterSendKey | 32 zeros)
 //
-// A wrong password, an unknown or disabled user, or a user without an NT hash end the
-// conversation with EAP-Failure and a reason for the log. The user is looked up by
+// A wrong password, an unknown or disabled user, or a user without an NT hash get the
+// MS-CHAPv2 Failure Request ("E=691 R=0 C=... V=3 M=...", E=647 for a disabled user;
+// RFC 2759 §6); the step carries the reason for the log at once. The peer's Failure
+// Response is answered with EAP-Failure:
+//
+//   <-- Request/MSCHAPv2 Failure   { OpCode 4, .., "E=691 R=0 C=<challenge> V=3 M=..." }
+//   --> Response/MSCHAPv2 Failure  { OpCode 4 }
+//   <-- EAP-Failure The user is looked up by
 // name when the Response arrives (never held across calls: `espctl user` may change
 // the database in between). Control thread only.
 

@@ -39,7 +39,10 @@ enum class EapType : uint8_t {
 /// What one step of an EAP conversation produced.
 struct EapStep {
     enum class Kind {
-        CONTINUE,  // send `eap` (a Request) to the peer and wait for its Response
+        CONTINUE,  // send `eap` (a Request) to the peer and wait for its Response; with
+                   // `reason` set the conversation has failed and this Request tells the
+                   // peer (MSCHAPv2 Failure Request, TLS alert): log and count it now, the
+                   // peer's Response gets FAILURE
         SUCCESS,   // send `eap` (an EAP-Success); `msk` keys AUTH (may be empty: §2.16 SK_p)
         FAILURE,   // send `eap` (an EAP-Failure); `reason` says why
         PENDING,   // the answer comes later (RADIUS): call poll() until it is not PENDING
@@ -47,7 +50,7 @@ struct EapStep {
     Kind kind = Kind::FAILURE;
     Bytes eap;                      // the whole EAP packet to carry in the EAP payload
     crypto::SecretBytes msk;        // SUCCESS: the Master Session Key (RFC 3748 §7.10)
-    std::string reason;             // FAILURE: why, for the log (never a password)
+    std::string reason;             // FAILURE (or a failing CONTINUE): why, for the log (never a password)
     // SUCCESS: what the authority says about the user.
     std::string user;                       // the authenticated user name
     std::optional<uint32_t> framed_ip;      // static virtual IP (host order): UserDb or RADIUS Framed-IP-Address

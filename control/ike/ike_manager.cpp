@@ -1,5 +1,6 @@
 #include "control/ike/ike_manager.hpp"
 
+#include "control/ike/eap_packet.hpp"
 #include "control/ike/log.hpp"
 #include "control/ike/sk_payload.hpp"
 #include "control/ike/task_ike_eap.hpp"
@@ -22,6 +23,14 @@ namespace {
 
 /// Our SPI of the IKE SA: the key of IkeManager's table.
 uint64_t our_spi(const IkeSa& sa) noexcept { return sa.initiator ? sa.spi_i : sa.spi_r; }
+
+/// One failed EAP conversation counts once, whether it ends with our EAP-Failure, the
+/// peer's give-up or a failing Request the peer never answers.
+void count_eap_failure(IkeSa& sa, IkeCounters& c) noexcept {
+    if (!sa.eap || sa.eap->failure_counted) return;
+    sa.eap->failure_counted = true;
+    ++c.eap_failures;
+}
 
 /// The source address the kernel picks toward `remote_host` (for a wildcard listen
 /// address, §2.23 NAT detection needs the real one); 0 when unknown.
@@ -397,8 +406,11 @@ void IkeManager::handle_ike_auth(IkeSa& sa, const Header& req, const Message& in
 }
 
 void IkeManager::fail_ike_auth(IkeSa& sa, const Header& req, const Exchange& ex) {
-    respond(sa, req, {make_notify(ex.error.value_or(NotifyType::AUTHENTICATION_FAILED), ex.error_data)}, true);
-    if (sa.eap) ++counters_.eap_failures;
+    std::vector<Payload> reply{make_notify(ex.error.value_or(NotifyType::AUTHENTICATION_FAILED), ex.error_data)};
+    // RFC 3748 §4.2: the EAP server's last word (EAP-Failure) goes with the notify.
+    if (sa.eap && !sa.eap->failure_eap.empty()) reply.push_back(make_eap_payload(std::move(sa.eap->failure_eap)));
+    respond(sa, req, std::move(reply), true);
+    count_eap_failure(sa, counters_);
     remove_sa(sa.spi_r);
 }
 
@@ -412,6 +424,7 @@ void IkeManager::finish_eap_round(IkeSa& sa, const Header& req, IkeEap& eap, Exc
         return;
     }
     if (!eap.final()) {
+        if (sa.eap->failure_logged) count_eap_failure(sa, counters_);  // a failing Request
         eap.build_r(sa, ex);
         respond(sa, req, std::move(ex.response), true);
         return;
@@ -447,8 +460,10 @@ bool IkeManager::poll_eap(IkeSa& sa) {
     ex.response = std::move(sa.eap->pending_payloads);
     IkeEap eap(ctx_);
     if (eap.resume(sa, ex, std::move(step)) == TaskStatus::FAILED) {
-        respond(sa, req, {make_notify(ex.error.value_or(NotifyType::AUTHENTICATION_FAILED), ex.error_data)}, true);
-        ++counters_.eap_failures;
+        std::vector<Payload> reply{make_notify(ex.error.value_or(NotifyType::AUTHENTICATION_FAILED), ex.error_data)};
+        if (!sa.eap->failure_eap.empty()) reply.push_back(make_eap_payload(std::move(sa.eap->failure_eap)));
+        respond(sa, req, std::move(reply), true);
+        count_eap_failure(sa, counters_);
         return true;
     }
     finish_eap_round(sa, req, eap, ex);
@@ -483,6 +498,22 @@ void IkeManager::handle_informational(IkeSa& sa, const Message& req, const Messa
                 break;
             }
         }
+    }
+    if (!sa.initiator && inner.find_notify(NotifyType::AUTHENTICATION_FAILED)) {
+        // §2.21.2: the initiator refused our authentication (or, during EAP, gave up:
+        // strongSwan does so after an MSCHAPv2 Failure Request or a TLS alert instead of
+        // acknowledging it) and deletes the IKE SA: so do we, with its CHILD_SAs, instead
+        // of waiting for the half-open timeout or leaving a dead tunnel installed.
+        if (sa.eap) {
+            IkeEap::log_failure(sa, "peer abandoned the EAP conversation (AUTHENTICATION_FAILED)");
+            count_eap_failure(sa, counters_);
+        } else {
+            log_info("{}: peer refused our authentication (INFORMATIONAL AUTHENTICATION_FAILED), IKE SA deleted",
+                     sa.who());
+        }
+        respond(sa, req.header, {}, true);
+        remove_sa(our_spi(sa));
+        return;
     }
     std::vector<Payload> reply;
     if (!delete_ike && !child_spis.empty())

@@ -64,6 +64,10 @@ struct EapSession {
     Header pending_header;
     std::vector<Payload> pending_payloads;  // what the response carries so far (IDr, CERT, AUTH)
     bool succeeded = false;       // EAP-Success sent: the next request carries the MSK AUTH
+    bool eap_only = false;        // RFC 5998: our first response carried no CERT/AUTH
+    bool failure_logged = false;  // the server's failing step was logged (task_ike_eap.cpp)
+    bool failure_counted = false; // ... and counted in IkeCounters::eap_failures (once)
+    Bytes failure_eap;            // the EAP-Failure that goes with AUTHENTICATION_FAILED
     crypto::SecretBytes msk;
 };
 

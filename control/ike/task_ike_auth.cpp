@@ -5,7 +5,7 @@
 // [pki] (CA store, CRLs), IDi must be named by the certificate (RFC 4945 §3.1), the
 // connection's remote_id may be a DN mask; AUTH is a signature (RFC 7427 or classic).
 // Without AUTH the peer asks for EAP (§2.16): we answer IDr, CERT, AUTH and the EAP rounds
-// of task_ike_eap.cpp follow.
+// of task_ike_eap.cpp follow; with EAP-only (RFC 5998, connection eap_only, EAP-TLS) just IDr.
 #include "control/ike/auth_sig.hpp"
 #include "control/ike/eap_factory.hpp"
 #include "control/ike/log.hpp"
@@ -63,6 +63,13 @@ public:
 
     TaskStatus build_r(IkeSa& sa, Exchange& ex) override {
         const Identity& me = sa.conn->local_id;
+        if (sa.eap && sa.eap->eap_only) {
+            // RFC 5998 §2: EAP-only: <-- HDR, SK { IDr, EAP(Request) }; the mutual method
+            // authenticates us and our MSK AUTH in the last exchange signs this IDr.
+            ex.response.push_back({PayloadType::IDr, false, me.to_payload()});
+            sa.eap->idr_body = me.payload_body();
+            return TaskStatus::SUCCESS;
+        }
         if (sa.conn->local_cred) {
             // §3.6: our end-entity certificate; AUTH per RFC 7427 over the §2.15 octets.
             const LocalCredential& cred = *sa.conn->local_cred;
@@ -132,9 +139,14 @@ private:
         // SAi2, TSi, TSr and CP are answered after EAP, in the final exchange.
         session->first_request = m;
         session->idi_body = sa.peer_id.payload_body();
+        // RFC 5998 §2: the initiator offers EAP-only with N(EAP_ONLY_AUTHENTICATION); we
+        // take it when the connection allows it and its method is mutual (§4).
+        const bool offered = m.find_notify(NotifyType::EAP_ONLY_AUTHENTICATION) != nullptr;
+        session->eap_only = offered && chosen->eap_only && is_mutual_eap(chosen->remote_auth);
         sa.conn = chosen;
         sa.eap = std::move(session);
-        log_info("{}: connection {}, authenticating the user with {}", sa.who(), chosen->name, sa.eap->method);
+        log_info("{}: connection {}, authenticating the user with {}{}", sa.who(), chosen->name, sa.eap->method,
+                 sa.eap->eap_only ? " (EAP-only, RFC 5998: no CERT/AUTH from us)" : "");
         return TaskStatus::SUCCESS;
     }
 

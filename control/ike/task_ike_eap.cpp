@@ -30,10 +30,16 @@ bool usable_identity(std::string_view id) noexcept {
 
 }  // namespace
 
-TaskStatus IkeEap::fail(IkeSa& sa, Exchange& ex, const std::string& why) {
-    ex.error = NotifyType::AUTHENTICATION_FAILED;
+void IkeEap::log_failure(IkeSa& sa, const std::string& why) {
+    if (sa.eap->failure_logged) return;
+    sa.eap->failure_logged = true;
     const std::string user = sa.eap->identity.empty() ? "-" : sa.eap->identity;
     log_info("{}: {} authentication of user {} failed: {}", sa.who(), sa.eap->method, user, why);
+}
+
+TaskStatus IkeEap::fail(IkeSa& sa, Exchange& ex, const std::string& why) {
+    ex.error = NotifyType::AUTHENTICATION_FAILED;
+    log_failure(sa, why);
     return TaskStatus::FAILED;
 }
 
@@ -106,9 +112,14 @@ TaskStatus IkeEap::apply(IkeSa& sa, Exchange& ex, EapStep step) {
             pending_ = true;
             return TaskStatus::SUCCESS;
         case EapStep::Kind::CONTINUE:
+            // A failing conversation (MSCHAPv2 Failure Request, TLS alert): the reason is
+            // logged now, since a peer may never answer this last Request.
+            if (!step.reason.empty()) log_failure(sa, step.reason);
             out_eap_ = std::move(step.eap);
             return TaskStatus::SUCCESS;
         case EapStep::Kind::FAILURE:
+            // The EAP-Failure travels with N(AUTHENTICATION_FAILED) (IkeManager::fail_ike_auth).
+            e.failure_eap = std::move(step.eap);
             return fail(sa, ex, step.reason.empty() ? std::string("EAP failure") : step.reason);
         case EapStep::Kind::SUCCESS:
             break;
@@ -144,8 +155,8 @@ TaskStatus IkeEap::build_r(IkeSa& sa, Exchange& ex) {
     log_info("user {} authenticated with {} from peer {} (IKE id {}), virtual IP {}{}", sa.user, sa.auth_method,
              to_string(sa.remote), sa.peer_id.to_string(), sa.virtual_ip ? ipv4_to_string(*sa.virtual_ip) : std::string("none"),
              sa.groups.empty() ? std::string() : ", groups " + fmt::format("{}", fmt::join(sa.groups, ",")));
-    log_info("{}: IKE SA established as responder (certificate + {}), {} SPIs {:016x}_i {:016x}_r{}", sa.who(),
-             sa.auth_method, to_string(sa.ike_alg), sa.spi_i, sa.spi_r, sa.nat() ? ", NAT-T" : "");
+    log_info("{}: IKE SA established as responder ({}{}), {} SPIs {:016x}_i {:016x}_r{}", sa.who(),
+             sa.eap->eap_only ? "EAP-only " : "certificate + ", sa.auth_method, to_string(sa.ike_alg), sa.spi_i, sa.spi_r, sa.nat() ? ", NAT-T" : "");
     return TaskStatus::SUCCESS;
 }
 

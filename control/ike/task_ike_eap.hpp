@@ -13,6 +13,9 @@
 //   HDR, SK { AUTH }  -->                                        AUTH keyed with the MSK (or SK_pi)
 //                 <--  HDR, SK { AUTH, [CP(CFG_REPLY),] SAr2, TSi, TSr }
 //
+// RFC 5998 EAP-only (connection eap_only, a mutual method: EAP-TLS): the first response
+// is { IDr, EAP(Request) } without CERT and AUTH; both MSK AUTHs at the end authenticate.
+//
 // An EAP-Identity round comes first when the IDi is no usable name (an address, a DN) or
 // the connection says eap_identity = "ask". A server answering PENDING (RADIUS) leaves
 // the request unanswered until IkeManager::tick polls the result (resume()).
@@ -43,6 +46,8 @@ public:
     bool final() const noexcept { return final_; }
     /// The server answered PENDING: no response now (sa.eap->pending is set).
     bool pending() const noexcept { return pending_; }
+    /// Logs why the user's authentication failed, once per conversation.
+    static void log_failure(IkeSa& sa, const std::string& why);
 
 private:
     TaskStatus start_server(IkeSa& sa, Exchange& ex, const Identity& idi);

@@ -214,6 +214,7 @@ TEST_CASE("EAP-MSCHAPv2 server authenticates a user and derives the peer's MSK",
 
 TEST_CASE("EAP-MSCHAPv2 refuses bad passwords, unknown and disabled users, garbage", "[ike][eap][mschap]") {
     Users u;
+    std::string failure_message;  // the MS-CHAPv2 Failure Request's text
     const auto run = [&](const std::string& id, const std::string& name, const std::string& pw) {
         auto srv = make_eap_mschapv2(u.db);
         MsPeer peer{name, pw};
@@ -221,22 +222,45 @@ TEST_CASE("EAP-MSCHAPv2 refuses bad passwords, unknown and disabled users, garba
         REQUIRE(s.kind == EapStep::Kind::CONTINUE);
         s = srv->process(peer.respond_challenge(s.eap));
         EapPacket p;
+        failure_message.clear();
+        if (s.kind == EapStep::Kind::CONTINUE && !s.reason.empty()) {
+            // <-- Failure Request { OpCode 4, MS-CHAPv2-ID, MS-Length, "E=... R=0 C=... V=3 M=..." }
+            REQUIRE(parse_eap(s.eap, p) == EapError::OK);
+            REQUIRE(p.type == EapType::MSCHAPV2);
+            REQUIRE(p.data.size() > 4);
+            CHECK(p.data[0] == 4);
+            CHECK((static_cast<size_t>(p.data[2]) << 8 | p.data[3]) == p.data.size());
+            failure_message.assign(p.data.begin() + 4, p.data.end());
+            const std::string why = s.reason;
+            // --> Failure Response { OpCode 4 }   <-- EAP-Failure
+            s = srv->process(encode_eap({EapCode::RESPONSE, p.identifier, EapType::MSCHAPV2, {4}}));
+            CHECK(s.reason == why);
+        }
         if (s.kind == EapStep::Kind::FAILURE) {
             REQUIRE(parse_eap(s.eap, p) == EapError::OK);
             CHECK(p.code == EapCode::FAILURE);
         }
         return s;
     };
+    const auto failure_is = [&](const std::string& code) {
+        // RFC 2759 §6: "E=eeeeeeeeee R=r C=cccccccccccccccccccccccccccccccc V=vvvvvvvvvv M=<msg>"
+        const size_t c = 2 + code.size() + 7;  // the challenge's offset
+        return failure_message.rfind("E=" + code + " R=0 C=", 0) == 0 && failure_message.find(" V=3 M=") == c + 32 &&
+               failure_message.find_first_not_of("0123456789ABCDEF", c) == c + 32;
+    };
     auto s = run("alice", "alice", "wrong-password");
     CHECK(s.kind == EapStep::Kind::FAILURE);
     CHECK(s.reason == "bad password");
     CHECK(s.reason.find("wrong") == std::string::npos);
+    CHECK(failure_is("691"));
     s = run("dave", "dave", "whatever");
     CHECK(s.kind == EapStep::Kind::FAILURE);
     CHECK(s.reason == "unknown user");
+    CHECK(failure_is("691"));  // the same answer as a bad password: no user enumeration
     s = run("carol", "carol", "carol-password");
     CHECK(s.kind == EapStep::Kind::FAILURE);
     CHECK(s.reason == "user disabled");
+    CHECK(failure_is("647"));
     s = run("alice@EXAMPLE.com", "alice", "clientPass");  // e-mail identity (case-insensitive)
     CHECK(s.kind == EapStep::Kind::CONTINUE);
 
@@ -460,12 +484,32 @@ TEST_CASE("IKE_AUTH with EAP: an address IDi gets an EAP-Identity round and a po
 }
 
 TEST_CASE("IKE_AUTH with EAP refusals: bad password, wrong MSK AUTH, missing EAP payload", "[ike][eap][exchange]") {
-    SECTION("bad password: AUTHENTICATION_FAILED and no state") {
+    SECTION("bad password: Failure Request, the peer's ACK, EAP-Failure with AUTHENTICATION_FAILED") {
         EapRig r(eap_config());
         auto resp = r.ini.exchange(ExchangeType::IKE_AUTH, first_auth_request(Identity::parse("alice")));
         MsPeer peer{"alice", "not-the-password"};
         resp = r.ini.exchange(ExchangeType::IKE_AUTH, {make_eap_payload(peer.respond_challenge(eap_of(resp)))});
+        EapPacket p;
+        REQUIRE(parse_eap(eap_of(resp), p) == EapError::OK);
+        REQUIRE(p.type == EapType::MSCHAPV2);
+        CHECK(p.data.at(0) == 4);  // Failure Request
+        CHECK(r.mgr.counters().eap_failures == 1);  // counted (and logged) once, now
+        resp = r.ini.exchange(ExchangeType::IKE_AUTH,
+                              {make_eap_payload(encode_eap({EapCode::RESPONSE, p.identifier, EapType::MSCHAPV2, {4}}))});
         CHECK(find_notify(resp, NotifyType::AUTHENTICATION_FAILED));
+        EapPacket f;
+        REQUIRE(parse_eap(eap_of(resp), f) == EapError::OK);
+        CHECK(f.code == EapCode::FAILURE);
+        CHECK(r.mgr.ike_sa_count() == 0);
+        CHECK(r.mgr.counters().eap_failures == 1);
+    }
+    SECTION("bad password: a peer that gives up with INFORMATIONAL AUTHENTICATION_FAILED ends the IKE SA") {
+        EapRig r(eap_config());
+        auto resp = r.ini.exchange(ExchangeType::IKE_AUTH, first_auth_request(Identity::parse("alice")));
+        MsPeer peer{"alice", "not-the-password"};
+        resp = r.ini.exchange(ExchangeType::IKE_AUTH, {make_eap_payload(peer.respond_challenge(eap_of(resp)))});
+        REQUIRE(r.mgr.ike_sa_count() == 1);
+        r.ini.exchange(ExchangeType::INFORMATIONAL, {make_notify(NotifyType::AUTHENTICATION_FAILED)});
         CHECK(r.mgr.ike_sa_count() == 0);
         CHECK(r.mgr.counters().eap_failures == 1);
     }
