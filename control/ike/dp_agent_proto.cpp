@@ -52,7 +52,8 @@ Writer& Writer::info(const ChildSaInfo& i) {
     bytes(i.virtual_ip6 ? std::span<const uint8_t>(*i.virtual_ip6) : std::span<const uint8_t>{});
     u32(static_cast<uint32_t>(i.groups.size()));
     for (const std::string& g : i.groups) str(g);
-    return u64(i.initial_seq_out);
+    u64(i.initial_seq_out);
+    return u8(i.defer_out);
 }
 
 Writer& Writer::keys(const ChildSaKeys& k) {
@@ -145,6 +146,7 @@ ChildSaInfo Reader::info() {
     const uint32_t ng = u32();
     for (uint32_t k = 0; k < ng && !failed_; ++k) i.groups.push_back(str());
     i.initial_seq_out = u64();
+    i.defer_out = u8() != 0;
     return i;
 }
 

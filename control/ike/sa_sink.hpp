@@ -36,6 +36,10 @@ struct ChildSaInfo {
     // Re-installing a pair after espgw-dp restarted: the outbound SA continues above
     // this sequence number (the peer's replay window has seen the ones below).
     uint64_t initial_seq_out = 0;
+    // A rekey we responded to (RFC 7296 §2.8): the initiator installs its new inbound
+    // SA only once it reads our response, so the new outbound SA waits until the old
+    // pair is deleted (the initiator's DELETE follows) instead of losing packets.
+    bool defer_out = false;
 };
 
 /// Traffic of a CHILD_SA pair so far (inner bytes; "in" = peer→us). For accounting.

@@ -260,37 +260,73 @@ bool TablesSaSink::rekey(uint32_t old_spi_in, uint32_t old_spi_out, const ChildS
     }
     uint32_t in_id = 0;
     if (!install_in(info, keys, in_id)) return false;  // make: inbound first
-    std::shared_ptr<Outbound> out = it->second.out;
-    const auto suite = suite_of(info.alg);
     const crypto::SecretBytes& enc = info.initiator ? keys.encr_i : keys.encr_r;
     const crypto::SecretBytes& integ = info.initiator ? keys.integ_i : keys.integ_r;
+    pairs_[info.spi_in] = Pair{in_id, info.spi_out, it->second.out};
+    successor_[old_spi_in] = info.spi_in;
+    if (info.defer_out) {
+        pending_.insert_or_assign(info.spi_in, PendingSwitch{old_spi_in, info, crypto::SecretBytes(enc.bytes()),
+                                                             crypto::SecretBytes(integ.bytes())});
+        log_info("{}: dataplane: rekeyed CHILD_SA {:08x} -> in {:08x} (id {}); out {:08x} once {:08x} is deleted",
+                 info.connection, old_spi_in, info.spi_in, in_id, info.spi_out, old_spi_in);
+        return true;
+    }
+    if (!switch_outbound(info.spi_in, info, enc.bytes(), integ.bytes())) {  // then break: switch outbound
+        pairs_.erase(info.spi_in);
+        successor_.erase(old_spi_in);
+        tables::delete_sa(t_, in_id);
+        return false;
+    }
+    log_info("{}: dataplane: rekeyed CHILD_SA {:08x} -> in {:08x} (id {}) out {:08x} (id {}, switched)",
+             info.connection, old_spi_in, info.spi_in, in_id, info.spi_out, it->second.out->out_id);
+    return true;
+}
+
+bool TablesSaSink::switch_outbound(uint32_t new_spi_in, const ChildSaInfo& info, std::span<const uint8_t> enc,
+                                   std::span<const uint8_t> integ) {
+    const std::shared_ptr<Outbound> out = pairs_.at(new_spi_in).out;
+    const auto suite = suite_of(info.alg);
     tables::SaParams p;
     p.id = out->out_id;
     p.dir = tables::Direction::out;
     p.cfg = sa_config(info, *suite, false, info.spi_out);
-    p.enc_keymat = enc.bytes();
-    p.auth_key = integ.bytes();
-    tables::SaCounters before;  // replace_sa starts fresh counters: keep the old ones for accounting
-    const bool had = it->second.spi_out == out->spi_out && tables::query_counters(t_, out->out_id, before);
-    const tables::WriteResult r = tables::replace_sa(t_, p);  // then switch outbound
+    p.enc_keymat = enc;
+    p.auth_key = integ;
+    // replace_sa starts fresh counters: keep the old ones for accounting when a live
+    // pair (not a half-switched one) owned the slot.
+    bool had = false;
+    for (const auto& [s, pr] : pairs_) had |= s != new_spi_in && pr.out == out && pr.spi_out == out->spi_out;
+    tables::SaCounters before;
+    had = had && tables::query_counters(t_, out->out_id, before);
+    const tables::WriteResult r = tables::replace_sa(t_, p);
     if (!r.ok()) {
         log_warn("{}: dataplane refused the rekeyed outbound SA {:08x}: {}", info.connection, info.spi_out, why(r));
-        tables::delete_sa(t_, in_id);
         return false;
     }
     out->spi_out = info.spi_out;
-    pairs_[info.spi_in] = Pair{in_id, info.spi_out, out};
     if (had) {
-        carried_[info.spi_in].out_bytes += before.bytes;
-        carried_[info.spi_in].out_packets += before.packets;
+        carried_[new_spi_in].out_bytes += before.bytes;
+        carried_[new_spi_in].out_packets += before.packets;
     }
-    successor_[old_spi_in] = info.spi_in;
-    log_info("{}: dataplane: rekeyed CHILD_SA {:08x} -> in {:08x} (id {}) out {:08x} (id {}, switched)",
-             info.connection, old_spi_in, info.spi_in, in_id, info.spi_out, out->out_id);
     return true;
 }
 
 void TablesSaSink::remove(uint32_t spi_in, uint32_t spi_out) {
+    // A rekey we responded to sends on its new SA now that the old pair goes; a new
+    // pair that goes first (a lost rekey collision) never switches.
+    for (auto pit = pending_.begin(); pit != pending_.end();) {
+        if (pit->second.old_spi_in == spi_in && pairs_.count(pit->first)) {
+            const PendingSwitch& ps = pit->second;
+            if (switch_outbound(pit->first, ps.info, ps.enc.bytes(), ps.integ.bytes()))
+                log_info("{}: dataplane: outbound switched to {:08x} (id {})", ps.info.connection, ps.info.spi_out,
+                         pairs_.at(pit->first).out->out_id);
+            pit = pending_.erase(pit);
+        } else if (pit->first == spi_in || pit->second.old_spi_in == spi_in) {
+            pit = pending_.erase(pit);
+        } else {
+            ++pit;
+        }
+    }
     auto it = pairs_.find(spi_in);
     if (it == pairs_.end()) return;
     // A replaced pair's traffic (and what it carried) moves to the pair that replaced it.

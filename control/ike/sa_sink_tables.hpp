@@ -27,10 +27,12 @@
 // Control thread only; never logs key material.
 
 #include "control/ike/sa_sink.hpp"
+#include "crypto/secret.hpp"
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <vector>
 
 namespace espgw::tables {
@@ -74,14 +76,24 @@ private:
         uint32_t spi_out = 0;       // the outbound SPI negotiated with this pair
         std::shared_ptr<Outbound> out;
     };
+    struct PendingSwitch {          // a rekey we responded to: outbound not switched yet
+        uint32_t old_spi_in = 0;
+        ChildSaInfo info;
+        crypto::SecretBytes enc, integ;
+    };
     bool alloc_id(uint32_t& id);
     bool install_in(const ChildSaInfo& info, const ChildSaKeys& keys, uint32_t& in_id);
+    /// Puts the new pair `new_spi_in`'s outbound SA (SPI, keys) on the outbound slot it
+    /// shares with the pair it replaced; its counters so far are carried over.
+    bool switch_outbound(uint32_t new_spi_in, const ChildSaInfo& info, std::span<const uint8_t> enc,
+                         std::span<const uint8_t> integ);
 
     tables::Tables& t_;
     ChildExpiryListener* listener_ = nullptr;
     std::map<uint32_t, Pair> pairs_;  // by inbound SPI
     std::map<uint32_t, uint32_t> successor_;  // replaced pair's inbound SPI -> its rekeyed pair's
     std::map<uint32_t, SaUsage> carried_;     // by inbound SPI: traffic of the pairs it replaced
+    std::map<uint32_t, PendingSwitch> pending_;  // by the new pair's inbound SPI
     uint32_t next_id_ = kIdBase;
 };
 

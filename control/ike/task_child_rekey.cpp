@@ -124,8 +124,9 @@ public:
         // §2.17: KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr), Ni/Nr of this exchange.
         const ChildSaKeys keys = derive_child_sa_keys(Prf(sa.ike_alg.prf), sa.keys.sk_d.bytes(), sel_.alg, peer_nonce_,
                                                       our_nonce_, g_ir_ ? g_ir_->bytes() : std::span<const uint8_t>{});
-        const ChildSaInfo info = make_info(sa, /*initiator=*/false);
         ChildSa* old = old_spi_in_ ? sa.child_by_in(old_spi_in_) : nullptr;
+        ChildSaInfo info = make_info(sa, /*initiator=*/false);
+        info.defer_out = old != nullptr;  // §2.8: send on the new SA once the old one is deleted
         const bool ok = old ? ctx_.sink.rekey(old->info.spi_in, old->info.spi_out, info, keys) : ctx_.sink.install(info, keys);
         if (!ok) {
             log_warn("{}: dataplane refused CHILD_SA {:08x}/{:08x}", sa.who(), spi_in_, spi_out_);
