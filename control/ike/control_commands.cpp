@@ -286,6 +286,7 @@ std::string IkeControl::users() const {
             sa->nat(), json_string(sa->user),
             json_string(sa->auth_method.empty() ? (sa->conn ? sa->conn->auth : "") : sa->auth_method),
             json_string(fmt::format("{}", fmt::join(sa->groups, ","))),
+            sa->virtual_ip6 ? json_string(ipv6_to_string(*sa->virtual_ip6)) : "null",
             std::chrono::duration_cast<std::chrono::seconds>(now - sa->created).count(), sa->children.size());
     }
     return o + "]";
@@ -303,7 +304,6 @@ std::string IkeControl::pool_list() {
                     online = true;
             o += fmt::format("{{\"pool\":{},\"identity\":{},\"address\":{},\"online\":{}}}", json_string(name),
                              json_string(id), json_string(pool.to_string(addr)), online);
-            sa->virtual_ip6 ? json_string(ipv6_to_string(*sa->virtual_ip6)) : "null",
         }
     return o + "]";
 }
