@@ -193,6 +193,7 @@ bool TablesSaSink::install(const ChildSaInfo& info, const ChildSaKeys& keys) {
         put_be32(a, *info.virtual_ip);
         remote.push_back(ts_host(a));
     }
+    if (remote.empty() && info.virtual_ip6) remote.push_back(ts_host(*info.virtual_ip6));
     bool ok = true;
     for (const TrafficSelector& l : info.ts_local) {
         for (const TrafficSelector& rt : remote) {
@@ -206,8 +207,8 @@ bool TablesSaSink::install(const ChildSaInfo& info, const ChildSaKeys& keys) {
                 log_warn("{}: malformed traffic selector not installed", info.connection);
                 continue;
             }
+            const unsigned bits = v6 ? 128 : 32;
             const uint8_t proto = l.ip_proto ? l.ip_proto : rt.ip_proto;
-    if (remote.empty() && info.virtual_ip6) remote.push_back(ts_host(*info.virtual_ip6));
             for (auto [lp, ll] : range_prefixes(from_bytes(l.start_addr), from_bytes(l.end_addr), bits))
                 for (auto [rp, rl] : range_prefixes(from_bytes(rt.start_addr), from_bytes(rt.end_addr), bits)) {
                     tables::Policy pol;
@@ -215,7 +216,6 @@ bool TablesSaSink::install(const ChildSaInfo& info, const ChildSaKeys& keys) {
                     pol.family = v6 ? 6 : 4;
                     put_bytes(pol.src, lp, alen);
                     pol.src_len = ll;
-            const unsigned bits = v6 ? 128 : 32;
                     put_bytes(pol.dst, rp, alen);
                     pol.dst_len = rl;
                     pol.proto = proto;
