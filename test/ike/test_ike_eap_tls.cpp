@@ -509,6 +509,11 @@ TEST_CASE("IKE_AUTH with EAP-TLS, and RFC 5998 EAP-only without our CERT/AUTH", 
         CHECK(sa->state == IkeSaState::ESTABLISHED);
         CHECK(sa->user == "alice@example.com");
         CHECK(sa->auth_method == "EAP-TLS");
+        // §2.21.2: an initiator that refuses our authentication after all tells us with
+        // INFORMATIONAL { N(AUTHENTICATION_FAILED) }: the IKE SA and its CHILD_SA go.
+        ini.exchange(ExchangeType::INFORMATIONAL, {make_notify(NotifyType::AUTHENTICATION_FAILED)});
+        CHECK(mgr.ike_sa_count() == 0);
+        CHECK(sink.removed.size() == 1);
     }
 }
 

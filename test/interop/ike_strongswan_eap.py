@@ -8,7 +8,8 @@ authenticates by certificate (a test PKI made with strongSwan's `pki`); the user
 created through espctl over the control socket. Cases: a user with the IKE identity as
 EAP identity gets a pool address; a user behind an address identity (EAP-Identity
 round) gets its static IP; a disabled user, a wrong password and an unknown user are
-refused with AUTHENTICATION_FAILED and the reason in espgw-ike's log; a road warrior
+refused with the MS-CHAPv2 Failure Request (E=647 / E=691, seen by strongSwan) and the
+reason in espgw-ike's log; a road warrior
 with a certificate then EAP (RFC 4739 multiple authentication) gets its address; an
 EAP-GTC user (no MSK: AUTH keyed with SK_pi/SK_pr) named by its e-mail gets in; the log
 never holds a password. Prints TESTCASE lines; exits 1 if any case failed.
@@ -50,6 +51,11 @@ CASES = [
     ("eap_bad_password_refused", "alice", "alice", WRONG_PW, False, "user alice failed: bad password"),
     ("eap_unknown_user_refused", None, "dave", "dave-pw-000000", False, "user dave failed: unknown user"),
 ]
+
+
+def peer_error(reason):
+    """The MS-CHAPv2 error strongSwan names for our Failure Request (E=647 / E=691)."""
+    return "ERROR_ACCT_DISABLED" if "disabled" in reason else "ERROR_AUTHENTICATION_FAILURE"
 
 
 def file_text(path):
@@ -280,8 +286,9 @@ def main():
                     why = "established although it must be refused"
                 elif expect not in log_new:
                     why = f"espgw-ike log lacks '{expect}': {log_new.strip()[-300:]}"
-                elif "AUTHENTICATION_FAILED" not in rw_new and "EAP_FAILURE" not in rw_new:
-                    why = "strongSwan saw neither EAP_FAILURE nor AUTHENTICATION_FAILED"
+                elif f"EAP-MS-CHAPv2 failed with error {peer_error(expect)}" not in rw_new:
+                    # RFC 2759 §6: the MS-CHAPv2 Failure Request reached the road warrior.
+                    why = f"strongSwan did not see the Failure Request with {peer_error(expect)}"
             if why and os.environ.get("H1_EAP_DEBUG"):
                 print(ls, log_new, rw_new[-3000:], file=sys.stderr)
             result(not why, name, why)
