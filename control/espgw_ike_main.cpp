@@ -28,6 +28,8 @@
 
 namespace {
 volatile std::sig_atomic_t g_stop = 0;
+// A clean stop waits this long for the RADIUS server to answer Accounting-Off.
+constexpr auto kAccountingOffWait = std::chrono::seconds(3);
 void on_signal(int) { g_stop = 1; }
 
 /// Options of the CLI socket and the lease file, from the command line.
@@ -145,6 +147,7 @@ int run_dataplane(espgw::ike::IkeConfig& cfg, espgw::ike::UserDb& users, const s
         }
         log_info("stopping: {} IKE SA(s), {} CHILD_SA pair(s) in the dataplane stay until their lifetimes",
                  manager.ike_sa_count(), link.pairs());
+        if (RadiusService* r = manager.radius()) r->stop(kAccountingOffWait);  // RFC 2866 Accounting-Off
     } catch (const std::exception& e) {
         std::cerr << "espgw-ike: " << e.what() << "\n";
         return 1;
@@ -265,6 +268,7 @@ int main(int argc, char** argv) {
             manager.tick(std::chrono::steady_clock::now());  // timers: retransmits, DPD, rekey, keepalives
         }
         log_info("stopping: {} IKE SA(s)", manager.ike_sa_count());
+        if (RadiusService* r = manager.radius()) r->stop(kAccountingOffWait);  // RFC 2866 Accounting-Off
     } catch (const std::exception& e) {
         std::cerr << "espgw-ike: " << e.what() << "\n";
         return 1;

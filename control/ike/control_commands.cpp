@@ -324,6 +324,10 @@ bool IkeControl::apply(IkeConfig next, std::string* why) {
         if (why) *why = "ike.listen/port/natt_port changed: restart to apply";
         return false;
     }
+    if (auto refused = manager_.radius_change_refused(next.radius)) {
+        if (why) *why = *refused;
+        return false;
+    }
     // From here on nothing can fail.
     for (const auto& [name, p] : next.pools) {
         auto it = pools.find(name);
@@ -336,6 +340,7 @@ bool IkeControl::apply(IkeConfig next, std::string* why) {
             pools.emplace(name, AddressPool(name, p.cidr));
         }
     }
+    manager_.reconfigure_radius(next.radius);  // issue 6: servers, secrets, timeout without a restart
     retired_.push_back(std::move(live_.connections));  // live IKE SAs still point into it
     live_ = std::move(next);
     return true;

@@ -29,11 +29,11 @@ std::string IkeControl::radius_status() const {
         "\"dropped_malformed\":{},\"dropped_bad_authenticator\":{},\"dropped_bad_message_authenticator\":{},"
         "\"dropped_unknown\":{},\"dropped_bad_code\":{},\"send_errors\":{},"
         "\"accounting\":{},\"interim_s\":{},\"acct_sessions\":{},\"acct_starts\":{},\"acct_interims\":{},"
-        "\"acct_stops\":{},\"acct_answered\":{},\"acct_timeouts\":{}}}",
+        "\"acct_stops\":{},\"acct_ons\":{},\"acct_offs\":{},\"acct_answered\":{},\"acct_timeouts\":{}}}",
         json_string(servers), cfg.client.timeout_s, cfg.client.retries, json_string(cfg.nas_identifier), c.requests,
         c.sent, c.retransmits, c.failovers, c.timeouts, c.replies, c.dropped_malformed, c.dropped_bad_auth,
         c.dropped_bad_msg_auth, c.dropped_unknown, c.dropped_bad_code, c.send_errors, cfg.accounting, cfg.interim_s,
-        sessions, a.starts, a.interims, a.stops, a.answered, a.timeouts);
+        sessions, a.starts, a.interims, a.stops, a.ons, a.offs, a.answered, a.timeouts);
 }
 
 }  // namespace espgw::ike

@@ -53,6 +53,13 @@ uint32_t source_toward(uint32_t remote_host) {
 
 constexpr auto RESTART_DELAY = std::chrono::seconds(5);
 
+/// [ike] listen as the NAS-IP-Address of RADIUS Accounting-On/Off (host order); 0 for
+/// the wildcard or anything unparsable.
+uint32_t nas_ip(const std::string& listen_addr) {
+    in_addr a{};
+    return inet_pton(AF_INET, listen_addr.c_str(), &a) == 1 ? ntohl(a.s_addr) : 0;
+}
+
 // The user name of an IKE SA authenticated by EAP-RADIUS (for accounting), or nullopt.
 std::optional<std::string> eap_radius_user(const IkeSa& sa) {
     if (sa.auth_method != "EAP-RADIUS" || sa.user.empty()) return std::nullopt;
@@ -70,7 +77,7 @@ IkeManager::IkeManager(const IkeConfig& config, Transport& transport, SaSink& si
       now_(Clock::now()), cookies_(config.cookie_secret_s, now_) {
     ctx_.now = now_;
     for (const auto& [name, p] : config_.pools) pools_.emplace(name, AddressPool(name, p.cidr));
-    if (config_.radius) radius_ = std::make_unique<RadiusService>(*config_.radius);
+    if (config_.radius) radius_ = std::make_unique<RadiusService>(*config_.radius, nas_ip(config_.listen_addr));
     ctx_.radius = radius_.get();
     if (config_.legacy_algorithms)
         log_warn("[ike] legacy_algorithms is on: 3DES and DH groups 2/5 (MODP_1024/1536) are accepted for legacy "
@@ -698,6 +705,10 @@ void IkeManager::tick(Clock::time_point now) {
         acct_terminate_cause_ = radius::kTerminateUserRequest;
     }
     if (radius_) tick_radius();
+    if (radius_retired_) {
+        radius_retired_->collect(now);
+        if (!radius_retired_->in_flight()) radius_retired_.reset();
+    }
     for (auto it = restart_at_.begin(); it != restart_at_.end();) {
         if (now < it->second) {
             ++it;
@@ -900,6 +911,33 @@ SaUsage IkeManager::usage_of(const IkeSa& sa) {
     SaUsage u;
     for (const auto& c : sa.children) u += sink_.usage(c.info.spi_in, c.info.spi_out);
     return u;
+}
+
+std::optional<std::string> IkeManager::radius_change_refused(const std::optional<RadiusConfig>& next) const {
+    if (!radius_) return std::nullopt;
+    if (next) return radius_->change_refused(*next);
+    const RadiusAccounting* a = radius_->accounting();
+    if (a && a->sessions())
+        return fmt::format("[radius] removed while {} accounting session(s) are open: restart to apply", a->sessions());
+    return std::nullopt;
+}
+
+void IkeManager::reconfigure_radius(const std::optional<RadiusConfig>& next) {
+    if (next && radius_) {
+        radius_->reconfigure(*next, now_);
+    } else if (next) {
+        try {
+            radius_ = std::make_unique<RadiusService>(*next, nas_ip(config_.listen_addr));
+        } catch (const std::exception& e) {
+            log_warn("radius: the new [radius] table is not applied: {}", e.what());
+        }
+    } else if (radius_) {
+        // EAP conversations in flight keep the client alive through their own references.
+        radius_->accounting_off(now_);
+        radius_retired_ = std::move(radius_);
+        log_info("radius: [radius] removed; new EAP-RADIUS logins are refused");
+    }
+    ctx_.radius = radius_.get();
 }
 
 void IkeManager::tick_radius() {

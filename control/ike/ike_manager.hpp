@@ -103,6 +103,14 @@ public:
     }
     /// The RADIUS side (EAP-RADIUS relays, accounting); nullptr without [radius].
     RadiusService* radius() noexcept { return radius_.get(); }
+    /// espctl reload: why the [radius] table `next` (nullopt: none) cannot be applied
+    /// now, or nullopt. Refused: accounting turned off or [radius] removed while
+    /// accounting sessions are open.
+    std::optional<std::string> radius_change_refused(const std::optional<RadiusConfig>& next) const;
+    /// Applies `next` (after radius_change_refused() said yes): changes go to the
+    /// running RADIUS client; a new [radius] starts one (Accounting-On on the next
+    /// tick); a removed one sends Accounting-Off and is kept until it is answered.
+    void reconfigure_radius(const std::optional<RadiusConfig>& next);
 
 private:
     void handle_init(const Endpoint& local, const Endpoint& remote, std::span<const uint8_t> data, const Message& m);
@@ -147,6 +155,7 @@ private:
     CookieJar cookies_;
     std::map<std::string, Clock::time_point> restart_at_;  // start_action "start": initiate again then
     std::unique_ptr<RadiusService> radius_;                 // [radius]: EAP-RADIUS and accounting
+    std::unique_ptr<RadiusService> radius_retired_;         // removed by a reload: its Accounting-Off in flight
     uint32_t acct_terminate_cause_ = 1;                     // RFC 2866 §5.10 for the next Stop (User-Request)
 };
 

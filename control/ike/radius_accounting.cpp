@@ -61,6 +61,10 @@ void RadiusAccounting::tick(Clock::time_point now, const UsageFn& usage) {
         ++counters_.interims;
         s.next_interim = now + std::chrono::seconds(interim_s_);
     }
+    collect(now);
+}
+
+void RadiusAccounting::collect(Clock::time_point now) {
     if (inflight_.empty()) return;
     client_->poll(now);
     std::erase_if(inflight_, [&](const auto& f) {
@@ -68,6 +72,8 @@ void RadiusAccounting::tick(Clock::time_point now, const UsageFn& usage) {
         if (!r) return false;
         if (r->status == radius::Result::Status::REPLY) {
             ++counters_.answered;
+            if (f.second.starts_with("Accounting-"))
+                log_info("radius accounting: {} answered by {}", f.second, r->server);
         } else {
             ++counters_.timeouts;
             log_warn("radius accounting: {} not answered by any server (RADIUS timeout)", f.second);
@@ -107,6 +113,33 @@ void RadiusAccounting::send(const Session& s, uint32_t status, const SaUsage* us
     if (status == kAcctStop) p.add_u32(attr::ACCT_TERMINATE_CAUSE, cause ? cause : kTerminateUserRequest);
     const char* what = status == kAcctStart ? "Start" : status == kAcctStop ? "Stop" : "Interim-Update";
     inflight_.emplace_back(client_->send(std::move(p), true, now), fmt::format("{} {} session {}", what, s.user, s.id));
+}
+
+void RadiusAccounting::nas_on(const std::string& nas_identifier, uint32_t nas_ip, Clock::time_point now) {
+    send_nas_state(radius::kAcctOn, nas_identifier, nas_ip, now);
+    ++counters_.ons;
+}
+
+void RadiusAccounting::nas_off(const std::string& nas_identifier, uint32_t nas_ip, Clock::time_point now) {
+    send_nas_state(radius::kAcctOff, nas_identifier, nas_ip, now);
+    ++counters_.offs;
+}
+
+void RadiusAccounting::send_nas_state(uint32_t status, const std::string& nas_identifier, uint32_t nas_ip,
+                                      Clock::time_point now) {
+    using namespace radius;
+    Packet p;
+    // RFC 2866 §5.1: no user and no session; RFC 2865 §4.1 still asks for a NAS-Identifier
+    // or NAS-IP-Address, and §5.5 for an Acct-Session-Id in every Accounting-Request.
+    if (!nas_identifier.empty()) p.add_string(attr::NAS_IDENTIFIER, nas_identifier);
+    if (nas_ip) p.add_u32(attr::NAS_IP_ADDRESS, nas_ip);
+    p.add_u32(attr::ACCT_STATUS_TYPE, status);
+    p.add_string(attr::ACCT_SESSION_ID,
+                 fmt::format("{:08X}-NAS-{}", static_cast<uint32_t>(std::time(nullptr)), ++serial_));
+    p.add_u32(attr::ACCT_AUTHENTIC, kAcctAuthRadius);
+    if (status == kAcctOff) p.add_u32(attr::ACCT_TERMINATE_CAUSE, kTerminateAdminReboot);
+    const char* what = status == kAcctOn ? "Accounting-On" : "Accounting-Off";
+    inflight_.emplace_back(client_->send(std::move(p), true, now), fmt::format("{} of NAS {}", what, nas_identifier));
 }
 
 }  // namespace espgw::ike

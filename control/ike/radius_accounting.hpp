@@ -7,6 +7,11 @@
 //   tick()    --> Interim-Update every interim_s with the octet/packet counters so far
 //   stop()    --> Stop { Acct-Session-Time, Acct-Input/Output-Octets/-Packets/-Gigawords,
 //                 Acct-Terminate-Cause }                         when the IKE SA ends
+//   nas_on()  --> Accounting-On  { NAS attrs }  before the first session (espgw-ike started,
+//                 or the servers changed): the server closes any session it still holds
+//                 open for this NAS
+//   nas_off() --> Accounting-Off { NAS attrs, Acct-Terminate-Cause Admin-Reboot }  when
+//                 espgw-ike stops cleanly (RFC 2866 §5.1: the NAS goes out of service)
 //
 // "Input" is what the user sent to us (our inbound SAs), "Output" what we sent to the
 // user (RFC 2866 §5.3/§5.4, from the NAS's point of view). Requests go through the
@@ -30,6 +35,7 @@ namespace espgw::ike {
 
 struct AccountingCounters {
     uint64_t starts = 0, interims = 0, stops = 0;  // requests sent
+    uint64_t ons = 0, offs = 0;                    // Accounting-On / -Off sent
     uint64_t answered = 0;                         // Accounting-Responses received
     uint64_t timeouts = 0;                         // no server answered
 };
@@ -57,6 +63,15 @@ public:
     bool active(uint64_t key) const { return sessions_.count(key) != 0; }
     /// Sends due Interim-Updates (counters from `usage`) and collects answers.
     void tick(Clock::time_point now, const UsageFn& usage);
+    /// Accounting-On / Accounting-Off (RFC 2866 §5.1, Acct-Status-Type 7 / 8) for the
+    /// whole NAS: NAS-Identifier `nas_identifier`, NAS-IP-Address `nas_ip` (host order,
+    /// 0: left out). Answers are collected by tick() or collect().
+    void nas_on(const std::string& nas_identifier, uint32_t nas_ip, Clock::time_point now);
+    void nas_off(const std::string& nas_identifier, uint32_t nas_ip, Clock::time_point now);
+    /// Collects answers and timeouts of requests in flight (no Interim-Updates).
+    void collect(Clock::time_point now);
+    /// Interim-Update interval for sessions that start from now on (espctl reload).
+    void set_interim(uint32_t interim_s) noexcept { interim_s_ = interim_s; }
 
     const AccountingCounters& counters() const noexcept { return counters_; }
     size_t sessions() const noexcept { return sessions_.size(); }
@@ -75,6 +90,7 @@ private:
         Clock::time_point next_interim = Clock::time_point::max();
     };
     void send(const Session& s, uint32_t status, const SaUsage* usage, uint32_t cause, Clock::time_point now);
+    void send_nas_state(uint32_t status, const std::string& nas_identifier, uint32_t nas_ip, Clock::time_point now);
 
     std::shared_ptr<radius::Client> client_;
     uint32_t interim_s_;

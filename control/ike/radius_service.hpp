@@ -5,7 +5,9 @@
 // accounting sessions of EAP-RADIUS users. IkeManager calls it: make_eap_server() when
 // such a user starts IKE_AUTH, on_established() when the user's first CHILD_SA is up,
 // on_ended() before the IKE SA's CHILD_SAs are removed, tick() from its own tick.
-// Control thread only.
+// Accounting-On goes out on the first tick (and again when a reload changes the
+// servers), Accounting-Off from stop() when espgw-ike exits cleanly or from
+// accounting_off() when a reload turns accounting off. Control thread only.
 
 #include "control/ike/config.hpp"
 #include "control/ike/eap_radius.hpp"
@@ -23,8 +25,9 @@ class RadiusService {
 public:
     using Clock = std::chrono::steady_clock;
 
-    /// Opens the client socket. Throws std::runtime_error when it cannot.
-    explicit RadiusService(const RadiusConfig& cfg);
+    /// Opens the client socket. Throws std::runtime_error when it cannot. `nas_ip`: our
+    /// IKE address (host order; 0: unknown), the NAS-IP-Address of Accounting-On/Off.
+    explicit RadiusService(const RadiusConfig& cfg, uint32_t nas_ip = 0);
 
     /// A relay for one IKE SA of connection `conn` (NAS-Identifier: the connection's,
     /// else [radius] nas_identifier).
@@ -42,8 +45,26 @@ public:
     void on_rekeyed(uint64_t old_key, uint64_t new_key);
     bool accounting_active(uint64_t key) const { return acct_ && acct_->active(key); }
 
-    /// Interim-Updates (`usage` reads an IKE SA's counters) and RADIUS replies.
+    /// Accounting-On when due, Interim-Updates (`usage` reads an IKE SA's counters) and
+    /// RADIUS replies.
     void tick(Clock::time_point now, const RadiusAccounting::UsageFn& usage);
+
+    /// Why `next` cannot replace the running [radius] now (accounting turned off while
+    /// sessions are open), or nullopt.
+    std::optional<std::string> change_refused(const RadiusConfig& next) const;
+    /// espctl reload: servers, secrets, timeout, retries, NAS-Identifier, interim_s and
+    /// accounting on/off take effect for new requests; requests in flight move to the
+    /// new servers. New servers get an Accounting-On. Call change_refused() first.
+    void reconfigure(const RadiusConfig& next, Clock::time_point now);
+    /// Accounting-Off (non-blocking; tick() or collect() gathers the answer). Nothing
+    /// when accounting is off.
+    void accounting_off(Clock::time_point now);
+    /// Collects answers of accounting requests in flight.
+    void collect(Clock::time_point now);
+    size_t in_flight() const noexcept { return acct_ ? acct_->in_flight() : 0; }
+    /// Clean exit of espgw-ike: Accounting-Off, then waits up to `max_wait` for it and
+    /// any other accounting request in flight to be answered (blocking; logs when not).
+    void stop(Clock::duration max_wait);
 
     const radius::ClientCounters& counters() const noexcept { return client_->counters(); }
     /// The configuration in use (the CLI shows addresses and ports, never secrets).
@@ -52,6 +73,8 @@ public:
 
 private:
     RadiusConfig cfg_;  // a copy: a configuration reload must not leave it dangling
+    uint32_t nas_ip_ = 0;
+    bool on_due_ = true;  // Accounting-On not yet sent to the current servers
     std::shared_ptr<radius::Client> client_;
     std::unique_ptr<RadiusAccounting> acct_;
     // Class attributes of the latest Access-Accept per user, until the user's session

@@ -12,16 +12,21 @@
 
 namespace espgw::radius {
 
-Client::Client(ClientConfig cfg) : timeout_s_(cfg.timeout_s), retries_(cfg.retries) {
+std::vector<Client::Server> Client::servers_of(const ClientConfig& cfg) {
     if (cfg.servers.empty()) throw std::invalid_argument("radius: no servers");
-    if (!(timeout_s_ > 0)) throw std::invalid_argument("radius: timeout must be positive");
+    if (!(cfg.timeout_s > 0)) throw std::invalid_argument("radius: timeout must be positive");
+    std::vector<Server> out;
     for (const auto& s : cfg.servers) {
         in_addr a{};
         if (inet_pton(AF_INET, s.address.c_str(), &a) != 1)
             throw std::invalid_argument("radius: server address '" + s.address + "' is not an IPv4 address");
         if (!s.secret || s.secret->empty()) throw std::invalid_argument("radius: server " + s.address + " has no secret");
-        servers_.push_back(Server{a.s_addr, s.port, s.acct_port, s.secret, s.address});
+        out.push_back(Server{a.s_addr, s.port, s.acct_port, s.secret, s.address});
     }
+    return out;
+}
+
+Client::Client(ClientConfig cfg) : servers_(servers_of(cfg)), timeout_s_(cfg.timeout_s), retries_(cfg.retries) {
     fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error("radius: socket failed");
     sockaddr_in sin{};
@@ -37,6 +42,22 @@ Client::Client(ClientConfig cfg) : timeout_s_(cfg.timeout_s), retries_(cfg.retri
 
 Client::~Client() {
     if (fd_ >= 0) ::close(fd_);
+}
+
+void Client::reconfigure(const ClientConfig& cfg, Clock::time_point now) {
+    std::vector<Server> next = servers_of(cfg);  // throws before anything changes
+    servers_ = std::move(next);
+    timeout_s_ = cfg.timeout_s;
+    retries_ = cfg.retries;
+    preferred_ = 0;
+    // Requests on the wire move to the first new server, re-signed with its secret as on
+    // a failover; a late reply from the old server no longer matches and is dropped.
+    for (auto& [h, r] : reqs_) {
+        if (r.done || r.queued) continue;
+        r.server = 0;
+        r.servers_tried = 0;
+        start_on_server(r, now);
+    }
 }
 
 bool Client::alloc_id(uint8_t& id) {

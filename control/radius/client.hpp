@@ -85,6 +85,10 @@ public:
     /// attributes of `p` (code, id and authenticator are set here); sends it at once
     /// when an identifier is free, else queues it. Returns its handle.
     Handle send(Packet p, bool accounting, Clock::time_point now);
+    /// Replaces the servers, secrets, timeout and retries (espctl reload) on the same
+    /// socket. Requests in flight restart on the first new server, re-signed with its
+    /// secret. Throws std::invalid_argument as the constructor does, changing nothing.
+    void reconfigure(const ClientConfig& cfg, Clock::time_point now);
     /// Reads every pending datagram and runs the retransmission/failover timers.
     void poll(Clock::time_point now);
     /// The result of a finished request (then forgotten), or nullopt while it runs.
@@ -119,6 +123,7 @@ private:
         Clock::time_point server_deadline{};
         Result result;
     };
+    static std::vector<Server> servers_of(const ClientConfig& cfg);
     void start_on_server(Request& r, Clock::time_point now);
     void transmit(Request& r);
     void finish(Handle h, Request& r);

@@ -71,9 +71,10 @@ inline constexpr uint8_t kMsMppeRecvKey = 17;       // RFC 2548 §2.4.3
 inline constexpr uint32_t kServiceTypeFramed = 2;   // RFC 2865 §5.6
 inline constexpr uint32_t kNasPortTypeVirtual = 5;  // RFC 2865 §5.41
 inline constexpr uint32_t kAcctStart = 1, kAcctStop = 2, kAcctInterim = 3;  // RFC 2866 §5.1, RFC 2869 §2.1
+inline constexpr uint32_t kAcctOn = 7, kAcctOff = 8;                       // RFC 2866 §5.1
 inline constexpr uint32_t kAcctAuthRadius = 1;      // RFC 2866 §5.6
 inline constexpr uint32_t kTerminateUserRequest = 1, kTerminateIdleTimeout = 4, kTerminateAdminReset = 6,
-                          kTerminateLostService = 3;  // RFC 2866 §5.10
+                          kTerminateLostService = 3, kTerminateAdminReboot = 7;  // RFC 2866 §5.10
 
 inline constexpr size_t kHeaderLen = 20;
 inline constexpr size_t kMaxPacketLen = 4096;   // RFC 2865 §3

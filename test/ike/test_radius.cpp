@@ -5,6 +5,7 @@
 // with Python's hashlib/hmac.
 #include "control/ike/config.hpp"
 #include "control/ike/eap_radius.hpp"
+#include "control/ike/radius_accounting.hpp"
 #include "control/radius/client.hpp"
 #include "control/radius/packet.hpp"
 #include "test/ike/hex.hpp"
@@ -524,4 +525,83 @@ TEST_CASE("radius client: 300 requests share 256 identifiers, the rest wait, all
     CHECK(max_outstanding == 256);
     CHECK(c.counters().replies == 300);
     CHECK(c.counters().retransmits == 0);
+}
+
+namespace {
+
+// RFC 2866 §3: Request Authenticator = MD5(Code+Identifier+Length+16 zero octets+Attributes+Secret).
+bool accounting_signed_with(const std::vector<uint8_t>& d, const std::string& secret) {
+    if (d.size() < 20) return false;
+    std::vector<uint8_t> z(d);
+    std::fill(z.begin() + 4, z.begin() + 20, 0);
+    const std::span<const uint8_t> parts[] = {z, sv(secret)};
+    const auto h = md5(parts);
+    return std::equal(h.begin(), h.end(), d.begin() + 4);
+}
+
+}  // namespace
+
+TEST_CASE("radius accounting: Accounting-On/Off; reconfigure moves a request in flight to the new server and secret",
+          "[radius]") {
+    FakeServer a, b;
+    ClientConfig cfg;
+    cfg.servers.push_back({"127.0.0.1", a.port, a.port, secret_ptr("secret-a")});
+    cfg.timeout_s = 5;
+    cfg.retries = 0;
+    auto c = std::make_shared<Client>(cfg);
+    espgw::ike::RadiusAccounting acct(c, 0);
+    acct.nas_on("gw-test", 0xC0000201, Clock::now());
+    sockaddr_in from{};
+    const auto on = a.recv(from);
+    REQUIRE(!on.empty());
+    CHECK(accounting_signed_with(on, "secret-a"));
+    const auto p = parse(on);
+    REQUIRE(p);
+    CHECK(p->code == Code::ACCOUNTING_REQUEST);
+    REQUIRE(p->find(attr::ACCT_STATUS_TYPE));
+    CHECK(p->find(attr::ACCT_STATUS_TYPE)->value == Bytes{0, 0, 0, 7});  // RFC 2866 §5.1 Accounting-On
+    REQUIRE(p->find(attr::NAS_IP_ADDRESS));
+    CHECK(p->find(attr::NAS_IP_ADDRESS)->value == Bytes{192, 0, 2, 1});
+    REQUIRE(p->find(attr::NAS_IDENTIFIER));
+    CHECK(p->find(attr::NAS_IDENTIFIER)->value == Bytes{'g', 'w', '-', 't', 'e', 's', 't'});
+    CHECK(p->find(attr::ACCT_SESSION_ID));
+    CHECK_FALSE(p->find(attr::USER_NAME));
+
+    // Unanswered by a: the reload's new server b gets it, signed with b's secret.
+    ClientConfig next;
+    next.servers.push_back({"127.0.0.1", b.port, b.port, secret_ptr("secret-b")});
+    next.timeout_s = 5;
+    next.retries = 0;
+    ClientConfig bad;
+    CHECK_THROWS_AS(c->reconfigure(bad, Clock::now()), std::invalid_argument);  // nothing changes
+    c->reconfigure(next, Clock::now());
+    auto moved = b.recv(from);
+    REQUIRE(!moved.empty());
+    CHECK(accounting_signed_with(moved, "secret-b"));
+    CHECK(parse(moved)->find(attr::ACCT_STATUS_TYPE)->value == Bytes{0, 0, 0, 7});
+    Packet rep;
+    rep.code = Code::ACCOUNTING_RESPONSE;
+    rep.id = moved[1];
+    Authenticator ra{};
+    std::copy(moved.begin() + 4, moved.begin() + 20, ra.begin());
+    b.send(encode_reply(rep, ra, sv(std::string("secret-b")), false), from);
+    for (int i = 0; i < 50 && acct.in_flight(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        acct.collect(Clock::now());
+    }
+    CHECK(acct.in_flight() == 0);
+    CHECK(acct.counters().answered == 1);
+    CHECK(acct.counters().ons == 1);
+
+    acct.nas_off("gw-test", 0, Clock::now());
+    const auto off = b.recv(from);
+    REQUIRE(!off.empty());
+    CHECK(accounting_signed_with(off, "secret-b"));
+    const auto q = parse(off);
+    REQUIRE(q);
+    CHECK(q->find(attr::ACCT_STATUS_TYPE)->value == Bytes{0, 0, 0, 8});         // Accounting-Off
+    CHECK(q->find(attr::ACCT_TERMINATE_CAUSE)->value == Bytes{0, 0, 0, 7});     // Admin-Reboot
+    CHECK_FALSE(q->find(attr::NAS_IP_ADDRESS));
+    CHECK(acct.counters().offs == 1);
+    CHECK(a.recv(from).empty());  // nothing more went to the old server
 }
