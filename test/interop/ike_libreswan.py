@@ -126,6 +126,10 @@ pool = "rw"
 
 
 def write_pluto_conf(d):
+    # leftsubnet=0.0.0.0/0: without it pluto proposes TSi = its own outer address
+    # (192.0.2.2/32) next to its CP request, which does not contain the virtual IP, and
+    # espgw-ike answers TS_UNACCEPTABLE (IKE SA up, no CHILD_SA); with it espgw narrows
+    # TSi to the assigned address (RFC 7296 §2.9), which pluto accepts (narrowing=yes).
     for sub in ("nss", "run"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
     with open(os.path.join(d, "ipsec.conf"), "w") as f:
