@@ -393,6 +393,14 @@ def run(tmp, procs):
     ok2, last2 = dc.ping(LAN, states["ei2c-rwb"]["vip"], count=2)
     result(ok and ok2, "lan_host_pings_both_virtual_ips", f"{last} / {last2}")
 
+    # The wire so far (IKE, both ping bursts): a few hundred packets, read before iperf3
+    # would add a hundred thousand more for scapy to parse.
+    time.sleep(0.3)
+    procs_stop(tcpdump)
+    ok, why = check_wire(pcap, states)
+    print(f"on the NAT's outside: {why.strip('; ')}", flush=True)
+    result(ok, "both_tunnels_esp_in_udp4500_on_the_wire", why)
+
     # iperf3 from both at the same time (TCP, 3 s each).
     ips = {ns: subprocess.Popen(["ip", "netns", "exec", ns, "iperf3", "-c", LAN_HOST, "-B", st["vip"], "-p",
                                  str(5201 + i), "-t", "3", "-J"], stdout=subprocess.PIPE,
@@ -418,11 +426,6 @@ def run(tmp, procs):
     bad = {k: v for k, v in st["drops"].items() if v and k in ("esp_icv_mismatch", "esp_replay_duplicate")}
     result(not bad, "no_icv_or_replay_drops", str(bad))
 
-    time.sleep(0.3)
-    procs_stop(tcpdump)
-    ok, why = check_wire(pcap, states)
-    print(f"on the NAT's outside: {why.strip('; ')}", flush=True)
-    result(ok, "both_tunnels_esp_in_udp4500_on_the_wire", why)
     result(dp.poll() is None and ike.poll() is None, "daemons_alive_at_end",
            f"espgw-dp rc {dp.poll()}, espgw-ike rc {ike.poll()}")
 
@@ -454,7 +457,10 @@ def main():
         procs.stop_all()
         if not os.environ.get("EI2C_KEEP"):
             cleanup()
-        print(f"logs: {tmp}", flush=True)
+        if result.failed or os.environ.get("EI2C_KEEP"):
+            print(f"logs: {tmp}", flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(1 if result.failed else 0)
 
 
