@@ -97,6 +97,27 @@ esp::SaConfig sa_config(const ChildSaInfo& info, const crypto::Suite& suite, boo
 
 const char* why(const tables::WriteResult& r) { return r.error.empty() ? "refused" : r.error.c_str(); }
 
+/// The tunnel's firewall tags, put on both of its SAs: espgw-dp's from_tunnel rules read
+/// the inbound SA's, its to_tunnel rules the outbound SA's. The user's groups and the
+/// connection (source_group / destination_group / connection rules); a name without a
+/// free bit matches no such rule (warned once, for the inbound SA). The user's identity
+/// is the group "user:<identity>" (source_user / destination_user rules), added only
+/// when a rule set registered that name: users cost no tag bit otherwise. An SA
+/// installed before such a rule was loaded gets the tag at its next rekey.
+void set_fw_tags(tables::Tables& t, const ChildSaInfo& info, tables::SaParams& p) {
+    std::vector<std::string> groups = info.groups;
+    const std::string user_tag = fw::kUserTagPrefix + info.peer_identity;
+    for (const std::string& n : tables::tag_names(t, 0))
+        if (n == user_tag) groups.push_back(user_tag);
+    std::vector<std::string> unplaced;
+    p.fw_groups = tables::tag_mask(t, 0, groups, &unplaced);
+    p.fw_conn = tables::tag_mask(t, 1, {info.connection}, &unplaced);
+    if (p.dir == tables::Direction::in)
+        for (const std::string& n : unplaced)
+            log_warn("{}: CHILD_SA {:08x}: no firewall tag bit left for '{}' (32 groups / 32 connections)",
+                     info.connection, info.spi_in, n);
+}
+
 }  // namespace
 
 TablesSaSink::~TablesSaSink() = default;
@@ -136,21 +157,7 @@ bool TablesSaSink::install_in(const ChildSaInfo& info, const ChildSaKeys& keys, 
     p.id = in_id;
     p.dir = tables::Direction::in;
     p.cfg = sa_config(info, *suite, true, info.spi_in);
-    // Firewall tags: the user's groups and the connection (source_group / connection
-    // rules of espgw-dp's firewall). A name without a free bit matches no such rule.
-    // The user's identity is the group "user:<identity>" (source_user rules), added
-    // only when a rule set registered that name: users cost no tag bit otherwise. An
-    // SA installed before such a rule was loaded gets the tag at its next rekey.
-    std::vector<std::string> groups = info.groups;
-    const std::string user_tag = fw::kUserTagPrefix + info.peer_identity;
-    for (const std::string& n : tables::tag_names(t_, 0))
-        if (n == user_tag) groups.push_back(user_tag);
-    std::vector<std::string> unplaced;
-    p.fw_groups = tables::tag_mask(t_, 0, groups, &unplaced);
-    p.fw_conn = tables::tag_mask(t_, 1, {info.connection}, &unplaced);
-    for (const std::string& n : unplaced)
-        log_warn("{}: CHILD_SA {:08x}: no firewall tag bit left for '{}' (32 groups / 32 connections)",
-                 info.connection, info.spi_in, n);
+    set_fw_tags(t_, info, p);
     p.enc_keymat = enc.bytes();
     p.auth_key = integ.bytes();
     const tables::WriteResult r = tables::install_sa(t_, p);
@@ -175,6 +182,7 @@ bool TablesSaSink::install(const ChildSaInfo& info, const ChildSaKeys& keys) {
     p.id = out_id;
     p.dir = tables::Direction::out;
     p.cfg = sa_config(info, *suite, false, info.spi_out);
+    set_fw_tags(t_, info, p);
     p.enc_keymat = enc.bytes();
     p.auth_key = integ.bytes();
     tables::WriteResult r = tables::install_sa(t_, p);
@@ -290,6 +298,7 @@ bool TablesSaSink::switch_outbound(uint32_t new_spi_in, const ChildSaInfo& info,
     p.id = out->out_id;
     p.dir = tables::Direction::out;
     p.cfg = sa_config(info, *suite, false, info.spi_out);
+    set_fw_tags(t_, info, p);
     p.enc_keymat = enc;
     p.auth_key = integ;
     // replace_sa starts fresh counters: keep the old ones for accounting when a live

@@ -373,8 +373,9 @@ SaEntry parse_sa(const toml::table& t, const std::string& path, const DataplaneC
         fail(s.key("soft_bytes"), fmt::format("{} exceeds hard_bytes {}", e.soft_bytes, e.hard_bytes));
     if (e.hard_packets && e.soft_packets > e.hard_packets)
         fail(s.key("soft_packets"), fmt::format("{} exceeds hard_packets {}", e.soft_packets, e.hard_packets));
-    // Firewall tags of a static inbound SA: the user groups / connection its traffic
-    // counts as (what espgw-ike sets for IKE-made SAs).
+    // Firewall tags of a static SA: the user groups / connection its traffic counts as
+    // (what espgw-ike sets on both SAs of an IKE-made tunnel): the inbound SA's for
+    // from_tunnel rules, the outbound SA's for to_tunnel rules.
     auto tag_name = [&](const toml::node& n, const std::string& where) {
         const auto v = n.value<std::string>();
         if (!n.is_string() || !v || v->empty() || v->size() > 31)
@@ -387,8 +388,6 @@ SaEntry parse_sa(const toml::table& t, const std::string& path, const DataplaneC
         for (size_t i = 0; i < a->size(); ++i) e.groups.push_back(tag_name((*a)[i], fmt::format("{}[{}]", s.key("groups"), i)));
     }
     if (const toml::node* c = s.node("connection")) e.connection = tag_name(*c, s.key("connection"));
-    if ((!e.groups.empty() || !e.connection.empty()) && e.direction != SaDirection::in)
-        fail(s.key(e.groups.empty() ? "connection" : "groups"), "firewall tags apply to inbound SAs only");
     return e;
 }
 

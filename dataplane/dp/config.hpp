@@ -105,8 +105,8 @@ struct SaEntry {
     std::vector<uint8_t> auth_key;    ///< HMAC key; empty for AEAD
     uint64_t soft_bytes = 0, hard_bytes = 0;      ///< 0 = no limit
     uint64_t soft_packets = 0, hard_packets = 0;  ///< 0 = no limit
-    std::vector<std::string> groups;  ///< inbound: firewall tags (user groups), see fw::Rule
-    std::string connection;           ///< inbound: firewall tag (IKE connection name)
+    std::vector<std::string> groups;  ///< firewall tags (user groups), see fw::Rule
+    std::string connection;           ///< firewall tag (IKE connection name)
 };
 
 enum class PolicyAction : uint8_t { protect, bypass, discard };

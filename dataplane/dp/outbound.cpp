@@ -129,11 +129,64 @@ void selectors_of(const uint8_t* ip, const esp::Classification& cls, Selectors& 
     }
 }
 
+namespace {
+
+/// Packets the SPD sent into a tunnel this worker owns, waiting for the to_tunnel
+/// firewall (one classify per burst) before PMTU / fragmentation / encryption.
+struct ProtectBatch {
+    uint32_t n = 0;
+    rte_mbuf* pkts[kMaxBurst];
+    BurstArray<OutboundRef> refs;
+    uint32_t at[kMaxBurst];  ///< index into the caller's pkts / cls
+};
+
+void protect(Worker& w, uint16_t in_port, const esp::Classification* cls, ProtectBatch& pb, EncryptBatch& batch,
+             bool fw_out, bool fw_tags) noexcept {
+    bool keep[kMaxBurst];
+    if (fw_out) {
+        // Firewall rules on traffic into tunnels (direction = "to_tunnel"), with the
+        // outbound SA's tags (the receiving user's groups, the connection).
+        uint64_t tags[kMaxBurst];
+        for (uint32_t j = 0; j < pb.n; ++j) tags[j] = fw_tags ? w.sa->fw_tags(pb.refs[j]) : 0;
+        nat::to_tunnel_burst(w, pb.pkts, tags, pb.n, keep);
+    }
+    for (uint32_t j = 0; j < pb.n; ++j) {
+        if (fw_out && !keep[j]) continue;
+        rte_mbuf* m = pb.pkts[j];
+        const OutboundRef& ref = pb.refs[j];
+        const auto* ip = rte_pktmbuf_mtod(m, const uint8_t*);
+        uint32_t max_inner = max_inner_bytes(*ref.sa, outer_mtu(w, *ref.sa));
+        if (m->data_len > max_inner) [[unlikely]] {
+            bool df = cls[pb.at[j]].ip_version == 6 || (net::load_be16(ip + 6) & net::kIpv4FlagDf);
+            if (df) {
+                // RFC 4301 §8.2.1 / RFC 1191: tell the sender the MTU inside the tunnel.
+                icmp_too_big(w, in_port, m, max_inner);
+                continue;
+            }
+            rte_mbuf* frags[16];
+            uint32_t nf = fragment_ipv4(w, m, max_inner, frags, 16);
+            if (nf == 0) {
+                cnt_add(w.counters.dp_drop[static_cast<uint32_t>(DpDrop::frag_failed)]);
+                continue;
+            }
+            for (uint32_t f = 0; f < nf; ++f) batch_add(w, batch, frags[f], ref);
+            continue;
+        }
+        batch_add(w, batch, m, ref);
+    }
+    pb.n = 0;
+}
+
+}  // namespace
+
 void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Classification* cls,
                     uint32_t n) noexcept {
     EncryptBatch batch;
-    // Once per burst: whether the live rule set has rules on traffic into tunnels.
+    ProtectBatch pb;
+    // Once per burst: whether the live rule set has rules on traffic into tunnels, and
+    // whether they need the SAs' tags.
     const bool fw_out = nat::firewall_to_tunnel();
+    const bool fw_tags = fw_out && nat::firewall_uses_tags();
     // The SPD for the whole burst first (one rte_acl classify per 64 packets).
     BurstArray<Selectors> sel;
     BurstArray<OutboundRef> refs;
@@ -175,27 +228,12 @@ void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Cla
             w.drop(m, DpDrop::sa_expired);
             continue;
         }
-        // Firewall rules on traffic into tunnels (direction = "to_tunnel"), owner worker.
-        if (fw_out && !nat::to_tunnel(w, m)) continue;
-        uint32_t max_inner = max_inner_bytes(*ref.sa, outer_mtu(w, *ref.sa));
-        if (m->data_len > max_inner) [[unlikely]] {
-            bool df = cls[i].ip_version == 6 || (net::load_be16(ip + 6) & net::kIpv4FlagDf);
-            if (df) {
-                // RFC 4301 §8.2.1 / RFC 1191: tell the sender the MTU inside the tunnel.
-                icmp_too_big(w, in_port, m, max_inner);
-                continue;
-            }
-            rte_mbuf* frags[16];
-            uint32_t nf = fragment_ipv4(w, m, max_inner, frags, 16);
-            if (nf == 0) {
-                cnt_add(w.counters.dp_drop[static_cast<uint32_t>(DpDrop::frag_failed)]);
-                continue;
-            }
-            for (uint32_t f = 0; f < nf; ++f) batch_add(w, batch, frags[f], ref);
-            continue;
-        }
-        batch_add(w, batch, m, ref);
+        pb.pkts[pb.n] = m;
+        pb.refs[pb.n] = ref;
+        pb.at[pb.n] = i;
+        if (++pb.n == kMaxBurst) protect(w, in_port, cls, pb, batch, fw_out, fw_tags);
     }
+    if (pb.n) protect(w, in_port, cls, pb, batch, fw_out, fw_tags);
     if (batch.n) encrypt_flush(w, batch);
 }
 

@@ -292,6 +292,7 @@ void SaReader::charge_outbound(const OutboundRef& r, uint32_t) noexcept {
 }
 
 uint64_t SaReader::fw_tags(const InboundRef& r) const noexcept { return impl_->r.fw_tags(r.slot); }
+uint64_t SaReader::fw_tags(const OutboundRef& r) const noexcept { return impl_->r.fw_tags_out(r.slot); }
 
 void SaReader::count_drop(const InboundRef& r, tables::SaDrop d) noexcept {
     impl_->r.count_drop(tables::InRef{r.sa, r.st, r.slot, r.id, r.owner, r.expired}, d);

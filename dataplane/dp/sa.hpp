@@ -88,6 +88,8 @@ public:
     /// The inbound SA's firewall tags: user groups (low 32 bits) and IKE connection
     /// (high 32 bits), as tables::SaMeta holds them.
     uint64_t fw_tags(const InboundRef& r) const noexcept;
+    /// The outbound SA's tags (the same tunnel's, set by the same writer call pair).
+    uint64_t fw_tags(const OutboundRef& r) const noexcept;
     /// RCU quiescent state: no reference from before this call is used after it.
     void quiescent() noexcept;
     /// Leaves the RCU reader set (a stopping worker must not hold writers up).

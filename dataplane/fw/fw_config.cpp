@@ -14,10 +14,12 @@
 // source_group = "staff" | ["a", "b"]   connection = "rw" | [...]   (tunnel's tags)
 // source_user = "alice@example.com" | [...]  (IKE identity, 26 characters at most: the
 //                                  tag is the group "user:<identity>"; OR with source_group)
+// destination_group, destination_user   (to_tunnel rules: the same, for the user of
+//                                  the tunnel the packet goes into; source_group /
+//                                  source_user are for from_tunnel rules)
 // source_pool = "rw"                 (instead of source: a [[firewall.pool]] CIDR)
 // direction = "from_tunnel" | "to_tunnel"   (decrypted traffic leaving tunnels, the
-//                                  default, or cleartext about to be encrypted into one;
-//                                  to_tunnel rules cannot name groups/users/connections)
+//                                  default, or cleartext about to be encrypted into one)
 // [[firewall.pool]]
 // name = "rw"   cidr = "10.20.0.0/24"   (espgw-ike's pool, declared here for source_pool)
 #include "dataplane/fw/fw_config.hpp"
@@ -200,7 +202,7 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
         if (!rt) fail(path, "expected a table");
         only_keys(*rt, path, {"source", "destination", "protocol", "source_ports", "ports", "icmp_type", "action",
                               "log", "enabled", "comment", "source_group", "connection", "source_user",
-                              "source_pool", "direction"});
+                              "source_pool", "direction", "destination_group", "destination_user"});
         Rule r;
         prefix4(str(*rt, path, "source", "0.0.0.0/0"), path + ".source", &r.src_net, &r.src_len);
         prefix4(str(*rt, path, "destination", "0.0.0.0/0"), path + ".destination", &r.dst_net, &r.dst_len);
@@ -221,9 +223,17 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
             fail(path + ".direction", fmt::format("\"{}\" is not one of from_tunnel, to_tunnel", dir));
         r.enabled = boolean(*rt, path, "enabled", true);
         r.comment = str(*rt, path, "comment", "");
-        r.groups = names(*rt, path, "source_group");
+        // Whose tunnel: the sender's (from_tunnel) or the receiver's (to_tunnel).
+        const bool to = r.direction == Direction::to_tunnel;
+        for (const char* k : {"source_group", "source_user", "destination_group", "destination_user"})
+            if (rt->get(k) && (k[0] == 'd') != to)
+                fail(path + "." + k, to ? fmt::format("to_tunnel rules name the receiving tunnel's user: use {}",
+                                                      k[7] == 'g' ? "destination_group" : "destination_user")
+                                        : fmt::format("{} needs direction = \"to_tunnel\" (from_tunnel rules: {})", k,
+                                                      k[12] == 'g' ? "source_group" : "source_user"));
+        r.groups = names(*rt, path, to ? "destination_group" : "source_group");
         r.connections = names(*rt, path, "connection");
-        r.users = names(*rt, path, "source_user", kMaxUserIdentity);
+        r.users = names(*rt, path, to ? "destination_user" : "source_user", kMaxUserIdentity);
         if (rt->get("source_pool")) {
             if (rt->get("source")) fail(path + ".source_pool", "give source or source_pool, not both");
             const std::vector<std::string> pn = names(*rt, path, "source_pool");
@@ -249,13 +259,20 @@ FirewallConfig parse_firewall_config(const toml::table& root) {
     // the default. A tunnel's traffic already had to match its negotiated traffic
     // selectors (the inbound policy check), and the rule matches the connection's tag,
     // which only live SAs of that connection carry: so the rule allows exactly the
-    // tunnel's selectors, and only while the tunnel is up.
+    // tunnel's selectors, and only while the tunnel is up. Where traffic into tunnels is
+    // filtered (default_to_tunnel not allow), the same into them: the outbound SA
+    // carries the tag too, and the SPD sent the packet there by the same selectors.
     for (const std::string& conn : names(*t, "firewall", "automatic")) {
         Rule r;
         r.connections = {conn};
         r.action = Action::allow;
         r.comment = "automatic: traffic selectors of connection " + conn;
         fc.set.rules.push_back(r);
+        if (fc.set.default_to_tunnel != Action::allow) {
+            r.direction = Direction::to_tunnel;
+            r.comment = "automatic: traffic into tunnels of connection " + conn;
+            fc.set.rules.push_back(r);
+        }
     }
     if (auto bad = validate(fc.set)) fail("firewall." + bad->substr(0, bad->find(':')), bad->substr(bad->find(':') + 2));
     return fc;

@@ -30,9 +30,6 @@ std::optional<std::string> validate(const RuleSet& rs) {
             for (const std::string& n : *names)
                 if (n.empty() || n.size() > 31)
                     return fmt::format("rule[{}]: group/connection names are 1..31 characters", i);
-        if (r.direction == Direction::to_tunnel && (!r.groups.empty() || !r.connections.empty() || !r.users.empty()))
-            return fmt::format("rule[{}]: to_tunnel rules cannot name groups, users or connections (outbound SAs "
-                               "carry no tags yet)", i);
         for (const std::string& n : r.users)
             if (n.empty() || n.size() > kMaxUserIdentity)
                 return fmt::format("rule[{}]: user '{}': identities are 1..{} characters (tag 'user:<identity>', 31 at most)",

@@ -6,9 +6,11 @@
 //
 // Tunnel sources by who is on the other end (issues 5 and 6): a rule may name user
 // groups (source_group: the groups the IKE control process learnt for the user, from
-// the local user database or RADIUS Class/Filter-Id) and IKE connections; the packet's
-// inbound SA carries the matching tag bits (tables: SaMeta::fw_groups / fw_conn,
-// names registered in the tables' tag registry).
+// the local user database or RADIUS Class/Filter-Id) and IKE connections; the
+// tunnel's SAs carry the matching tag bits (tables: SaMeta::fw_groups / fw_conn, names
+// registered in the tables' tag registry): a from_tunnel rule matches the tags of the
+// inbound SA the packet left, a to_tunnel rule (destination_group / destination_user /
+// connection) those of the outbound SA its policy selected.
 // A user identity (source_user) is a group named "user:<identity>" (kUserTagPrefix):
 // espgw-ike adds it to a user's SA tags when a rule set has registered that name, so a
 // user costs a tag bit only while some rule names it. A VPN pool (source_pool) is its
@@ -53,10 +55,10 @@ struct Rule {
     bool log = false;
     bool enabled = true;
     std::string comment;
-    /// Who: the rule matches only packets from a tunnel whose user is in one of
-    /// `groups` (any when empty) and whose IKE connection is one of `connections` (any
-    /// when empty). Names as configured; the masks are their tag bits, resolved by
-    /// resolve_tags() before the set is compiled.
+    /// Who: the rule matches only packets from (from_tunnel) or into (to_tunnel) a
+    /// tunnel whose user is in one of `groups` (any when empty) and whose IKE
+    /// connection is one of `connections` (any when empty). Names as configured; the
+    /// masks are their tag bits, resolved by resolve_tags() before the set is compiled.
     std::vector<std::string> groups;
     std::vector<std::string> connections;
     std::vector<std::string> users;  ///< identities: groups "user:<id>" (OR with `groups`)
@@ -85,8 +87,8 @@ struct FwKey {
     uint8_t proto = 0;
     uint32_t src = 0, dst = 0;
     uint16_t src_port = 0, dst_port = 0;
-    uint32_t groups = 0;  ///< tag bits of the user's groups (the inbound SA's fw_groups)
-    uint32_t conn = 0;    ///< tag bit of the IKE connection (the inbound SA's fw_conn)
+    uint32_t groups = 0;  ///< tag bits of the user's groups (fw_groups of the SA: inbound / outbound by dir)
+    uint32_t conn = 0;    ///< tag bit of the IKE connection (fw_conn of that SA)
     Direction dir = Direction::from_tunnel;
 };
 

@@ -72,7 +72,7 @@ struct Plane {
     // connections; never cleared, so a worker holding such a set always has tags.
     std::atomic<bool> fw_tags{false};
     // Set before an install whose set has to_tunnel rules, updated after each install:
-    // the outbound path calls to_tunnel() only while set.
+    // the outbound path calls to_tunnel_burst() only while set.
     std::atomic<bool> fw_out{false};
     uint64_t log_suppressed_told = 0;  ///< control thread: suppressed records already reported
 };
@@ -214,7 +214,7 @@ void fw_log(dp::Worker& w, WorkerState& s, const fw::Compiled* c, const fw::FwKe
     r.tsc = w.now_tsc;
     r.src = k.src;
     r.dst = k.dst;
-    r.groups = k.groups;  // 0 for to_tunnel keys (outbound SAs carry no tags)
+    r.groups = k.groups;  // the tunnel's tags: the inbound SA's (from_tunnel) or the outbound SA's (to_tunnel)
     r.conn = k.conn;
     r.rule = idx;
     r.gen = c->seq();
@@ -317,18 +317,35 @@ bool firewall_to_tunnel() noexcept {
     return p && p->fw_out.load(std::memory_order_relaxed);
 }
 
-bool to_tunnel(dp::Worker& w, rte_mbuf* m) noexcept {
+void to_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, uint32_t n, bool* keep) noexcept {
+    for (uint32_t i = 0; i < n; ++i) keep[i] = true;
     Plane* p = g_plane;
-    if (!p || !p->fw) return true;
-    const fw::Compiled* c = p->fw->current();
-    uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*);
-    if (!c || (ip[0] >> 4) != 4) return true;
-    const uint32_t len = m->data_len;
-    fw::FwKey k = fw_key(ip, parse_l4(ip, len));
-    k.dir = fw::Direction::to_tunnel;
-    int32_t idx;
-    c->classify(&k, &idx, 1);
-    return fw_verdict(w, *p->ws[w.index], c, k, idx, m, ip, len);
+    const fw::Compiled* c = p && p->fw ? p->fw->current() : nullptr;
+    if (!c) return;
+    WorkerState& s = *p->ws[w.index];
+    constexpr uint32_t kB = fw::Compiled::kBurst;
+    for (uint32_t b = 0; b < n; b += kB) {
+        const uint32_t nb = n - b < kB ? n - b : kB;
+        fw::FwKey k[kB];
+        int32_t idx[kB];
+        uint32_t at[kB];  // key j is m[b + at[j]]
+        uint32_t nk = 0;
+        for (uint32_t i = 0; i < nb; ++i) {
+            const uint8_t* ip = rte_pktmbuf_mtod(m[b + i], const uint8_t*);
+            if ((ip[0] >> 4) != 4) continue;  // IPv6: not filtered yet
+            k[nk] = fw_key(ip, parse_l4(ip, m[b + i]->data_len));
+            k[nk].dir = fw::Direction::to_tunnel;
+            k[nk].groups = static_cast<uint32_t>(tags[b + i]);
+            k[nk].conn = static_cast<uint32_t>(tags[b + i] >> 32);
+            at[nk++] = i;
+        }
+        if (nk == 0) continue;
+        c->classify(k, idx, nk);
+        for (uint32_t j = 0; j < nk; ++j) {
+            rte_mbuf* x = m[b + at[j]];
+            keep[b + at[j]] = fw_verdict(w, s, c, k[j], idx[j], x, rte_pktmbuf_mtod(x, uint8_t*), x->data_len);
+        }
+    }
 }
 
 ReturnVerdict to_public(dp::Worker& w, uint16_t port, rte_mbuf* m, esp::Classification& cls) noexcept {
@@ -527,6 +544,9 @@ std::string rules_json(const dp::Dataplane& dp) {
     for (size_t i = 0; i < set.rules.size(); ++i) {
         const fw::Rule& r = set.rules[i];
         const fw::RuleHits h = c->hits(static_cast<int32_t>(i));
+        // A to_tunnel rule's groups/users are the receiving tunnel's (config keys destination_*).
+        const bool to = r.direction == fw::Direction::to_tunnel;
+        const std::vector<std::string> none;
         std::string comment;
         for (char ch : r.comment) comment += (ch == '"' || ch == '\\') ? ' ' : ch;
         // Names were validated as [A-Za-z0-9._@-]: safe in JSON strings.
@@ -538,12 +558,14 @@ std::string rules_json(const dp::Dataplane& dp) {
         rs += fmt::format(
             "{}{{\"index\":{},\"source\":\"{}\",\"destination\":\"{}\",\"protocol\":{},\"source_ports\":\"{}-{}\","
             "\"ports\":\"{}-{}\",\"icmp_type\":{},\"action\":\"{}\",\"log\":{},\"enabled\":{},\"comment\":\"{}\","
-            "\"source_group\":{},\"connection\":{},\"source_user\":{},\"source_pool\":\"{}\",\"direction\":\"{}\",\"packets\":{},"
+            "\"source_group\":{},\"connection\":{},\"source_user\":{},\"destination_group\":{},\"destination_user\":{},"
+            "\"source_pool\":\"{}\",\"direction\":\"{}\",\"packets\":{},"
             "\"bytes\":{},\"last_hit_s_ago\":{}}}",
             i ? "," : "", i, prefix_str(r.src_net, r.src_len), prefix_str(r.dst_net, r.dst_len), r.proto, r.src_port_lo,
             r.src_port_hi, r.dst_port_lo, r.dst_port_hi, r.icmp_type, fw::action_name(r.action), r.log, r.enabled,
-            comment, list(r.groups), list(r.connections), list(r.users), r.pool,
-            r.direction == fw::Direction::to_tunnel ? "to_tunnel" : "from_tunnel", h.packets, h.bytes, ago(h.last_hit));
+            comment, list(to ? none : r.groups), list(r.connections), list(to ? none : r.users),
+            list(to ? r.groups : none), list(to ? r.users : none), r.pool, to ? "to_tunnel" : "from_tunnel", h.packets,
+            h.bytes, ago(h.last_hit));
     }
     rs += "]";
     const fw::RuleHits d = c->hits(-1);

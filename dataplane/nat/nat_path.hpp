@@ -45,10 +45,14 @@ void from_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, 
 /// from_tunnel_burst needs the SAs' tags). Worker; relaxed read of a flag set at install.
 bool firewall_uses_tags() noexcept;
 
-/// The firewall's to_tunnel rules on a cleartext IPv4 packet about to be encrypted
-/// into a tunnel (outbound path, after NAT return translation). True: continue; false:
-/// consumed (dropped, or rejected: the answer is routed back to the sender). Worker.
-bool to_tunnel(dp::Worker& w, rte_mbuf* m) noexcept;
+/// The firewall's to_tunnel rules on cleartext about to be encrypted into tunnels
+/// (outbound path, after the SPD picked the SA and NAT return translation), up to
+/// fw::Compiled::kBurst keys per rte_acl call. tags[i]: the firewall tags of m[i]'s
+/// outbound SA (SaReader::fw_tags) for rules naming the receiving user's groups or the
+/// IKE connection (0 when firewall_uses_tags() is false). keep[i]: continue
+/// encrypting m[i]; false: consumed (dropped, or rejected: the answer is routed back
+/// to the sender; counted). IPv6 passes untouched. Owner worker of the SAs.
+void to_tunnel_burst(dp::Worker& w, rte_mbuf* const* m, const uint64_t* tags, uint32_t n, bool* keep) noexcept;
 
 /// True when the live rule set has to_tunnel rules (or a non-allow default for them).
 /// Worker; relaxed read of a flag set around installs.

@@ -19,7 +19,7 @@ inline constexpr uint32_t kNoSlot = UINT32_MAX;
 inline constexpr uint32_t kAnyOwner = UINT32_MAX;
 inline constexpr uint32_t kMaxWorkers = 64;  ///< RCU reader ids 0..63
 inline constexpr uint64_t kMagic = 0x6573706777746231ull;  // "espgwtb1"
-inline constexpr uint32_t kLayoutVersion = 4;  // 4: firewall tags per SA and the tag registry
+inline constexpr uint32_t kLayoutVersion = 5;  // 4: firewall tags per SA and the tag registry; 5: outbound SAs carry them too
 
 enum class Direction : uint8_t { in = 0, out = 1 };
 
@@ -59,8 +59,10 @@ struct SaMeta {
     Direction dir = Direction::in;
     uint8_t reserved_[3] = {};
     Lifetime life;
-    /// Firewall tags of the tunnel (inbound SAs): bits of the user's groups and of the
-    /// IKE connection in the tag registry (Header::tags); 0 = none.
+    /// Firewall tags of the tunnel, on both of its SAs (from_tunnel rules read the
+    /// inbound SA's, to_tunnel rules the outbound SA's): bits of the user's groups and
+    /// of the IKE connection in the tag registry (Header::tags); 0 = none. Layout 5: an
+    /// espgw-ike of layout 4 left outbound tags 0, so the versions must match.
     uint32_t fw_groups = 0;
     uint32_t fw_conn = 0;
 };

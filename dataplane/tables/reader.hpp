@@ -167,6 +167,11 @@ public:
         const SaMeta& m = t_.in[in_slot].meta;
         return uint64_t{m.fw_conn} << 32 | m.fw_groups;
     }
+    /// The same for an outbound SA (to_tunnel rules: the tunnel a packet goes into).
+    uint64_t fw_tags_out(uint32_t out_slot) const noexcept {
+        const SaMeta& m = t_.out[out_slot].meta;
+        return uint64_t{m.fw_conn} << 32 | m.fw_groups;
+    }
 
     /// Owner of an SA slot (hand packets off to it when it is not this worker).
     uint32_t owner_of(Direction dir, uint32_t slot) const noexcept { return t_.owner_of(dir, slot); }

@@ -61,8 +61,10 @@ struct SaParams {
     std::span<const uint8_t> auth_key;
     Lifetime life;                       ///< 0 = no limit
     uint32_t owner = kAnyOwner;          ///< worker owning the state; kAnyOwner: default_owner(id, workers)
-    uint32_t fw_groups = 0;              ///< firewall tag bits of the user's groups (tag_mask)
-    uint32_t fw_conn = 0;                ///< firewall tag bit of the IKE connection (tag_mask)
+    /// Firewall tags of the tunnel (tag_mask), on both directions' SAs: the user's
+    /// groups and the IKE connection.
+    uint32_t fw_groups = 0;
+    uint32_t fw_conn = 0;
 };
 
 /// The firewall tag registry (layout.hpp TagRegistry). kind 0: user groups, 1: IKE

@@ -414,8 +414,22 @@ TEST_CASE("firewall: direction from_tunnel (default) or to_tunnel, default_to_tu
     };
     CHECK(fw_error("[firewall]\n[[firewall.rule]]\ndirection = \"inbound\"\n") ==
           "firewall.rule[0].direction: \"inbound\" is not one of from_tunnel, to_tunnel");
-    CHECK(fw_error("[firewall]\n[[firewall.rule]]\ndirection = \"to_tunnel\"\nsource_group = \"staff\"\n")
-              .rfind("firewall.rule[0]: to_tunnel rules cannot name groups", 0) == 0);
+    // to_tunnel rules name the receiving tunnel's user (destination_*), from_tunnel rules the sender's (source_*).
+    CHECK(fw_error("[firewall]\n[[firewall.rule]]\ndirection = \"to_tunnel\"\nsource_group = \"staff\"\n") ==
+          "firewall.rule[0].source_group: to_tunnel rules name the receiving tunnel's user: use destination_group");
+    CHECK(fw_error("[firewall]\n[[firewall.rule]]\ndirection = \"to_tunnel\"\nsource_user = \"a@b\"\n") ==
+          "firewall.rule[0].source_user: to_tunnel rules name the receiving tunnel's user: use destination_user");
+    CHECK(fw_error("[firewall]\n[[firewall.rule]]\ndestination_group = \"staff\"\n") ==
+          "firewall.rule[0].destination_group: destination_group needs direction = \"to_tunnel\" (from_tunnel rules: "
+          "source_group)");
+    const auto to = fw::parse_firewall_text(
+        "[firewall]\n[[firewall.rule]]\ndirection = \"to_tunnel\"\ndestination_group = [\"staff\", \"ops\"]\n"
+        "destination_user = \"alice@example.com\"\nconnection = \"rw\"\naction = \"drop\"\n");
+    REQUIRE(to.set.rules.size() == 1);
+    CHECK(to.set.rules[0].groups == std::vector<std::string>{"staff", "ops"});
+    CHECK(to.set.rules[0].users == std::vector<std::string>{"alice@example.com"});
+    CHECK(to.set.rules[0].connections == std::vector<std::string>{"rw"});
+    CHECK_FALSE(fw::validate(to.set));
 }
 
 TEST_CASE("firewall: automatic rules allow a connection's tunnels after the explicit rules, before the default") {
@@ -431,6 +445,13 @@ TEST_CASE("firewall: automatic rules allow a connection's tunnels after the expl
     CHECK(fc.set.default_action == fw::Action::drop);
     // Without any [[firewall.rule]] too.
     CHECK(fw::parse_firewall_text("[firewall]\nautomatic = \"rw\"\n").set.rules.size() == 1);
+    // Traffic into tunnels filtered: the connection's tunnels are allowed in both directions.
+    const auto both = fw::parse_firewall_text("[firewall]\ndefault_to_tunnel = \"drop\"\nautomatic = \"rw\"\n");
+    REQUIRE(both.set.rules.size() == 2);
+    CHECK(both.set.rules[0].direction == fw::Direction::from_tunnel);
+    CHECK(both.set.rules[1].direction == fw::Direction::to_tunnel);
+    CHECK(both.set.rules[1].connections == std::vector<std::string>{"rw"});
+    CHECK(both.set.rules[1].action == fw::Action::allow);
     try {
         fw::parse_firewall_text("[firewall]\nautomatic = [\"no spaces\"]\n");
         FAIL("accepted a bad name");

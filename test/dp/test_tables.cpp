@@ -658,4 +658,24 @@ TEST_CASE("firewall tags: append-only registry of group and connection names; an
     InRef ref;
     REQUIRE(r.inbound(0x4242, ref));
     CHECK(r.fw_tags(ref.slot) == (uint64_t{1} << 32 | 0b101));
+
+    // The tunnel's outbound SA carries the same tags (to_tunnel rules), kept by a rekey.
+    Sa o = make_sa(10, Direction::out, 0x4343);
+    o.p.fw_groups = 0b101;
+    o.p.fw_conn = 1;
+    REQUIRE(install(*t, o).ok());
+    OutRef oref;
+    REQUIRE(r.outbound(10, oref));
+    CHECK(r.fw_tags_out(oref.slot) == (uint64_t{1} << 32 | 0b101));
+    Sa o2 = make_sa(10, Direction::out, 0x4344);
+    o2.p.fw_groups = 0b100;
+    o2.p.fw_conn = 1;
+    REQUIRE(replace(*t, o2).ok());
+    r.quiescent();
+    REQUIRE(r.outbound(10, oref));
+    CHECK(r.fw_tags_out(oref.slot) == (uint64_t{1} << 32 | 0b100));
+    Sa untagged = make_sa(11, Direction::out, 0x4345);
+    REQUIRE(install(*t, untagged).ok());
+    REQUIRE(r.outbound(11, oref));
+    CHECK(r.fw_tags_out(oref.slot) == 0);
 }

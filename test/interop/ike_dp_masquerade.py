@@ -147,6 +147,17 @@ action = "allow"
 """
 
 
+TO_TUNNEL_RULE = """
+[[firewall.rule]]
+comment = "no UDP 5002 answers into rw2's tunnels"
+direction = "to_tunnel"
+connection = "rw2"
+protocol = "udp"
+source_ports = 5002
+action = "drop"
+"""
+
+
 def ike_config():
     conns = "".join(f"""
 [[connections]]
@@ -271,6 +282,24 @@ def run(tmp, procs):
     result(u.get("eikm-rw1") == "3/3" and u.get("eikm-rw2") == "0/3" and hits[:1] == [3] and
            tagged == ["user:rw2@example.com"], "firewall_by_user_identity_and_pool",
            f"udp 5003 {u}, rule hits {hits}, user tags on inbound SAs {tagged}")
+
+    # Firewall on traffic into tunnels by IKE connection: espgw-ike tags the outbound SAs
+    # too, so a to_tunnel rule naming connection rw2 drops the UDP 5002 answers into rw2's
+    # tunnel and no other; then the original rules come back for the flows below.
+    rules_now = os.path.join(tmp, "rules.toml")
+    with open(rules_now, "w") as f:
+        f.write(DP_CONFIG[DP_CONFIG.index("[firewall]"):])
+    to_tun = os.path.join(tmp, "to_tunnel.toml")
+    with open(to_tun, "w") as f:
+        f.write(DP_CONFIG[DP_CONFIG.index("[firewall]"):] + TO_TUNNEL_RULE)
+    loaded = dc.query(sock, f"rules load {to_tun}")
+    u = {ns: sh([PY, "-c", natt.UDP_ECHO, HOST, "5002", "3"], ns, check=False).stdout.strip() for ns in vips}
+    rules = dc.query(sock, "show rules")
+    restored = dc.query(sock, f"rules load {rules_now}")
+    hits = [x["packets"] for x in rules.get("rules", [])] if isinstance(rules, dict) else []
+    result(loaded.get("ok") and restored.get("ok") and u.get("eikm-rw1") == "3/3" and u.get("eikm-rw2") == "0/3" and
+           hits[2:3] == [3], "firewall_to_tunnel_by_connection",
+           f"load {loaded}, udp 5002 {u}, rule hits {hits}, restore {restored}")
 
     # iperf3 (TCP) from both road warriors at the same time, one server port each.
     ports = {ns: 5201 + i for i, ns in enumerate(sorted(vips))}

@@ -404,16 +404,19 @@ TEST_CASE("fw: log ring rate-limits per worker, counts what it refuses; lines na
 TEST_CASE("fw: to_tunnel rules apply only to traffic into tunnels, with their own default (compiled == linear)",
           "[fw][direction]") {
     std::mt19937 rng(41);
+    auto bit_of = [](TagKind, const std::string& n) { return std::stoi(n.substr(1)); };
     for (int round = 0; round < 20; ++round) {
         RuleSet rs;
         const int n = 1 + static_cast<int>(rng() % 60);
         for (int i = 0; i < n; ++i) {
-            Rule r = random_rule(rng);
+            // Both directions name tags: the tunnel's (inbound SA from, outbound SA to).
+            Rule r = random_tagged_rule(rng);
             if (rng() % 2) r.direction = Direction::to_tunnel;
             rs.rules.push_back(r);
         }
         rs.default_action = static_cast<Action>(rng() % 3);
         rs.default_to_tunnel = static_cast<Action>(rng() % 3);
+        REQUIRE_FALSE(resolve_tags(rs, bit_of));
         std::string why;
         auto c = Compiled::build(rs, 1, static_cast<uint32_t>(600 + round), 0, &why);
         REQUIRE(c);
@@ -423,6 +426,8 @@ TEST_CASE("fw: to_tunnel rules apply only to traffic into tunnels, with their ow
             for (auto& k : keys) {
                 k = random_key(rng);
                 k.dir = rng() % 2 ? Direction::to_tunnel : Direction::from_tunnel;
+                k.groups = rng() % 4 == 0 ? 0 : static_cast<uint32_t>(rng() % 64);
+                k.conn = rng() % 5 == 0 ? 0 : 1u << (rng() % 4);
             }
             c->classify(keys, got, Compiled::kBurst);
             for (uint32_t i = 0; i < Compiled::kBurst; ++i) {
@@ -468,12 +473,65 @@ TEST_CASE("fw: to_tunnel rules apply only to traffic into tunnels, with their ow
     CHECK(c->hits(kDefaultToTunnel).bytes == 70);
     CHECK(c->hits(-1).packets == 1);
     CHECK(c->hits(0).packets == 0);
-    // No tags on outbound SAs yet: to_tunnel rules naming groups are refused.
-    RuleSet tagged = rs;
-    tagged.rules[0].groups = {"staff"};
-    const auto bad = validate(tagged);
-    REQUIRE(bad);
-    CHECK(bad->find("rule[0]: to_tunnel rules cannot name groups") == 0);
     RuleSet none;
     CHECK_FALSE(none.has_to_tunnel());
+}
+
+TEST_CASE("fw: to_tunnel rules naming the receiving tunnel's group or connection match the outbound SA's tags",
+          "[fw][direction][tags]") {
+    // "Users in group staff (g1) may receive TCP 22 from the LAN 10.10.0.0/24; everything
+    // else to them is dropped"; tunnels of connection c2 receive no DNS.
+    auto bit_of = [](TagKind, const std::string& n) { return std::stoi(n.substr(1)); };
+    RuleSet rs;
+    Rule ssh;
+    ssh.direction = Direction::to_tunnel;
+    ssh.groups = {"g1"};
+    ssh.src_net = 0x0A0A0000;
+    ssh.src_len = 24;
+    ssh.proto = 6;
+    ssh.dst_port_lo = ssh.dst_port_hi = 22;
+    Rule rest;
+    rest.direction = Direction::to_tunnel;
+    rest.groups = {"g1"};
+    rest.action = Action::drop;
+    Rule dns;
+    dns.direction = Direction::to_tunnel;
+    dns.connections = {"c2"};
+    dns.proto = 17;
+    dns.dst_port_lo = dns.dst_port_hi = 53;
+    dns.action = Action::drop;
+    rs.rules = {ssh, rest, dns};
+    REQUIRE_FALSE(validate(rs));
+    REQUIRE_FALSE(resolve_tags(rs, bit_of));
+    std::string why;
+    auto c = Compiled::build(rs, 1, 800, 0, &why);
+    REQUIRE(c);
+    auto match = [&](Direction dir, uint32_t groups, uint32_t conn, uint32_t src, uint8_t proto, uint16_t dport) {
+        FwKey k;
+        k.dir = dir;
+        k.groups = groups;
+        k.conn = conn;
+        k.src = src;
+        k.dst = 0x0A140007;  // the user's virtual IP
+        k.proto = proto;
+        k.src_port = 40000;
+        k.dst_port = dport;
+        int32_t idx;
+        c->classify(&k, &idx, 1);
+        CHECK(idx == linear_match(rs, k));
+        return idx;
+    };
+    const auto to = Direction::to_tunnel;
+    CHECK(match(to, 1u << 1, 0, 0x0A0A0002, 6, 22) == 0);                  // staff, SSH from the LAN
+    CHECK(match(to, 1u << 1 | 1u << 4, 1u << 0, 0x0A0A0002, 6, 22) == 0);  // staff among other groups
+    CHECK(match(to, 1u << 1, 0, 0x0A1E0005, 6, 22) == 1);                  // SSH from elsewhere: dropped
+    CHECK(match(to, 1u << 1, 0, 0x0A0A0002, 6, 80) == 1);                  // other services: dropped
+    CHECK(match(to, 1u << 1, 1u << 2, 0x0A0A0002, 17, 53) == 1);           // first match: the staff drop
+    CHECK(match(to, 1u << 3, 0, 0x0A0A0002, 6, 80) == kDefaultToTunnel);   // not staff: default
+    CHECK(match(to, 0, 1u << 2, 0x0A0A0002, 17, 53) == 2);                 // connection c2: no DNS
+    CHECK(match(to, 0, 1u << 1, 0x0A0A0002, 17, 53) == kDefaultToTunnel);  // another connection
+    // The same tags on a packet leaving a tunnel: to_tunnel rules do not apply.
+    CHECK(match(Direction::from_tunnel, 1u << 1, 1u << 2, 0x0A0A0002, 6, 80) == -1);
+    CHECK(c->action_of(1) == Action::drop);
+    CHECK(c->action_of(kDefaultToTunnel) == Action::allow);
 }
