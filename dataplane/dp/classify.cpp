@@ -53,11 +53,11 @@ void process_rx(Worker& w, uint16_t port, rte_mbuf** pkts, uint32_t n) noexcept 
     const PortInfo& pi = w.dp.ports[port];
     const uint16_t nat_t = w.dp.cfg.dataplane.nat_t_port;
     PortCounters& pc = w.counters.port[port];
+    uint64_t rx_bytes = 0;  // counters: one update per burst
 
     for (uint32_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
-        cnt_add(pc.rx_packets);
-        cnt_add(pc.rx_bytes, m->pkt_len);
+        rx_bytes += m->pkt_len;
         if (m->nb_segs != 1 || m->data_len < kEtherHdrBytes) [[unlikely]] {
             w.drop(m, DpDrop::bad_ether);
             continue;
@@ -134,6 +134,8 @@ void process_rx(Worker& w, uint16_t port, rte_mbuf** pkts, uint32_t n) noexcept 
             outside_cleartext(w, m, cls);
         }
     }
+    cnt_add(pc.rx_packets, n);
+    cnt_add(pc.rx_bytes, rx_bytes);
     if (nin) inbound_burst(w, in_pkts, in_cls.data(), nin);
     if (nout) outbound_burst(w, port, out_pkts, out_cls.data(), nout);
 }

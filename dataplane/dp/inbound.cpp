@@ -148,6 +148,7 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
     SpdAction acts[kMaxBurst];
     BurstArray<OutboundRef> outs;
     w.sa->spd_burst(sel.data(), ns, acts, outs.data());
+    uint64_t in_pkts = 0, in_bytes = 0;  // counters: one update per burst
     for (uint32_t t = 0; t < ns; ++t) {
         const uint32_t j = at[t];
         rte_mbuf* m = ok[j];
@@ -160,8 +161,8 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
             w.drop(m, DpDrop::policy_mismatch);
             continue;
         }
-        cnt_add(w.counters.path.inbound_packets);
-        cnt_add(w.counters.path.inbound_bytes, pb.len);
+        ++in_pkts;
+        in_bytes += pb.len;
         uint16_t local_port = 0;
         if (w.dp.is_local(icls.ip_version, icls.ip_version == 4 ? ip + 16 : ip + 24, &local_port)) {
             // Echo requests to our own addresses are answered back through the tunnel
@@ -181,6 +182,8 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         fwd_tags[nfwd] = tags ? w.sa->fw_tags(refs[j]) : 0;
         fwd[nfwd++] = m;
     }
+    cnt_add(w.counters.path.inbound_packets, in_pkts);
+    cnt_add(w.counters.path.inbound_bytes, in_bytes);
     // Firewall (rules may name the user's groups / IKE connection: the SA's tags; one
     // classify per burst), then masquerade (dataplane/nat/nat_path.hpp), then out.
     nat::from_tunnel_burst(w, fwd, fwd_tags, nfwd, fwd_keep);

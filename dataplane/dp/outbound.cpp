@@ -59,6 +59,7 @@ void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
     b.n = 0;
     if (k == 0) return;
     w.engine->encrypt(std::span<crypto::Op>(w.ops, k));
+    uint64_t sent = 0, sent_bytes = 0;  // counters: one update per burst
     for (uint32_t j = 0; j < k; ++j) {
         esp::PacketBuf& pb = b.bufs[slot_of[j]];
         uint32_t inner_len = pkts[j]->data_len;
@@ -70,10 +71,12 @@ void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
         }
         sync_mbuf(pkts[j], pb);
         w.sa->charge_outbound(refs[j], inner_len);
-        cnt_add(w.counters.path.outbound_packets);
-        cnt_add(w.counters.path.outbound_bytes, inner_len);
+        ++sent;
+        sent_bytes += inner_len;
         output_ip(w, pkts[j]);
     }
+    cnt_add(w.counters.path.outbound_packets, sent);
+    cnt_add(w.counters.path.outbound_bytes, sent_bytes);
 }
 
 void batch_add(Worker& w, EncryptBatch& b, rte_mbuf* m, const OutboundRef& ref) noexcept {
