@@ -24,55 +24,17 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
-IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
-DP_BIN = os.path.join(BUILD, "dataplane", "dp", "espgw-dp")
-sys.path.insert(0, os.path.join(ROOT, "test", "dp"))
-import demo_common as dc  # noqa: E402  (stats socket, wait_for, echo server, TCP client)
-import nsnet  # noqa: E402
-import swan  # noqa: E402
+import appliance
+import nsnet
+import swan
 
+dc = appliance.dc
 e2e = dc.e2e
-RW, NAT, GW, LAN = "erk-rw", "erk-nat", "erk-gw", "erk-lan"
+TOPO = appliance.Topology("erk")
+RW, LAN_HOST = TOPO.rw, appliance.LAN_HOST
 PSK = "erk-rekey-under-traffic-0123456789"
-PREFIX = "erk-dp"
-PY = "/usr/bin/python3"
-LAN_HOST = "10.78.0.2"
+PY = appliance.PY
 result = nsnet.Results()
-sh = nsnet.sh
-
-DP_CONFIG = """
-[dataplane]
-workers = 1
-idle_backoff = true
-hugepages = "on"
-memory_mb = 128
-
-[[port]]
-name = "outside"
-role = "outside"
-device = "net_af_packet0,iface=erk-go"
-addresses = ["192.0.2.1/24"]
-mtu = 1500
-
-[[port]]
-name = "inside"
-role = "inside"
-device = "net_af_packet1,iface=erk-gi"
-addresses = ["10.78.0.1/24"]
-mtu = 1500
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "192.0.2.2"
-port = "outside"
-
-[[policy]]
-priority = 1000
-dst = "0.0.0.0/0"
-action = "bypass"
-"""
 
 
 def ike_config(rekey_time):
@@ -137,34 +99,6 @@ secrets {{
     return path
 
 
-def setup_net():
-    nsnet.cleanup(RW, NAT, GW, LAN)
-    for ns in (RW, NAT, GW, LAN):
-        sh(f"ip netns add {ns}")
-        sh(f"ip -n {ns} link set lo up")
-    sh(f"ip link add erk-r0 netns {RW} type veth peer name erk-n0 netns {NAT}")
-    sh(f"ip link add erk-n1 netns {NAT} type veth peer name erk-go netns {GW}")
-    sh(f"ip link add erk-l0 netns {LAN} type veth peer name erk-gi netns {GW}")
-    sh(f"ip -n {RW} addr add 10.66.1.2/24 dev erk-r0")
-    sh(f"ip -n {RW} link set erk-r0 up")
-    sh(f"ip -n {RW} route add default via 10.66.1.1")
-    sh(f"ip -n {NAT} addr add 10.66.1.1/24 dev erk-n0")
-    sh(f"ip -n {NAT} addr add 192.0.2.2/24 dev erk-n1")
-    for d in ("erk-n0", "erk-n1"):
-        sh(f"ip -n {NAT} link set {d} up")
-    sh(f"ip netns exec {NAT} sysctl -qw net.ipv4.ip_forward=1")
-    sh(f"ip netns exec {NAT} iptables -t nat -A POSTROUTING -o erk-n1 -j MASQUERADE")
-    for d in ("erk-go", "erk-gi"):
-        sh(f"ip netns exec {GW} sysctl -qw net.ipv6.conf.{d}.disable_ipv6=1")
-        sh(f"ip -n {GW} link set {d} up")
-    sh(f"ip -n {LAN} addr add {LAN_HOST}/24 dev erk-l0")
-    sh(f"ip -n {LAN} link set erk-l0 up")
-    sh(f"ip -n {LAN} route add default via 10.78.0.1")
-    # Kernel hosts facing espgw-dp's af_packet ports: fill checksums in (see dp_e2e_scapy).
-    for ns, dev in ((NAT, "erk-n1"), (LAN, "erk-l0")):
-        subprocess.run(["ip", "netns", "exec", ns, PY, "-c", e2e.TX_CSUM_OFF, dev], check=True, capture_output=True)
-
-
 def child_spis(rwdir):
     ls = swan.swanctl(RW, rwdir, "--list-sas").stdout
     return (re.findall(r"^\s+in\s+([0-9a-f]{8})", ls, re.M), re.findall(r"^\s+out\s+([0-9a-f]{8})", ls, re.M),
@@ -179,26 +113,17 @@ class Appliance:
         os.makedirs(self.tmp)
         self.procs = dc.Procs()
         self.rekey_time = rekey_time
-        self.sock = os.path.join(self.tmp, "dp.sock")
-        self.ike_log = os.path.join(self.tmp, "ike.log")
+        self.daemons = appliance.Daemons(TOPO, self.tmp, self.procs)
+        self.sock, self.ike_log = self.daemons.sock, self.daemons.ike_log
         self.rwdir = os.path.join(self.tmp, "rw")
         os.makedirs(self.rwdir)
 
     def start(self):
-        with open(os.path.join(self.tmp, "dp.toml"), "w") as f:
-            f.write(DP_CONFIG)
-        with open(os.path.join(self.tmp, "ike.toml"), "w") as f:
-            f.write(ike_config(self.rekey_time))
-        dp_log = os.path.join(self.tmp, "dp.log")
-        self.dp = self.procs.start([DP_BIN, "--config", os.path.join(self.tmp, "dp.toml"), "--file-prefix", PREFIX,
-                                    "--stats-socket", self.sock], GW, dp_log)
-        if not dc.wait_for(dp_log, "ready:", self.dp, 30):
-            return f"espgw-dp did not start: {open(dp_log).read()[-400:]}"
-        self.ike = self.procs.start([IKE_BIN, "-c", os.path.join(self.tmp, "ike.toml"), "--dataplane", PREFIX], GW,
-                                     self.ike_log)
-        if not dc.wait_for(self.ike_log, "attached to espgw-dp", self.ike, 20):
-            return f"espgw-ike did not attach: {open(self.ike_log).read()[-400:]}"
-        self.procs.start([PY, "-c", e2e.ECHO_SERVER, LAN_HOST], LAN, os.path.join(self.tmp, "echo.log"))
+        why = self.daemons.start(ike_config(self.rekey_time))
+        if why:
+            return why
+        self.dp, self.ike = self.daemons.dp, self.daemons.ike
+        self.procs.start([PY, "-c", e2e.ECHO_SERVER, LAN_HOST], TOPO.lan, os.path.join(self.tmp, "echo.log"))
         self.charon = swan.start_charon(RW, self.rwdir, swan.write_charon_conf(self.rwdir, retransmit_tries=3))
         self.procs.procs.append(self.charon)
         if not swan.charon_ready(self.charon, self.rwdir):
@@ -312,13 +237,13 @@ def main():
     if os.geteuid() != 0:
         result(False, "ike_dp_rekey_setup", "needs root")
         sys.exit(1)
-    for b in (IKE_BIN, DP_BIN):
+    for b in (appliance.IKE_BIN, appliance.DP_BIN):
         if not os.access(b, os.X_OK):
             result(False, "ike_dp_rekey_setup", f"{b} not built")
             sys.exit(1)
     tmp = tempfile.mkdtemp(prefix="erk-")
     try:
-        setup_net()
+        TOPO.setup()
         run_case(tmp, "swan_child_rekey", 0, "rekey_time = 3s\n        life_time = 60s\n        rand_time = 0", "",
                  10, 2, "child", "rekeyed by peer")
         run_case(tmp, "espgw_child_rekey", 3, "rekey_time = 0\n        life_time = 0", "", 10, 2, "child",
@@ -329,7 +254,7 @@ def main():
         result(False, "ike_dp_rekey_testbed", repr(e))
     finally:
         if not os.environ.get("ERK_KEEP"):
-            nsnet.cleanup(RW, NAT, GW, LAN)
+            TOPO.cleanup()
         print(f"logs: {tmp}", flush=True)
     sys.exit(1 if result.failed else 0)
 

@@ -25,7 +25,6 @@ import os
 import pwd
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,11 +35,13 @@ BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
 IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
 DP_BIN = os.path.join(BUILD, "dataplane", "dp", "espgw-dp")
 sys.path.insert(0, os.path.join(ROOT, "test", "dp"))
+import appliance  # noqa: E402  (the namespaces of DESIGN.md's topology, espgw-dp's config)
 import demo_common as dc  # noqa: E402  (stats-socket query, wait_for, echo server, TCP client)
 import swan  # noqa: E402
 e2e = dc.e2e
 
-RW, NAT, GW, LAN = "eikd-rw", "eikd-nat", "eikd-gw", "eikd-lan"
+TOPO = appliance.Topology("eikd")
+RW, NAT, GW, LAN = TOPO.rw, TOPO.natns, TOPO.gw, TOPO.lan
 PSK = "eikd-dataplane-secret-0123456789"
 POOL = "10.99.8.0/24"
 PREFIX = "eikd-dp"
@@ -62,71 +63,9 @@ def sh(cmd, check=True, timeout=30):
     return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True, timeout=timeout)
 
 
-def cleanup():
-    for ns in (RW, NAT, GW, LAN):
-        sh(f"ip netns pids {ns} 2>/dev/null | xargs -r kill -9", check=False)
-        sh(f"ip netns del {ns}", check=False)
+cleanup, setup_net = TOPO.cleanup, TOPO.setup
+DP_CONFIG = TOPO.dp_config()
 
-
-def setup_net():
-    cleanup()
-    for ns in (RW, NAT, GW, LAN):
-        sh(f"ip netns add {ns}")
-        sh(f"ip -n {ns} link set lo up")
-    sh(f"ip link add eikd-r0 netns {RW} type veth peer name eikd-n0 netns {NAT}")
-    sh(f"ip link add eikd-n1 netns {NAT} type veth peer name eikd-go netns {GW}")
-    sh(f"ip link add eikd-l0 netns {LAN} type veth peer name eikd-gi netns {GW}")
-    sh(f"ip -n {RW} addr add 10.66.1.2/24 dev eikd-r0")
-    sh(f"ip -n {RW} link set eikd-r0 up")
-    sh(f"ip -n {RW} route add default via 10.66.1.1")
-    sh(f"ip -n {NAT} addr add 10.66.1.1/24 dev eikd-n0")
-    sh(f"ip -n {NAT} addr add 192.0.2.2/24 dev eikd-n1")
-    for d in ("eikd-n0", "eikd-n1"):
-        sh(f"ip -n {NAT} link set {d} up")
-    sh(f"ip netns exec {NAT} sysctl -qw net.ipv4.ip_forward=1")
-    sh(f"ip netns exec {NAT} iptables -t nat -A POSTROUTING -o eikd-n1 -j MASQUERADE")
-    for d in ("eikd-go", "eikd-gi"):
-        sh(f"ip netns exec {GW} sysctl -qw net.ipv6.conf.{d}.disable_ipv6=1")
-        sh(f"ip -n {GW} link set {d} up")
-    sh(f"ip -n {LAN} addr add 10.78.0.2/24 dev eikd-l0")
-    sh(f"ip -n {LAN} link set eikd-l0 up")
-    sh(f"ip -n {LAN} route add default via 10.78.0.1")
-    # Kernel hosts facing espgw-dp's af_packet ports: fill checksums in (see dp_e2e_scapy).
-    for ns, dev in ((NAT, "eikd-n1"), (LAN, "eikd-l0")):
-        subprocess.run(["ip", "netns", "exec", ns, PY, "-c", e2e.TX_CSUM_OFF, dev], check=True, capture_output=True)
-
-
-DP_CONFIG = """
-[dataplane]
-workers = 1
-idle_backoff = true
-hugepages = "on"
-memory_mb = 128
-
-[[port]]
-name = "outside"
-role = "outside"
-device = "net_af_packet0,iface=eikd-go"
-addresses = ["192.0.2.1/24"]
-mtu = 1500
-
-[[port]]
-name = "inside"
-role = "inside"
-device = "net_af_packet1,iface=eikd-gi"
-addresses = ["10.78.0.1/24"]
-mtu = 1500
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "192.0.2.2"
-port = "outside"
-
-[[policy]]
-priority = 1000
-dst = "0.0.0.0/0"
-action = "bypass"
-"""
 
 IKE_CONFIG = f"""
 [ike]

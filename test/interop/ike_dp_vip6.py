@@ -36,21 +36,16 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
-IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
-DP_BIN = os.path.join(BUILD, "dataplane", "dp", "espgw-dp")
-ESPCTL = os.path.join(BUILD, "control", "espctl")
-sys.path.insert(0, os.path.join(ROOT, "test", "dp"))
-import demo_common as dc  # noqa: E402  (stats-socket query, wait_for, Procs, ping)
-import nsnet  # noqa: E402
-import swan  # noqa: E402
+import appliance
+import nsnet
+import swan
 
-RW, NAT, GW, LAN = "v6p-rw", "v6p-nat", "v6p-gw", "v6p-lan"
+dc = appliance.dc
+IKE_BIN, DP_BIN, ESPCTL, PY = appliance.IKE_BIN, appliance.DP_BIN, appliance.ESPCTL, appliance.PY
+TOPO = appliance.Topology("v6p", lan6=True)
+RW, LAN = TOPO.rw, TOPO.lan
 PSK = "v6p-dual-stack-secret-0123456789"
-PREFIX = "v6p-dp"
-PY = "/usr/bin/python3"
-LAN4, LAN6 = "10.78.0.2", "fd00:78::2"
+LAN4, LAN6 = appliance.LAN_HOST, appliance.LAN_HOST6
 PW = {"sam": "Sam-staff-pw-41x", "gus": "Gus-guest-pw-93q"}
 result = nsnet.Results()
 sh = nsnet.sh
@@ -65,77 +60,6 @@ def make_pki(d):
     pki("--gen --type ecdsa --size 256 --outform pem", "gw.key")
     pki(f"--issue --cacert {d}/ca.pem --cakey {d}/ca.key --type priv --in {d}/gw.key "
         f"--dn 'C=DE, O=Example, CN=gw.example.com' --san gw.example.com --outform pem", "gw.pem")
-
-
-def setup_net():
-    nsnet.cleanup(RW, NAT, GW, LAN)
-    for ns in (RW, NAT, GW, LAN):
-        sh(f"ip netns add {ns}")
-        sh(f"ip -n {ns} link set lo up")
-    sh(f"ip link add v6p-r0 netns {RW} type veth peer name v6p-n0 netns {NAT}")
-    sh(f"ip link add v6p-n1 netns {NAT} type veth peer name v6p-go netns {GW}")
-    sh(f"ip link add v6p-l0 netns {LAN} type veth peer name v6p-gi netns {GW}")
-    # The virtual IPv6 address must be usable at once: no duplicate address detection.
-    for ns in (RW, LAN):
-        for k in ("all", "default"):
-            sh(f"ip netns exec {ns} sysctl -qw net.ipv6.conf.{k}.accept_dad=0")
-    sh(f"ip -n {RW} addr add 10.66.1.2/24 dev v6p-r0")
-    sh(f"ip -n {RW} link set v6p-r0 up")
-    sh(f"ip -n {RW} route add default via 10.66.1.1")
-    sh(f"ip -n {NAT} addr add 10.66.1.1/24 dev v6p-n0")
-    sh(f"ip -n {NAT} addr add 192.0.2.2/24 dev v6p-n1")
-    for d in ("v6p-n0", "v6p-n1"):
-        sh(f"ip -n {NAT} link set {d} up")
-    sh(f"ip netns exec {NAT} sysctl -qw net.ipv4.ip_forward=1")
-    sh(f"ip netns exec {NAT} iptables -t nat -A POSTROUTING -o v6p-n1 -j MASQUERADE")
-    for d in ("v6p-go", "v6p-gi"):
-        sh(f"ip netns exec {GW} sysctl -qw net.ipv6.conf.{d}.disable_ipv6=1")
-        sh(f"ip -n {GW} link set {d} up")
-    sh(f"ip -n {LAN} addr add {LAN4}/24 dev v6p-l0")
-    sh(f"ip -n {LAN} addr add {LAN6}/64 dev v6p-l0 nodad")
-    sh(f"ip -n {LAN} link set v6p-l0 up")
-    sh(f"ip -n {LAN} route add default via 10.78.0.1")
-    sh(f"ip -n {LAN} -6 route add default via fd00:78::1")
-    for ns, dev in ((NAT, "v6p-n1"), (LAN, "v6p-l0")):
-        subprocess.run(["ip", "netns", "exec", ns, PY, "-c", dc.TX_CSUM_OFF, dev], check=True, capture_output=True)
-
-
-DP_CONFIG = """
-[dataplane]
-workers = 1
-idle_backoff = true
-hugepages = "on"
-memory_mb = 128
-
-[[port]]
-name = "outside"
-role = "outside"
-device = "net_af_packet0,iface=v6p-go"
-addresses = ["192.0.2.1/24"]
-mtu = 1500
-
-[[port]]
-name = "inside"
-role = "inside"
-device = "net_af_packet1,iface=v6p-gi"
-addresses = ["10.78.0.1/24", "fd00:78::1/64"]
-mtu = 1500
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "192.0.2.2"
-port = "outside"
-
-[[policy]]
-priority = 1000
-dst = "0.0.0.0/0"
-action = "bypass"
-
-[[policy]]
-priority = 1000
-dst = "::/0"
-action = "bypass"
-"""
 
 
 def ike_config(d):
@@ -375,26 +299,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="v6p-")
     procs = dc.Procs()
     try:
-        setup_net()
+        TOPO.setup()
         make_pki(tmp)
-        with open(os.path.join(tmp, "dp.toml"), "w") as f:
-            f.write(DP_CONFIG)
-        with open(os.path.join(tmp, "ike.toml"), "w") as f:
-            f.write(ike_config(tmp))
-        sock = os.path.join(tmp, "dp.sock")
-        dp_log = os.path.join(tmp, "dp.log")
-        dp = procs.start([DP_BIN, "--config", os.path.join(tmp, "dp.toml"), "--file-prefix", PREFIX,
-                          "--stats-socket", sock], GW, dp_log)
-        if not dc.wait_for(dp_log, "ready:", dp, 30):
-            result(False, "espgw_dp_start", open(dp_log).read()[-600:])
+        daemons = appliance.Daemons(TOPO, tmp, procs)
+        why = daemons.start(ike_config(tmp))
+        if why:
+            result(False, "appliance_start", why)
             return
-        ike_log = os.path.join(tmp, "ike.log")
-        ike_sock = os.path.join(tmp, "ike.sock")
-        ike = procs.start([IKE_BIN, "-c", os.path.join(tmp, "ike.toml"), "--dataplane", PREFIX,
-                           "--control-socket", ike_sock], GW, ike_log)
-        if not dc.wait_for(ike_log, "attached to espgw-dp", ike, 20):
-            result(False, "espgw_ike_attach", open(ike_log).read()[-600:])
-            return
+        dp, ike, sock, ike_sock, ike_log = daemons.dp, daemons.ike, daemons.sock, daemons.ctl, daemons.ike_log
         rwdir = os.path.join(tmp, "rw")
         os.makedirs(rwdir)
         if os.path.exists("/usr/lib/ipsec/plugins/libstrongswan-eap-mschapv2.so"):
@@ -420,7 +332,7 @@ def main():
     finally:
         procs.stop_all()
         if not os.environ.get("V6P_KEEP"):
-            nsnet.cleanup(RW, NAT, GW, LAN)
+            TOPO.cleanup()
         print(f"logs: {tmp}", flush=True)
     sys.exit(0 if result.failed == 0 else 1)
 

@@ -24,59 +24,24 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
-IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
-DP_BIN = os.path.join(BUILD, "dataplane", "dp", "espgw-dp")
-ESPCTL = os.path.join(BUILD, "control", "espctl")
-sys.path.insert(0, os.path.join(ROOT, "test", "dp"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import demo_common as dc  # noqa: E402
-import nsnet  # noqa: E402
-import swan  # noqa: E402
+import appliance
+import nsnet
+import swan
 
-RW, GW, LAN = "etls-rw", "etls-gw", "etls-lan"
-PREFIX = "etls-dp"
-PY = "/usr/bin/python3"
+dc = appliance.dc
+IKE_BIN, DP_BIN, ESPCTL = appliance.IKE_BIN, appliance.DP_BIN, appliance.ESPCTL
+TOPO = appliance.Topology("etls", nat=False)
+RW = TOPO.rw
 POOL = "10.99.7."
 BOB_PW = "B0b-mschap-pw-7e21"
 WRONG_PW = "not-bobs-password-99"
 result = nsnet.Results()
 sh = nsnet.sh
-
-DP_CONFIG = """
-[dataplane]
-workers = 1
-idle_backoff = true
-hugepages = "on"
-memory_mb = 128
-
-[[port]]
-name = "outside"
-role = "outside"
-device = "net_af_packet0,iface=etls-go"
-addresses = ["192.0.2.1/24"]
-mtu = 1500
-
-[[port]]
-name = "inside"
-role = "inside"
-device = "net_af_packet1,iface=etls-gi"
-addresses = ["10.78.0.1/24"]
-mtu = 1500
-
-[[policy]]
-priority = 1000
-dst = "0.0.0.0/0"
-action = "bypass"
-"""
-
 
 def ike_config(d):
     conn = f"""auth = "pubkey"
@@ -133,26 +98,6 @@ def make_pki(d):
     pki("--self --ca --in evil.key --type ecdsa --dn 'C=DE, O=Evil, CN=Evil CA' --outform pem", "evil.pem")
     pki("--issue --cacert evil.pem --cakey evil.key --type priv --in alice.key --dn 'C=DE, O=Example, CN=alice' "
         "--san alice@example.com --flag clientAuth --outform pem", "alice-evil.pem")
-
-
-def setup_net():
-    nsnet.cleanup(RW, GW, LAN)
-    for ns in (RW, GW, LAN):
-        sh(f"ip netns add {ns}")
-        sh(f"ip -n {ns} link set lo up")
-    sh(f"ip link add etls-r0 netns {RW} type veth peer name etls-go netns {GW}")
-    sh(f"ip link add etls-l0 netns {LAN} type veth peer name etls-gi netns {GW}")
-    sh(f"ip -n {RW} addr add 192.0.2.2/24 dev etls-r0")
-    sh(f"ip -n {RW} link set etls-r0 up")
-    for d in ("etls-go", "etls-gi"):
-        sh(f"ip netns exec {GW} sysctl -qw net.ipv6.conf.{d}.disable_ipv6=1")
-        sh(f"ip -n {GW} link set {d} up")
-    sh(f"ip -n {LAN} addr add 10.78.0.2/24 dev etls-l0")
-    sh(f"ip -n {LAN} link set etls-l0 up")
-    sh(f"ip -n {LAN} route add default via 10.78.0.1")
-    # Kernel hosts facing espgw-dp's af_packet ports: fill checksums in (see dp_e2e_scapy).
-    for ns, dev in ((RW, "etls-r0"), (LAN, "etls-l0")):
-        subprocess.run(["ip", "netns", "exec", ns, PY, "-c", dc.TX_CSUM_OFF, dev], check=True, capture_output=True)
 
 
 def swanctl_conf(rwdir, d, case):
@@ -284,34 +229,16 @@ def main():
         result(False, "eaptls_setup", "strongSwan eap-tls plugin missing (libcharon-extra-plugins)")
         return
     tmp = tempfile.mkdtemp(prefix="etls-")
-    started = []
-
-    def start(cmd, log):
-        p = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
-        started.append(p)
-        return p
-
+    procs = dc.Procs()
     try:
-        setup_net()
+        TOPO.setup()
         make_pki(tmp)
-        with open(os.path.join(tmp, "dp.toml"), "w") as f:
-            f.write(DP_CONFIG)
-        with open(os.path.join(tmp, "ike.toml"), "w") as f:
-            f.write(ike_config(tmp))
-        dp_sock = os.path.join(tmp, "dp.sock")
-        dp_log = os.path.join(tmp, "dp.log")
-        dp = start(["ip", "netns", "exec", GW, DP_BIN, "--config", os.path.join(tmp, "dp.toml"), "--file-prefix",
-                    PREFIX, "--stats-socket", dp_sock], dp_log)
-        if not dc.wait_for(dp_log, "ready:", dp, 30):
-            result(False, "eaptls_espgw_dp_start", text(dp_log)[-600:])
+        daemons = appliance.Daemons(TOPO, tmp, procs)
+        why = daemons.start(ike_config(tmp))
+        if why:
+            result(False, "eaptls_appliance_start", why)
             return
-        gw_log = os.path.join(tmp, "ike.log")
-        sock = os.path.join(tmp, "ike.sock")
-        ike = start(["ip", "netns", "exec", GW, IKE_BIN, "-c", os.path.join(tmp, "ike.toml"), "--dataplane", PREFIX,
-                     "--control-socket", sock], gw_log)
-        if not dc.wait_for(gw_log, "attached to espgw-dp", ike, 20):
-            result(False, "eaptls_espgw_ike_attach", text(gw_log)[-600:])
-            return
+        dp, ike, sock, gw_log = daemons.dp, daemons.ike, daemons.ctl, daemons.ike_log
         for _ in range(100):
             if os.path.exists(sock):
                 break
@@ -326,7 +253,7 @@ def main():
         os.makedirs(rwdir)
         swan.PLUGINS += " eap-identity eap-tls eap-mschapv2"
         charon = swan.start_charon(RW, rwdir, swan.write_charon_conf(rwdir))
-        started.append(charon)
+        procs.procs.append(charon)
         if not swan.charon_ready(charon, rwdir):
             result(False, "eaptls_strongswan_start", f"charon failed to start (rc {charon.poll()})")
             return
@@ -347,18 +274,8 @@ def main():
     except Exception as e:  # noqa: BLE001 - a broken test bed is a failure
         result(False, "eaptls_testbed", repr(e))
     finally:
-        for p in reversed(started):
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                    p.wait(5)
-                except (subprocess.TimeoutExpired, ProcessLookupError):
-                    try:
-                        os.killpg(p.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    p.wait()
-        nsnet.cleanup(RW, GW, LAN)
+        procs.stop_all()
+        TOPO.cleanup()
         if os.environ.get("ETLS_KEEP"):
             print(f"logs kept in {tmp}", file=sys.stderr)
         else:
