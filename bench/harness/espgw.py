@@ -96,14 +96,14 @@ def write_config(path, suite, n_sas, direction, pcap, lcores, n_frames=0):
         f.write("\n".join(out) + "\n")
 
 
-def _stats(path, cmd="stats"):
+def query(path, cmd="stats"):
     s = socket.socket(socket.AF_UNIX)
-    s.settimeout(5)
+    s.settimeout(10)
     s.connect(path)
     s.sendall(cmd.encode() + b"\n")
     d = b""
     while True:
-        x = s.recv(65536)
+        x = s.recv(1 << 20)
         if not x:
             break
         d += x
@@ -111,26 +111,58 @@ def _stats(path, cmd="stats"):
     return json.loads(d)
 
 
+def port_counter(st, name, key):
+    """Counter `key` of port `name` in a "ports" or "stats" answer."""
+    for p in (st if isinstance(st, list) else st["ports"]):
+        if p["name"] == name:
+            return p[key]
+    raise RuntimeError(f"no port {name} in stats")
+
+
+def start(binary, cfg, prefix, sock, logf, tries):
+    """espgw-dp on `cfg`, waited for ("ready:" in its log, polled every 0.1 s up to
+    `tries` times): (process, log file, start-up seconds) or RuntimeError."""
+    log = open(logf, "w")
+    p = subprocess.Popen([binary, "--config", cfg, "--file-prefix", prefix, "--stats-socket", sock],
+                         stdout=log, stderr=subprocess.STDOUT)
+    t_start = time.monotonic()
+    for _ in range(tries):
+        time.sleep(0.1)
+        if p.poll() is not None:
+            break
+        if "ready:" in open(logf).read():
+            return p, log, time.monotonic() - t_start
+    stop(p, log)
+    raise RuntimeError(f"espgw-dp did not start (log {logf}): " + open(logf).read()[-500:])
+
+
+def stop(p, log, timeout=10):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    log.close()
+
+
 def _ports(path):
     """Port counters only ("ports": no per-SA list, which is 100,000 entries long in the
     big scenarios); "stats" where the dataplane has no such command."""
     try:
-        st = _stats(path, "ports")
+        st = query(path, "ports")
         if isinstance(st, list):
             return {"ports": st}
         if "ports" in st:
             return st
     except (ValueError, OSError):
         pass
-    return _stats(path)
+    return query(path)
 
 
 def _count(st, direction):
-    port = "outside" if direction == "out" else "inside"
-    for p in st["ports"]:
-        if p["name"] == port:
-            return p["tx_packets"]
-    raise RuntimeError("no output port in stats")
+    return port_counter(st, "outside" if direction == "out" else "inside", "tx_packets")
 
 
 def measure(binary, workdir, suite, n_sas, direction, pcap, seconds, warmup, lcores, prefix, n_frames=0):
@@ -142,38 +174,18 @@ def measure(binary, workdir, suite, n_sas, direction, pcap, seconds, warmup, lco
     write_config(cfg, suite, n_sas, direction, pcap, lcores, n_frames)
     sock = os.path.join(workdir, f"espgw-{os.getpid()}.sock")
     logf = os.path.join(workdir, f"espgw-{tag}.log")
-    log = open(logf, "w")
-    p = subprocess.Popen([binary, "--config", cfg, "--file-prefix", prefix, "--stats-socket", sock],
-                         stdout=log, stderr=subprocess.STDOUT)
-    t_start = time.monotonic()
+    # 100k SAs: TOML, tables and rte_acl build take a while.
+    p, log, start_s = start(binary, cfg, prefix, sock, logf, 300 + n_sas // 100)
     try:
-        ready = False
-        for _ in range(300 + n_sas // 100):  # 100k SAs: TOML, tables and rte_acl build take a while
-            time.sleep(0.1)
-            if p.poll() is not None:
-                break
-            if "ready:" in open(logf).read():
-                ready = True
-                break
-        if not ready:
-            raise RuntimeError(f"espgw-dp did not start (log {logf}): " + open(logf).read()[-500:])
-        start_s = time.monotonic() - t_start
         time.sleep(warmup)
         t0, c0 = time.monotonic(), _count(_ports(sock), direction)
         time.sleep(seconds)
         t1, c1 = time.monotonic(), _count(_ports(sock), direction)
-        st = _stats(sock, "drops")
+        st = query(sock, "drops")
         if "drops" not in st:
-            st = {"drops": st} if all(isinstance(v, int) for v in st.values()) else _stats(sock)
+            st = {"drops": st} if all(isinstance(v, int) for v in st.values()) else query(sock)
     finally:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        log.close()
+        stop(p, log)
     if c1 <= c0:
         drops = {k: v for k, v in st.get("drops", {}).items() if v}
         raise RuntimeError(f"espgw-dp forwarded nothing; drops {drops} (log {logf})")

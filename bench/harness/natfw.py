@@ -10,18 +10,15 @@ passes where every packet hits an existing session. Rules: R - 1 drop rules on o
 destinations first, the allow rule for the traffic last, default drop.
 """
 import ipaddress
-import json
 import os
 import random
-import signal
-import socket
 import statistics
 import struct
-import subprocess
 import time
 
 from pcapgen import _ETH_OUT, _EspEncryptor, _ipv4, _PATTERN, write_raw
 from sas import SUITES, keymat, spi_for
+from espgw import port_counter, query, start as start_dp, stop as stop_dp
 
 SUITE = "aes128gcm"
 IP_LEN = 64
@@ -95,28 +92,6 @@ def write_config(path, pcap, n_flows, nat, n_rules, lcore):
         f.write("\n".join(out) + "\n")
 
 
-def _query(path, cmd):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(path)
-    s.sendall(cmd.encode() + b"\n")
-    d = b""
-    while True:
-        x = s.recv(1 << 20)
-        if not x:
-            break
-        d += x
-    s.close()
-    return json.loads(d)
-
-
-def _port(st, name, key):
-    for p in (st if isinstance(st, list) else st["ports"]):
-        if p["name"] == name:
-            return p[key]
-    raise RuntimeError(f"no port {name} in stats")
-
-
 def _rss_kib(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -131,49 +106,28 @@ def measure(binary, workdir, pcap, n_flows, nat, n_rules, seconds, warmup, lcore
     write_config(cfg, pcap, n_flows, nat, n_rules, lcore)
     sock = os.path.join(workdir, f"natfw-{os.getpid()}.sock")
     logf = os.path.join(workdir, f"{tag}.log")
-    log = open(logf, "w")
-    p = subprocess.Popen([binary, "--config", cfg, "--file-prefix", prefix, "--stats-socket", sock],
-                         stdout=log, stderr=subprocess.STDOUT)
-    t_start = time.monotonic()
+    p, log, start_s = start_dp(binary, cfg, prefix, sock, logf, 1200)
     try:
-        ready = False
-        for _ in range(1200):
-            time.sleep(0.1)
-            if p.poll() is not None:
-                break
-            if "ready:" in open(logf).read():
-                ready = True
-                break
-        if not ready:
-            raise RuntimeError(f"espgw-dp did not start (log {logf}): " + open(logf).read()[-500:])
-        start_s = time.monotonic() - t_start
         # Warm-up: at least one whole pass of the pcap (every flow seen: its session made).
         t_w = time.monotonic()
         while True:
             time.sleep(0.2)
-            rx = _port(_query(sock, "ports"), "outside", "rx_packets")
+            rx = port_counter(query(sock, "ports"), "outside", "rx_packets")
             if rx >= n_flows and time.monotonic() - t_w >= warmup:
                 break
             if time.monotonic() - t_w > 120:
                 raise RuntimeError(f"warm-up: {rx} of {n_flows} frames received in 120 s")
         warm_s = time.monotonic() - t_w
-        nat_st = _query(sock, "show nat") if nat else {}
+        nat_st = query(sock, "show nat") if nat else {}
         rss = _rss_kib(p.pid)
-        t0, c0 = time.monotonic(), _port(_query(sock, "ports"), "inside", "tx_packets")
+        t0, c0 = time.monotonic(), port_counter(query(sock, "ports"), "inside", "tx_packets")
         time.sleep(seconds)
-        t1, c1 = time.monotonic(), _port(_query(sock, "ports"), "inside", "tx_packets")
-        rules = _query(sock, "show rules") if n_rules else {}
-        d = _query(sock, "drops")
+        t1, c1 = time.monotonic(), port_counter(query(sock, "ports"), "inside", "tx_packets")
+        rules = query(sock, "show rules") if n_rules else {}
+        d = query(sock, "drops")
         drops = {k: v for k, v in d.get("drops", d).items() if isinstance(v, int) and v}
     finally:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        log.close()
+        stop_dp(p, log, timeout=20)
     if c1 <= c0:
         raise RuntimeError(f"espgw-dp forwarded nothing; drops {drops} (log {logf})")
     r = {"pps": (c1 - c0) / (t1 - t0), "start_s": start_s, "warmup_s": warm_s, "rss_kib": rss, "drops": drops}

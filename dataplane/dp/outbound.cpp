@@ -233,8 +233,7 @@ void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Cla
         }
         pb.pkts[pb.n] = m;
         pb.refs[pb.n] = ref;
-        pb.at[pb.n] = i;
-        if (++pb.n == kMaxBurst) protect(w, in_port, cls, pb, batch, fw_out, fw_tags);
+        pb.at[pb.n++] = i;  // n <= kMaxBurst: room for the whole burst
     }
     if (pb.n) protect(w, in_port, cls, pb, batch, fw_out, fw_tags);
     if (batch.n) encrypt_flush(w, batch);

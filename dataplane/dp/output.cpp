@@ -26,17 +26,34 @@ void output_eth(Worker& w, rte_mbuf* m, uint16_t port, const MacAddr& dst, uint1
     if (tb.count == kMaxBurst) tx_flush(w);
 }
 
+namespace {
+
+/// False (m dropped, counted) when m is larger than `port`'s MTU.
+inline bool fits_port(Worker& w, rte_mbuf* m, uint16_t port) noexcept {
+    if (m->pkt_len <= w.dp.ports[port].mtu) [[likely]]
+        return true;
+    w.drop(m, DpDrop::too_big_for_port);
+    return false;
+}
+
+/// The MAC of `next_hop` on `port`; false while it is unknown (m is then held in the
+/// worker's pending queue until the neighbour resolves).
+inline bool neighbor_mac(Worker& w, rte_mbuf* m, uint16_t port, uint8_t family, const uint8_t* next_hop,
+                         MacAddr& mac) noexcept {
+    if (w.dp.neighbors.lookup(port, family, next_hop, mac)) [[likely]]
+        return true;
+    w.pending.hold(w, port, family, next_hop, m);
+    return false;
+}
+
+inline uint16_t ether_type_of(uint8_t family) noexcept { return family == 4 ? kEtherIpv4 : kEtherIpv6; }
+
+}  // namespace
+
 void output_ip_via(Worker& w, rte_mbuf* m, uint16_t port, uint8_t family, const uint8_t* next_hop) noexcept {
-    if (m->pkt_len > w.dp.ports[port].mtu) [[unlikely]] {
-        w.drop(m, DpDrop::too_big_for_port);
-        return;
-    }
     MacAddr mac;
-    if (!w.dp.neighbors.lookup(port, family, next_hop, mac)) [[unlikely]] {
-        w.pending.hold(w, port, family, next_hop, m);
-        return;
-    }
-    output_eth(w, m, port, mac, family == 4 ? kEtherIpv4 : kEtherIpv6);
+    if (fits_port(w, m, port) && neighbor_mac(w, m, port, family, next_hop, mac))
+        output_eth(w, m, port, mac, ether_type_of(family));
 }
 
 namespace {
@@ -72,14 +89,9 @@ void output_ip(Worker& w, rte_mbuf* m) noexcept {
     const auto* ip = rte_pktmbuf_mtod(m, const uint8_t*);
     const uint8_t family = (ip[0] >> 4) == 4 ? 4 : 6;
     const uint8_t* dst = family == 4 ? ip + 16 : ip + 24;
-    const uint16_t ether_type = family == 4 ? kEtherIpv4 : kEtherIpv6;
     OutputMemo& c = w.out_memo;
     if (memo_hit(c, family, dst) && c.has_mac) [[likely]] {
-        if (m->pkt_len > w.dp.ports[c.hop->port].mtu) [[unlikely]] {
-            w.drop(m, DpDrop::too_big_for_port);
-            return;
-        }
-        output_eth(w, m, c.hop->port, c.mac, ether_type);
+        if (fits_port(w, m, c.hop->port)) output_eth(w, m, c.hop->port, c.mac, ether_type_of(family));
         return;
     }
     const NextHop* nh = route_cached(w, family, dst);
@@ -87,18 +99,11 @@ void output_ip(Worker& w, rte_mbuf* m) noexcept {
         w.drop(m, DpDrop::no_route);
         return;
     }
-    if (m->pkt_len > w.dp.ports[nh->port].mtu) [[unlikely]] {
-        w.drop(m, DpDrop::too_big_for_port);
-        return;
-    }
     MacAddr mac;
-    if (!w.dp.neighbors.lookup(nh->port, family, neighbor_addr(*nh, dst), mac)) [[unlikely]] {
-        w.pending.hold(w, nh->port, family, neighbor_addr(*nh, dst), m);
-        return;
-    }
+    if (!fits_port(w, m, nh->port) || !neighbor_mac(w, m, nh->port, family, neighbor_addr(*nh, dst), mac)) return;
     c.has_mac = true;  // route_cached() left this destination in the memo
     c.mac = mac;
-    output_eth(w, m, nh->port, mac, ether_type);
+    output_eth(w, m, nh->port, mac, ether_type_of(family));
 }
 
 void tx_flush(Worker& w) noexcept {

@@ -184,24 +184,9 @@ uint64_t SaReader::inbound_burst(const uint32_t* spi, uint32_t n, InboundRef* ou
 }
 
 SpdAction SaReader::spd(const Selectors& s, OutboundRef& sa) noexcept {
-    sa = {};
-    tables::SpdKey k;
-    k.family = s.family;
-    k.proto = s.proto;
-    k.src_port = s.src_port;
-    k.dst_port = s.dst_port;
-    k.src = s.src;
-    k.dst = s.dst;
-    tables::SpdMatch m = impl_->r.spd(k);
-    switch (m.kind) {
-    case tables::SpdMatch::bypass: return SpdAction::bypass;
-    case tables::SpdMatch::discard: return SpdAction::discard;
-    case tables::SpdMatch::no_match: return SpdAction::no_match;
-    case tables::SpdMatch::protect: break;
-    }
-    tables::OutRef o;
-    if (impl_->r.outbound(m.sa_id, o)) sa = {o.sa, o.st, o.id, o.owner, o.dead, o.slot};
-    return SpdAction::protect;  // sa.sa == nullptr: the policy names no installed SA (no_sa)
+    SpdAction a;
+    spd_burst(&s, 1, &a, &sa);
+    return a;
 }
 
 void SaReader::spd_burst(const Selectors* s, uint32_t n, SpdAction* act, OutboundRef* sa) noexcept {

@@ -68,7 +68,8 @@ public:
     /// of every hit's SA record and state, so the per-packet loop that follows finds
     /// them in cache with many SAs. Bit i of the result: out[i] filled. Worker thread.
     uint64_t inbound_burst(const uint32_t* spi, uint32_t n, InboundRef* out) noexcept;
-    /// First matching SPD entry; for protect, the outbound SA in `sa`.
+    /// First matching SPD entry; for protect, the outbound SA in `sa`. One packet
+    /// through spd_burst() (its flow cache included).
     SpdAction spd(const Selectors& s, OutboundRef& sa) noexcept;
     /// Burst form of spd(): s[0..n) (any n) into act[0..n) and sa[0..n). IPv4 keys go
     /// through this worker's SPD flow cache (verdicts of one classifier generation,
