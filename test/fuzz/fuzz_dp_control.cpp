@@ -12,10 +12,12 @@
 // whose message must not quote the value of a `keymat` (key material). Anything may be
 // refused; nothing may crash, leak or trip UBSan.
 
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/dp/config.hpp"
@@ -41,12 +43,24 @@ addresses = ["10.10.0.1/24"]
     return c;
 }
 
+/// True for text shaped like key material: hex digits (an optional 0x), 16 or more.
+/// Anything else cannot be a key, and may well be a piece of the message's own text
+/// (a fuzzer found keymat=a.keymat: quoted back inside "sa.keymat: given ...").
+bool looks_like_key(std::string_view v) {
+    if (v.starts_with("0x") || v.starts_with("0X")) v.remove_prefix(2);
+    if (v.size() < 16) return false;
+    for (char c : v)
+        if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    return true;
+}
+
 /// The value of keymat= among `words` (the secret a message must not carry); empty
-/// when short or when another word carries the same text (a message may quote that one).
+/// when it is not shaped like a key or when another word carries the same text (a
+/// message may quote that one).
 std::string keymat_of(const std::vector<std::string>& words) {
     std::string k;
     for (const auto& w : words)
-        if (w.starts_with("keymat=") && w.size() > 7 + 8) k = w.substr(7);
+        if (w.starts_with("keymat=") && looks_like_key(std::string_view(w).substr(7))) k = w.substr(7);
     if (k.empty()) return k;
     for (const auto& w : words)
         if (!w.starts_with("keymat=") && w.find(k) != std::string::npos) return {};
