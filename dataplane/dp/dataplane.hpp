@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,9 +61,33 @@ struct Dataplane {
     /// SA access (tables library handles); see sa.hpp.
     std::unique_ptr<SaBinding> sa;
 
+    /// Our addresses of every port, flat, for is_local (built by ports_start from
+    /// the ports' addrs; read-only afterwards): IPv4 as 32-bit words in wire order.
+    uint32_t nb_local4 = 0, nb_local6 = 0;
+    uint32_t local4[kMaxPorts * kMaxPortAddrs] = {};
+    uint16_t local4_port[kMaxPorts * kMaxPortAddrs] = {};
+    net::IpAddr local6[kMaxPorts * kMaxPortAddrs];
+    uint16_t local6_port[kMaxPorts * kMaxPortAddrs] = {};
+
     /// True when `a` (family 4 or 6, network-order bytes) is one of our addresses on
-    /// any port; sets *port_idx. Any thread (read-only data).
-    bool is_local(uint8_t family, const uint8_t* a, uint16_t* port_idx = nullptr) const noexcept;
+    /// any port; sets *port_idx. Any thread (read-only data). Every packet asks: an
+    /// IPv4 address is one word compared against a short flat array.
+    bool is_local(uint8_t family, const uint8_t* a, uint16_t* port_idx = nullptr) const noexcept {
+        if (family == 4) {
+            uint32_t x;
+            std::memcpy(&x, a, 4);
+            for (uint32_t i = 0; i < nb_local4; ++i)
+                if (local4[i] == x) {
+                    if (port_idx) *port_idx = local4_port[i];
+                    return true;
+                }
+            return false;
+        }
+        return is_local6(a, port_idx);
+    }
+    bool is_local6(const uint8_t* a, uint16_t* port_idx) const noexcept;
+    /// Fills local4/local6 from the ports' addresses.
+    void index_local_addrs() noexcept;
 };
 
 }  // namespace espgw::dp

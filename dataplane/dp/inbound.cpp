@@ -120,6 +120,9 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         rte_mbuf* m = ok[j];
         esp::PacketBuf& pb = bufs[j];
         esp::DropReason r = esp::inbound_finish(*refs[j].sa, *refs[j].st, pb, w.ops[j].status, w.scratch[j]);
+        // The lifetime check reads the SA's totals (inbound_finish counts): once per
+        // run of packets of one SA.
+        if (j + 1 == k || refs[j + 1].sa != refs[j].sa) w.sa->charge_inbound(refs[j], 0);
         if (r != esp::DropReason::none) [[unlikely]] {
             w.sa->count_drop(refs[j], sa_drop_of(r));
             w.drop(m, r);
@@ -128,7 +131,6 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         m->data_off = static_cast<uint16_t>(pb.data - static_cast<uint8_t*>(m->buf_addr));
         m->data_len = static_cast<uint16_t>(pb.len);
         m->pkt_len = pb.len;
-        w.sa->charge_inbound(refs[j], pb.len);
         // RFC 4301 §5.2 step 4: the decrypted packet must match a protect policy of
         // ours, read in the reverse direction (it travels peer → us).
         const auto* ip = rte_pktmbuf_mtod(m, const uint8_t*);

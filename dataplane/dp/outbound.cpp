@@ -38,12 +38,10 @@ inline void sync_mbuf(rte_mbuf* m, const esp::PacketBuf& b) noexcept {
 }
 
 void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
+    // Prepare in place; a dropped packet closes the gap (rare: the moves only run then).
     uint32_t k = 0;
-    rte_mbuf* pkts[kMaxBurst];
-    BurstArray<OutboundRef> refs;
-    uint32_t slot_of[kMaxBurst];
     for (uint32_t i = 0; i < b.n; ++i) {
-        esp::PacketBuf& pb = b.bufs[i];
+        esp::PacketBuf& pb = b.bufs[k];
         pb = buf_of(b.pkts[i]);
         esp::DropReason r = esp::outbound_prepare(*b.refs[i].sa, *b.refs[i].st, pb, w.ops[k], w.scratch[k]);
         if (r != esp::DropReason::none) [[unlikely]] {
@@ -51,9 +49,10 @@ void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
             w.drop(b.pkts[i], r);
             continue;
         }
-        pkts[k] = b.pkts[i];
-        refs[k] = b.refs[i];
-        slot_of[k] = i;
+        if (k != i) [[unlikely]] {
+            b.pkts[k] = b.pkts[i];
+            b.refs[k] = b.refs[i];
+        }
         ++k;
     }
     b.n = 0;
@@ -61,19 +60,22 @@ void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
     w.engine->encrypt(std::span<crypto::Op>(w.ops, k));
     uint64_t sent = 0, sent_bytes = 0;  // counters: one update per burst
     for (uint32_t j = 0; j < k; ++j) {
-        esp::PacketBuf& pb = b.bufs[slot_of[j]];
-        uint32_t inner_len = pkts[j]->data_len;
-        esp::DropReason r = esp::outbound_finish(*refs[j].sa, pb, w.ops[j].status, w.scratch[j]);
+        rte_mbuf* m = b.pkts[j];
+        esp::PacketBuf& pb = b.bufs[j];
+        const uint32_t inner_len = m->data_len;
+        esp::DropReason r = esp::outbound_finish(*b.refs[j].sa, pb, w.ops[j].status, w.scratch[j]);
+        // The lifetime check reads the SA's totals, which outbound_prepare already
+        // counted for the whole burst: once per run of packets of one SA.
+        if (j + 1 == k || b.refs[j + 1].sa != b.refs[j].sa) w.sa->charge_outbound(b.refs[j], 0);
         if (r != esp::DropReason::none) [[unlikely]] {
-            w.sa->count_drop(refs[j], sa_drop_of(r));
-            w.drop(pkts[j], r);
+            w.sa->count_drop(b.refs[j], sa_drop_of(r));
+            w.drop(m, r);
             continue;
         }
-        sync_mbuf(pkts[j], pb);
-        w.sa->charge_outbound(refs[j], inner_len);
+        sync_mbuf(m, pb);
         ++sent;
         sent_bytes += inner_len;
-        output_ip(w, pkts[j]);
+        output_ip(w, m);
     }
     cnt_add(w.counters.path.outbound_packets, sent);
     cnt_add(w.counters.path.outbound_bytes, sent_bytes);
@@ -104,19 +106,6 @@ uint32_t outer_mtu(Worker& w, const esp::OutboundSa& sa) noexcept {
 }
 
 }  // namespace
-
-bool forward_ttl(uint8_t* ip) noexcept {
-    if ((ip[0] >> 4) == 4) {
-        if (ip[8] <= 1) return false;
-        uint16_t old = net::load_be16(ip + 8);
-        --ip[8];
-        net::store_be16(ip + 10, net::csum_update16(net::load_be16(ip + 10), old, net::load_be16(ip + 8)));
-        return true;
-    }
-    if (ip[7] <= 1) return false;
-    --ip[7];
-    return true;
-}
 
 void selectors_of(const uint8_t* ip, const esp::Classification& cls, Selectors& s) noexcept {
     s.family = cls.ip_version;
@@ -153,12 +142,17 @@ void protect(Worker& w, uint16_t in_port, const esp::Classification* cls, Protec
         for (uint32_t j = 0; j < pb.n; ++j) tags[j] = fw_tags ? w.sa->fw_tags(pb.refs[j]) : 0;
         nat::to_tunnel_burst(w, pb.pkts, tags, pb.n, keep);
     }
+    const esp::OutboundSa* mtu_sa = nullptr;  // the PMTU of a run of one SA's packets: once
+    uint32_t max_inner = 0;
     for (uint32_t j = 0; j < pb.n; ++j) {
         if (fw_out && !keep[j]) continue;
         rte_mbuf* m = pb.pkts[j];
         const OutboundRef& ref = pb.refs[j];
         const auto* ip = rte_pktmbuf_mtod(m, const uint8_t*);
-        uint32_t max_inner = max_inner_bytes(*ref.sa, outer_mtu(w, *ref.sa));
+        if (ref.sa != mtu_sa) {
+            mtu_sa = ref.sa;
+            max_inner = max_inner_bytes(*ref.sa, outer_mtu(w, *ref.sa));
+        }
         if (m->data_len > max_inner) [[unlikely]] {
             bool df = cls[pb.at[j]].ip_version == 6 || (net::load_be16(ip + 6) & net::kIpv4FlagDf);
             if (df) {

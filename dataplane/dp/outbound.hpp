@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "dataplane/esp/classify.hpp"
+#include "dataplane/net/ip.hpp"
 
 struct rte_mbuf;
 
@@ -23,8 +24,22 @@ void outbound_burst(Worker& w, uint16_t in_port, rte_mbuf** pkts, const esp::Cla
 void outside_cleartext(Worker& w, rte_mbuf* m, const esp::Classification& cls) noexcept;
 
 /// Decrements TTL / hop limit of a forwarded packet (RFC 1812 §5.3.1, incremental
-/// checksum). False when it would expire (caller drops ttl_exceeded).
-bool forward_ttl(uint8_t* ip) noexcept;
+/// checksum). False when it would expire (caller drops ttl_exceeded). Inline: every
+/// forwarded packet passes here.
+inline bool forward_ttl(uint8_t* ip) noexcept {
+    if ((ip[0] >> 4) == 4) {
+        if (ip[8] <= 1) return false;
+        // The TTL is the high byte of the word at offset 8: it drops by 0x0100, so the
+        // checksum (RFC 1624 eqn. 3) gains 0x0100 with end-around carry.
+        --ip[8];
+        uint32_t sum = uint32_t{net::load_be16(ip + 10)} + 0x0100u;
+        net::store_be16(ip + 10, static_cast<uint16_t>(sum + (sum >> 16)));
+        return true;
+    }
+    if (ip[7] <= 1) return false;
+    --ip[7];
+    return true;
+}
 
 /// Selectors of the packet (ports for TCP/UDP only).
 struct Selectors;

@@ -12,18 +12,33 @@
 
 namespace espgw::dp {
 
-void output_eth(Worker& w, rte_mbuf* m, uint16_t port, const MacAddr& dst, uint16_t ether_type) noexcept {
+namespace {
+
+/// Prepends the 14-byte Ethernet header `hdr` and queues `m` on `port`'s TX buffer.
+inline void push_eth(Worker& w, rte_mbuf* m, uint16_t port, const uint8_t* hdr) noexcept {
     auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEtherHdrBytes));
     if (!eth) [[unlikely]] {
         w.drop(m, DpDrop::no_mbuf);
         return;
     }
-    std::memcpy(eth, dst.data(), 6);
-    std::memcpy(eth + 6, w.dp.ports[port].mac.data(), 6);
-    net::store_be16(eth + 12, ether_type);
+    std::memcpy(eth, hdr, kEtherHdrBytes);
     TxBuffer& tb = w.tx[port];
     tb.pkts[tb.count++] = m;
     if (tb.count == kMaxBurst) tx_flush(w);
+}
+
+inline void make_eth(uint8_t* hdr, const MacAddr& dst, const MacAddr& src, uint16_t ether_type) noexcept {
+    std::memcpy(hdr, dst.data(), 6);
+    std::memcpy(hdr + 6, src.data(), 6);
+    net::store_be16(hdr + 12, ether_type);
+}
+
+}  // namespace
+
+void output_eth(Worker& w, rte_mbuf* m, uint16_t port, const MacAddr& dst, uint16_t ether_type) noexcept {
+    uint8_t hdr[kEtherHdrBytes];
+    make_eth(hdr, dst, w.dp.ports[port].mac, ether_type);
+    push_eth(w, m, port, hdr);
 }
 
 namespace {
@@ -91,7 +106,10 @@ void output_ip(Worker& w, rte_mbuf* m) noexcept {
     const uint8_t* dst = family == 4 ? ip + 16 : ip + 24;
     OutputMemo& c = w.out_memo;
     if (memo_hit(c, family, dst) && c.has_mac) [[likely]] {
-        if (fits_port(w, m, c.hop->port)) output_eth(w, m, c.hop->port, c.mac, ether_type_of(family));
+        if (m->pkt_len <= c.mtu) [[likely]]
+            push_eth(w, m, c.hop->port, c.eth);
+        else
+            w.drop(m, DpDrop::too_big_for_port);
         return;
     }
     const NextHop* nh = route_cached(w, family, dst);
@@ -103,7 +121,9 @@ void output_ip(Worker& w, rte_mbuf* m) noexcept {
     if (!fits_port(w, m, nh->port) || !neighbor_mac(w, m, nh->port, family, neighbor_addr(*nh, dst), mac)) return;
     c.has_mac = true;  // route_cached() left this destination in the memo
     c.mac = mac;
-    output_eth(w, m, nh->port, mac, ether_type_of(family));
+    c.mtu = w.dp.ports[nh->port].mtu;
+    make_eth(c.eth, mac, w.dp.ports[nh->port].mac, ether_type_of(family));
+    push_eth(w, m, nh->port, c.eth);
 }
 
 void tx_flush(Worker& w) noexcept {

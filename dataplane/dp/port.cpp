@@ -23,26 +23,33 @@ constexpr uint16_t kTxDesc = 1024;
 }
 }  // namespace
 
-bool Dataplane::is_local(uint8_t family, const uint8_t* a, uint16_t* port_idx) const noexcept {
-    // Fixed-size compares (one word for IPv4): every packet asks, a memcmp call per
-    // address cost more than the rest of the test.
-    uint64_t x[2] = {0, 0};
-    if (family == 4)
-        std::memcpy(x, a, 4);
-    else
-        std::memcpy(x, a, 16);
+bool Dataplane::is_local6(const uint8_t* a, uint16_t* port_idx) const noexcept {
+    uint64_t x[2];
+    std::memcpy(x, a, 16);
+    for (uint32_t i = 0; i < nb_local6; ++i) {
+        uint64_t y[2];
+        std::memcpy(y, local6[i].bytes, 16);
+        if (x[0] == y[0] && x[1] == y[1]) {
+            if (port_idx) *port_idx = local6_port[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+void Dataplane::index_local_addrs() noexcept {
+    nb_local4 = nb_local6 = 0;
     for (uint16_t p = 0; p < nb_ports; ++p)
         for (uint32_t i = 0; i < ports[p].nb_addrs; ++i) {
             const net::IpAddr& o = ports[p].addrs[i].addr;
-            if (o.family != family) continue;
-            uint64_t y[2];
-            std::memcpy(y, o.bytes, 16);  // IpAddr: an IPv4 address leaves bytes 4..15 zero
-            if (x[0] == y[0] && x[1] == y[1]) {
-                if (port_idx) *port_idx = p;
-                return true;
+            if (o.family == 4) {
+                std::memcpy(&local4[nb_local4], o.bytes, 4);
+                local4_port[nb_local4++] = p;
+            } else {
+                local6[nb_local6] = o;
+                local6_port[nb_local6++] = p;
             }
         }
-    return false;
 }
 
 void ports_start(Dataplane& dp) {
@@ -134,6 +141,7 @@ void ports_start(Dataplane& dp) {
             if (w.nb_rxq < kMaxRxQueuesPerWorker) w.rxq[w.nb_rxq++] = {i, q};
         }
     }
+    dp.index_local_addrs();
 }
 
 void ports_stop(Dataplane& dp) noexcept {

@@ -16,6 +16,8 @@ using net::store_be64;
 
 namespace {
 constexpr uint8_t kScratchUdp6 = 2;     // UDP over IPv6: checksum in finish
+// RFC 4303 §2.4 default padding: 1, 2, 3, ... (at most 15 bytes with 16-byte blocks).
+constexpr uint8_t kPadBytes[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
 // Length of the IPv6 headers that must precede ESP in transport mode (RFC 4303
 // §3.1.1: hop-by-hop, routing, fragment; destination options only when a routing
@@ -47,12 +49,21 @@ uint32_t ipv6_unfragmentable_len(const uint8_t* p, uint32_t len, uint32_t* nh_of
 }
 }  // namespace
 
-DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& pkt,
-                            crypto::Op& op, PacketScratch& scratch) noexcept {
+namespace {
+
+// The SA shapes outbound_prepare compiles a branch-free body for: tunnel mode, outer
+// IPv4, AEAD (GCM, ChaCha20-Poly1305), no ESN, UDP-4500 or not; the inner packet IPv4.
+// Everything else takes the general body (same source, flags read at run time).
+constexpr uint8_t kFastMask = kSaTunnel | kSaOuterV6 | kSaHmac | kSaGmac | kSaEsn;
+constexpr uint8_t kFastFlags = kSaTunnel;
+
+template <bool kFast>
+inline DropReason prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& pkt, crypto::Op& op,
+                          PacketScratch& scratch) noexcept {
     uint8_t* const in = pkt.data;
     if (pkt.len < 1) [[unlikely]]
         return DropReason::truncated;
-    const uint8_t version = in[0] >> 4;
+    const uint8_t version = kFast ? 4 : in[0] >> 4;
     uint32_t len;  // IP length without link padding
     if (version == 4) {
         if (pkt.len < 20) [[unlikely]]
@@ -73,9 +84,9 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
         return DropReason::bad_ip_version;
     }
 
-    const bool tunnel = sa.flags & kSaTunnel;
+    const bool tunnel = kFast || (sa.flags & kSaTunnel);
     const bool udp = sa.flags & kSaUdpEncap;
-    const bool esn = sa.flags & kSaEsn;
+    const bool esn = !kFast && (sa.flags & kSaEsn);
     uint32_t hdr_len = 0;  // transport: IP header (+ ext headers) kept in front of ESP
     uint32_t nh_off = 0;
     uint8_t next_header;
@@ -112,7 +123,7 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
     if (pkt.tailroom + slack < tail) [[unlikely]]
         return DropReason::no_tailroom;
     const uint32_t new_len = len + insert + tail;
-    const bool out_v6 = tunnel ? (sa.flags & kSaOuterV6) != 0 : version == 6;
+    const bool out_v6 = kFast ? false : tunnel ? (sa.flags & kSaOuterV6) != 0 : version == 6;
     if (new_len - (out_v6 ? 40u : 0u) > 0xffff) [[unlikely]]
         return DropReason::too_big;
 
@@ -127,7 +138,10 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
 
     // Trailer (RFC 4303 §2.4: padding bytes 1, 2, 3, ...).
     uint8_t* trailer = in + len;
-    for (uint32_t i = 0; i < pad; ++i) trailer[i] = static_cast<uint8_t>(i + 1);
+    if (pkt.tailroom + slack >= sizeof(kPadBytes)) [[likely]]
+        std::memcpy(trailer, kPadBytes, sizeof(kPadBytes));  // one 16-byte store; pad < 16
+    else
+        for (uint32_t i = 0; i < pad; ++i) trailer[i] = static_cast<uint8_t>(i + 1);
     trailer[pad] = static_cast<uint8_t>(pad);
     trailer[pad + 1] = next_header;
 
@@ -136,7 +150,13 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
     uint8_t l4_ver = 0;
     uint32_t udp_off = 0;
     if (tunnel) {
-        std::memcpy(out, sa.hdr_template, sa.outer_hdr_bytes);
+        // Constant-size copies (a few moves each) for the usual outer headers.
+        switch (sa.outer_hdr_bytes) {
+            case 20: std::memcpy(out, sa.hdr_template, 20); break;
+            case 28: std::memcpy(out, sa.hdr_template, 28); break;
+            case 40: std::memcpy(out, sa.hdr_template, 40); break;
+            default: std::memcpy(out, sa.hdr_template, 48); break;  // IPv6 + UDP
+        }
         const uint8_t inner_tos = version == 4 ? in[1] : net::ipv6_traffic_class(in);
         // RFC 6040 §4.1 normal mode: copy ECN; DSCP copied or zeroed by config.
         const uint8_t tos = (sa.flags & kSaCopyDscp) ? inner_tos : (inner_tos & net::kEcnMask);
@@ -207,7 +227,7 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
     op.iv_seed = seq;
     op.icv = icv;
     op.status = crypto::OpStatus::ok;
-    if (sa.flags & kSaHmac) {
+    if (!kFast && (sa.flags & kSaHmac)) {
         // CBC/NULL + HMAC (RFC 4303 §3.3.2.1). CBC: the engine writes the IV from iv_seed.
         op.data = ct;
         op.data_len = ct_len;
@@ -225,7 +245,7 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
         // AEAD / GMAC: IV = the 64-bit sequence number, unique per key (RFC 4106 §3.1,
         // RFC 7634 §2, RFC 4543 §3.1).
         store_be64(iv, seq);
-        detail::set_aead_op(sa.flags, sa.spi, esp, ct, ct_len, seq, op, scratch);
+        detail::set_aead_op(kFast ? uint8_t{0} : sa.flags, sa.spi, esp, ct, ct_len, seq, op, scratch);
     }
 
     pkt.data = out;
@@ -233,6 +253,15 @@ DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& 
     pkt.tailroom = pkt.tailroom + slack - tail;
     pkt.len = new_len;
     return DropReason::none;
+}
+
+}  // namespace
+
+DropReason outbound_prepare(const OutboundSa& sa, OutboundState& st, PacketBuf& pkt,
+                            crypto::Op& op, PacketScratch& scratch) noexcept {
+    if ((sa.flags & kFastMask) == kFastFlags && pkt.len >= 1 && (pkt.data[0] >> 4) == 4) [[likely]]
+        return prepare<true>(sa, st, pkt, op, scratch);
+    return prepare<false>(sa, st, pkt, op, scratch);
 }
 
 DropReason outbound_finish(const OutboundSa& sa, PacketBuf& pkt, crypto::OpStatus status,

@@ -34,14 +34,6 @@ void ipv4_set_checksum(uint8_t* hdr) noexcept {
     store_be16(hdr + 10, ipv4_header_checksum(hdr, ihl));
 }
 
-uint16_t csum_update16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept {
-    // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')
-    uint32_t s = static_cast<uint16_t>(~csum);
-    s += static_cast<uint16_t>(~old_word);
-    s += new_word;
-    return csum_fold(s);
-}
-
 uint16_t l4_checksum(uint8_t ip_version, const uint8_t* src, const uint8_t* dst, uint8_t proto,
                      const uint8_t* l4, size_t l4_len) noexcept {
     const size_t alen = ip_version == 6 ? 16 : 4;

@@ -28,7 +28,13 @@ void ipv4_set_checksum(uint8_t* hdr) noexcept;
 
 /// RFC 1624 eqn. 3: the checksum (host order) after one 16-bit word of the covered
 /// data changes from `old_word` to `new_word`.
-uint16_t csum_update16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept;
+inline uint16_t csum_update16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept {
+    // HC' = ~(~HC + ~m + m')
+    uint32_t s = static_cast<uint16_t>(~csum);
+    s += static_cast<uint16_t>(~old_word);
+    s += new_word;
+    return csum_fold(s);
+}
 
 /// Full TCP/UDP/ICMPv6 checksum over the pseudo-header (RFC 768, RFC 8200 §8.1) plus
 /// `l4_len` bytes at `l4` (its checksum field must be zeroed by the caller first).
