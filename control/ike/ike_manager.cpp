@@ -571,6 +571,7 @@ void IkeManager::handle_response(IkeSa& sa, std::span<const uint8_t> data, const
 }
 
 void IkeManager::after_exchange(IkeSa& sa, Exchange& ex) {
+    counters_.child_mode_mismatch += ex.child_mode_mismatch;
     for (auto& t : ex.follow_up) sa.queue.push_back(std::move(t));
     if (ex.new_ike_sa) {
         std::unique_ptr<IkeSa> n = std::move(ex.new_ike_sa);
