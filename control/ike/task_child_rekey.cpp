@@ -148,7 +148,9 @@ public:
             log_info("{}: additional CHILD_SA installed, {} mode, SPIs {:08x}_i {:08x}_o, {}", sa.who(),
                      mode_name(mode_), spi_in_, spi_out_, to_string(sel_.alg));
         }
+        const uint32_t replaces = old ? old->info.spi_in : 0;  // `old` dangles after push_back
         sa.children.push_back(ChildSa{info});
+        sa.children.back().replaces_spi_in = replaces;
         arm_child_timers(sa.children.back(), ctx_.config, ctx_.now);
         if (mode_ == ChildMode::transport) ex.response.push_back(use_transport_mode_notify());
         ex.response.push_back({PayloadType::SA, false, make_reply_sa(sel_, ProtocolId::ESP, be32(spi_in_))});

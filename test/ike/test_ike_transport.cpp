@@ -210,6 +210,19 @@ TEST_CASE("transport: a rekey answered in tunnel mode is deleted and the old tra
     REQUIRE(sa->children.size() == 1);
     CHECK(sa->children[0].info.mode == ChildMode::transport);
     CHECK_FALSE(sa->children[0].replaced);
+    // B's old pair is live again (not waiting for a Delete that never comes): once B's
+    // connection is transport again, A's retry (10 s later) rekeys it in transport mode.
+    const IkeSa* sb = p.b.find(p.b.spis().at(0));
+    REQUIRE(sb->children.size() == 1);
+    CHECK_FALSE(sb->children[0].replaced);
+    p.cfg_b.connections.at(0).mode = ChildMode::transport;
+    t += std::chrono::seconds(11);
+    advance(p, t);
+    REQUIRE(p.sink_a.installs.size() == 2);
+    CHECK(p.sink_a.installs[1].mode == ChildMode::transport);
+    CHECK(p.sink_b.installs.at(2).mode == ChildMode::transport);
+    CHECK(p.a.counters().child_mode_mismatch == 1);
+    CHECK(p.a.find(p.a.spis().at(0))->children.size() == 1);
 }
 
 TEST_CASE("config: mode is tunnel or transport, per connection", "[ike][transport][config]") {
