@@ -272,6 +272,13 @@ def rw_initiates(rwdir, ctl, sock, log_path):
     result(a.get("direction") == "in" and b.get("direction") == "out" and a.get("mode") == "transport" and
            b.get("mode") == "transport" and a.get("udp_encap") and b.get("udp_encap"),
            "rw_initiates.dataplane_sas_transport", f"{child['spi_in']}: {a}, {child['spi_out']}: {b}")
+    # The operator's text tables name the mode too.
+    t_ike = subprocess.run([ESPCTL, "--ike-socket", ctl, "ike", "sa", "list"], capture_output=True, text=True,
+                           timeout=10).stdout
+    t_dp = subprocess.run([ESPCTL, "--socket", sock, "show", "sa"], capture_output=True, text=True, timeout=10).stdout
+    result(f"{child['spi_in']}_i/{child['spi_out']}_o transport" in t_ike and
+           len(re.findall(r"^\S+\s+(?:in|out)\s+\S+\s+transport\s+true", t_dp, re.M)) == 2,
+           "rw_initiates.espctl_text_shows_transport", t_ike[-300:] + " / " + t_dp[-400:])
     pols = dc.query(sock, "policy list")
     pol = [p for p in pols if p.get("action") == "protect" and p.get("src") == f"{GW_IP}/32" and
            p.get("dst") == f"{NAT_IP}/32"]
