@@ -298,6 +298,15 @@ IkeConfig parse_config(std::string_view text) {
         if (dpd_action != "clear" && dpd_action != "restart") fail(path + ".dpd_action", "expected \"clear\" or \"restart\"");
         c.dpd_restart = dpd_action == "restart";
         if (c.dpd_restart && !c.remote_addr) fail(path + ".dpd_action", "\"restart\" needs remote_addr");
+        if (const toml::node* n = t->get("mode")) {
+            const auto v = n->value_exact<std::string>();
+            if (!v || (*v != "tunnel" && *v != "transport"))
+                fail(path + ".mode", "expected \"tunnel\" or \"transport\"");
+            c.mode = *v == "transport" ? ChildMode::transport : ChildMode::tunnel;
+            // A virtual IP is an inner address: only a tunnel can carry it (RFC 7296 §2.19).
+            if (c.mode == ChildMode::transport && !c.pools.empty())
+                fail(path + ".mode", "\"transport\" cannot hand out virtual IPs (pool): they need tunnel mode");
+        }
         cfg.connections.push_back(std::move(c));
     }
     for (size_t i = 0; i < cfg.connections.size(); ++i)

@@ -90,6 +90,13 @@ struct ConnectionConfig {
     // Without it, EAP alone authenticates the peer.
     bool multiple_auth = false;
     Bytes remote_dn_mask;
+    // mode = "tunnel" (default) | "transport" (RFC 7296 §1.3.1): the IPsec mode of this
+    // connection's CHILD_SAs. Transport protects the traffic of the two IKE endpoints
+    // themselves (host-to-host selectors, §2.23.1 substitution behind a NAT): as initiator
+    // we send N(USE_TRANSPORT_MODE) and delete a CHILD_SA the responder made in tunnel
+    // mode; as responder we agree to transport only here, else answer tunnel. No virtual
+    // IPs (pool) with transport: they need a tunnel.
+    ChildMode mode = ChildMode::tunnel;
 };
 
 struct IkeConfig {

@@ -167,12 +167,13 @@ std::string IkeControl::sa_list() {
         for (const auto& c : sa->children) {
             if (children.size() > 1) children += ",";
             children += fmt::format(
-                "{{\"spi_in\":\"{:08x}\",\"spi_out\":\"{:08x}\",\"esp\":{},\"udp_encap\":{},\"ts_local\":{},"
+                "{{\"spi_in\":\"{:08x}\",\"spi_out\":\"{:08x}\",\"mode\":\"{}\",\"esp\":{},\"udp_encap\":{},\"ts_local\":{},"
                 "\"ts_remote\":{},\"in\":{},\"out\":{},\"rekeying\":{},\"replaced\":{}}}",
-                c.info.spi_in, c.info.spi_out, json_string(to_string(c.info.alg)), c.info.udp_encap,
+                c.info.spi_in, c.info.spi_out, mode_name(c.info.mode), json_string(to_string(c.info.alg)), c.info.udp_encap,
                 json_string(join_ts(c.info.ts_local)), json_string(join_ts(c.info.ts_remote)),
                 counter(c.info.spi_in, true), counter(c.info.spi_out, false), c.rekeying, c.replaced);
-            summary += fmt::format("{}{:08x}_i/{:08x}_o", summary.empty() ? "" : " ", c.info.spi_in, c.info.spi_out);
+            summary += fmt::format("{}{:08x}_i/{:08x}_o{}", summary.empty() ? "" : " ", c.info.spi_in, c.info.spi_out,
+                                   c.info.mode == ChildMode::transport ? " transport" : "");
         }
         children += "]";
         o += fmt::format(
@@ -260,13 +261,13 @@ std::string IkeControl::counters() const {
         "{{\"ike_sas\":{},\"half_open\":{},\"received\":{},\"parse_errors\":{},\"unknown_spi\":{},\"bad_msg_id\":{},"
         "\"icv_failures\":{},\"retransmits_answered\":{},\"responses_sent\":{},\"requests_sent\":{},"
         "\"retransmits_sent\":{},\"responses_dropped\":{},\"peers_dead\":{},\"cookies_sent\":{},"
-        "\"cookies_accepted\":{},\"cookies_rejected\":{},\"half_open_expired\":{},\"child_rekeys\":{},"
+        "\"cookies_accepted\":{},\"cookies_rejected\":{},\"half_open_expired\":{},\"child_rekeys\":{},\"child_mode_mismatch\":{},"
         "\"ike_rekeys\":{},\"dpd_sent\":{},\"keepalives_sent\":{},\"fragments\":{},"
         "\"eap_successes\":{},\"eap_failures\":{},\"eap_pending_dropped\":{},\"eap_tls\":{}}}",
         manager_.ike_sa_count(), manager_.half_open_count(), c.received, c.parse_errors, c.unknown_spi, c.bad_msg_id,
         c.icv_failures, c.retransmits_answered, c.responses_sent, c.requests_sent, c.retransmits_sent,
         c.responses_dropped, c.peers_dead, c.cookies_sent, c.cookies_accepted, c.cookies_rejected,
-        c.half_open_expired, c.child_rekeys, c.ike_rekeys, c.dpd_sent, c.keepalives_sent, to_json(c.fragments),
+        c.half_open_expired, c.child_rekeys, c.child_mode_mismatch, c.ike_rekeys, c.dpd_sent, c.keepalives_sent, to_json(c.fragments),
         c.eap_successes, c.eap_failures, c.eap_pending_dropped, eap_tls_json());
 }
 

@@ -40,7 +40,7 @@ Writer& Writer::endpoint(const Endpoint& e) { return u32(e.addr_host).u16(e.port
 
 Writer& Writer::info(const ChildSaInfo& i) {
     str(i.connection).str(i.peer_identity).endpoint(i.local).endpoint(i.remote);
-    u8(i.udp_encap).u8(i.initiator).u32(i.spi_in).u32(i.spi_out);
+    u8(i.udp_encap).u8(static_cast<uint8_t>(i.mode)).u8(i.initiator).u32(i.spi_in).u32(i.spi_out);
     u16(i.alg.encr).u16(i.alg.encr_key_bits).u16(i.alg.integ).u16(i.alg.prf);
     u16(static_cast<uint16_t>(i.alg.dh)).u8(i.alg.esn);
     for (const auto* list : {&i.ts_local, &i.ts_remote}) {
@@ -114,6 +114,9 @@ ChildSaInfo Reader::info() {
     i.local = endpoint();
     i.remote = endpoint();
     i.udp_encap = u8() != 0;
+    const uint8_t mode = u8();
+    if (mode > static_cast<uint8_t>(ChildMode::transport)) failed_ = true;
+    i.mode = mode == static_cast<uint8_t>(ChildMode::transport) ? ChildMode::transport : ChildMode::tunnel;
     i.initiator = u8() != 0;
     i.spi_in = u32();
     i.spi_out = u32();

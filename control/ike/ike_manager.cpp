@@ -501,7 +501,14 @@ void IkeManager::handle_informational(IkeSa& sa, const Message& req, const Messa
                 if (!c->deleting)
                     child_spis.push_back({static_cast<uint8_t>(in >> 24), static_cast<uint8_t>(in >> 16),
                                           static_cast<uint8_t>(in >> 8), static_cast<uint8_t>(in)});
+                const uint32_t replaced = c->replaces_spi_in;
                 sa.children.erase(c);
+                if (ChildSa* old = replaced ? sa.child_by_in(replaced) : nullptr; old && old->replaced && !old->deleting) {
+                    // The peer dropped the rekey it made instead of the pair it rekeyed.
+                    old->replaced = false;
+                    log_info("{}: CHILD_SA {:08x}_i {:08x}_o stays: its replacement was deleted", sa.who(),
+                             old->info.spi_in, old->info.spi_out);
+                }
                 break;
             }
         }
@@ -571,6 +578,7 @@ void IkeManager::handle_response(IkeSa& sa, std::span<const uint8_t> data, const
 }
 
 void IkeManager::after_exchange(IkeSa& sa, Exchange& ex) {
+    counters_.child_mode_mismatch += ex.child_mode_mismatch;
     for (auto& t : ex.follow_up) sa.queue.push_back(std::move(t));
     if (ex.new_ike_sa) {
         std::unique_ptr<IkeSa> n = std::move(ex.new_ike_sa);

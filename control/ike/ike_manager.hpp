@@ -47,6 +47,7 @@ struct IkeCounters {
     uint64_t cookies_rejected = 0;     // retry carrying a wrong or stale cookie
     uint64_t half_open_expired = 0;
     uint64_t child_rekeys = 0;         // CHILD_SAs rekeyed (either side)
+    uint64_t child_mode_mismatch = 0;  // CHILD_SAs we initiated answered in another mode (§1.3.1): deleted
     uint64_t ike_rekeys = 0;
     uint64_t dpd_sent = 0;
     uint64_t keepalives_sent = 0;

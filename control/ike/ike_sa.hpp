@@ -36,6 +36,10 @@ struct ChildSa {
     // §2.8.1: the peer rekeyed this pair while our own rekey of it was outstanding:
     // the smallest nonce of the peer's exchange decides which new pair stays.
     std::optional<Bytes> peer_rekey_min_nonce;
+    // A pair the peer made by rekeying ours (we responded): the inbound SPI of the pair
+    // it replaces. Should the peer delete this one first (it refused it, e.g. in the
+    // wrong mode, RFC 7296 §1.3.1), the replaced pair is live again.
+    uint32_t replaces_spi_in = 0;
 };
 
 /// Starts the configured soft/hard lifetimes of a new CHILD_SA at `now`.

@@ -130,6 +130,14 @@ enum class NotifyType : uint16_t {
     SIGNATURE_HASH_ALGORITHMS = 16431,       // RFC 7427
 };
 
+/// The IPsec mode of a CHILD_SA (RFC 4301 §4.1; RFC 7296 §1.3.1): tunnel unless both
+/// ends agreed on transport with N(USE_TRANSPORT_MODE) in request and response.
+enum class ChildMode : uint8_t { tunnel, transport };
+
+inline constexpr const char* mode_name(ChildMode m) noexcept {
+    return m == ChildMode::transport ? "transport" : "tunnel";
+}
+
 /// RFC 7296 §3.13.1 traffic selector types.
 inline constexpr uint8_t TS_IPV4_ADDR_RANGE = 7;
 inline constexpr uint8_t TS_IPV6_ADDR_RANGE = 8;

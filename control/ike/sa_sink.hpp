@@ -24,6 +24,9 @@ struct ChildSaInfo {
     Endpoint local;
     Endpoint remote;
     bool udp_encap = false;     // RFC 3948: NAT detected on either side
+    // RFC 7296 §1.3.1: tunnel, or transport when both ends sent N(USE_TRANSPORT_MODE);
+    // transport SAs carry the IKE endpoints' own packets (ts_* are those two hosts).
+    ChildMode mode = ChildMode::tunnel;
     bool initiator = false;     // our role in the IKE SA that created it
     uint32_t spi_in = 0;        // host order
     uint32_t spi_out = 0;

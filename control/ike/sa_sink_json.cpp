@@ -22,18 +22,18 @@ std::string ts_json(const std::vector<TrafficSelector>& v) {
 
 std::string child_sa_json(const ChildSaInfo& i) {
     return fmt::format(
-        "{{\"conn\":\"{}\",\"peer_id\":\"{}\",\"local\":\"{}\",\"remote\":\"{}\",\"udp_encap\":{},"
+        "{{\"conn\":\"{}\",\"peer_id\":\"{}\",\"local\":\"{}\",\"remote\":\"{}\",\"mode\":\"{}\",\"udp_encap\":{},"
         "\"spi_in\":\"{:08x}\",\"spi_out\":\"{:08x}\",\"alg\":\"{}\",\"ts_local\":{},\"ts_remote\":{},"
         "\"virtual_ip\":\"{}\",\"virtual_ip6\":\"{}\"}}",
-        i.connection, i.peer_identity, to_string(i.local), to_string(i.remote), i.udp_encap, i.spi_in,
+        i.connection, i.peer_identity, to_string(i.local), to_string(i.remote), mode_name(i.mode), i.udp_encap, i.spi_in,
         i.spi_out, to_string(i.alg), ts_json(i.ts_local), ts_json(i.ts_remote),
         i.virtual_ip ? ipv4_to_string(*i.virtual_ip) : std::string(),
         i.virtual_ip6 ? ipv6_to_string(*i.virtual_ip6) : std::string());
 }
 
 bool JsonSaSink::install(const ChildSaInfo& info, const ChildSaKeys&) {
-    log_info("CHILD_SA installed conn={} peer={} id={} spi_in={:08x} spi_out={:08x} alg={} encap={}",
-             info.connection, to_string(info.remote), info.peer_identity, info.spi_in, info.spi_out,
+    log_info("CHILD_SA installed conn={} peer={} id={} mode={} spi_in={:08x} spi_out={:08x} alg={} encap={}",
+             info.connection, to_string(info.remote), info.peer_identity, mode_name(info.mode), info.spi_in, info.spi_out,
              to_string(info.alg), info.udp_encap ? "udp" : "none");
     append("{\"event\":\"install\",\"sa\":" + child_sa_json(info) + "}");
     return true;

@@ -77,17 +77,25 @@ esp::SaConfig sa_config(const ChildSaInfo& info, const crypto::Suite& suite, boo
     esp::SaConfig c;
     c.spi = spi;
     c.suite = suite;
-    c.mode = esp::Mode::tunnel;
     c.esn = info.alg.esn;
     c.udp_encap = info.udp_encap;
+    // Transport mode (RFC 4303 §3.1.1): the packet's own IP header (our IKE address to
+    // the peer's, what the selectors say) stays outside; no tunnel endpoints. ESP-in-UDP
+    // keeps the same ports as in tunnel mode (RFC 3948 §2.1).
+    const bool tunnel = info.mode == ChildMode::tunnel;
+    c.mode = tunnel ? esp::Mode::tunnel : esp::Mode::transport;
     if (inbound) {
-        c.tunnel_src = net::IpAddr::v4(info.remote.addr_host);
-        c.tunnel_dst = net::IpAddr::v4(info.local.addr_host);
+        if (tunnel) {
+            c.tunnel_src = net::IpAddr::v4(info.remote.addr_host);
+            c.tunnel_dst = net::IpAddr::v4(info.local.addr_host);
+        }
         c.udp_src_port = info.remote.port;
         c.udp_dst_port = info.local.port;
     } else {
-        c.tunnel_src = net::IpAddr::v4(info.local.addr_host);
-        c.tunnel_dst = net::IpAddr::v4(info.remote.addr_host);
+        if (tunnel) {
+            c.tunnel_src = net::IpAddr::v4(info.local.addr_host);
+            c.tunnel_dst = net::IpAddr::v4(info.remote.addr_host);
+        }
         c.udp_src_port = info.local.port;
         c.udp_dst_port = info.remote.port;
         c.initial_seq = info.initial_seq_out;
@@ -252,8 +260,8 @@ bool TablesSaSink::install(const ChildSaInfo& info, const ChildSaKeys& keys) {
         return false;
     }
     pairs_[info.spi_in] = Pair{in_id, info.spi_out, out};
-    log_info("{}: dataplane: CHILD_SA in {:08x} (id {}) out {:08x} (id {}){}, {} policies", info.connection,
-             info.spi_in, in_id, info.spi_out, out_id, info.udp_encap ? ", UDP-encapsulated" : "",
+    log_info("{}: dataplane: CHILD_SA in {:08x} (id {}) out {:08x} (id {}), {} mode{}, {} policies", info.connection,
+             info.spi_in, in_id, info.spi_out, out_id, mode_name(info.mode), info.udp_encap ? ", UDP-encapsulated" : "",
              out->policy_ids.size());
     return true;
 }

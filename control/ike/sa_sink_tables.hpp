@@ -4,8 +4,9 @@
 // secondary process. For each CHILD_SA pair:
 //   - an inbound SA (our SPI; initiator→responder keys when we are the responder),
 //   - an outbound SA (the peer's SPI; tunnel mode from our IKE address to the peer's,
-//     ESP-in-UDP from the NAT-T port to the peer's (maybe NAT-mapped) port when a NAT
-//     was detected, RFC 3948),
+//     or transport mode when negotiated (ChildSaInfo::mode: no tunnel endpoints, the
+//     selectors are the two IKE addresses), ESP-in-UDP from the NAT-T port to the
+//     peer's (maybe NAT-mapped) port when a NAT was detected, RFC 3948),
 //   - one SPD protect entry per (local TS, remote TS) pair, TS ranges split into
 //     prefixes (the dataplane's SPD is prefix based), pointing at the outbound SA id.
 // The dataplane's inbound selector check is the reverse SPD lookup, so the same

@@ -38,6 +38,9 @@ struct Exchange {
     std::unique_ptr<IkeSa> new_ike_sa;            // §1.3.2: the IKE SA that replaces this one
     std::vector<std::shared_ptr<Task>> follow_up;  // our requests to queue (delete the old pair)
     bool delete_ike_sa = false;                    // the IKE SA ends after this exchange
+    // CHILD_SAs we initiated that the responder made in another mode than we asked for
+    // (RFC 7296 §1.3.1): deleted; counted in IkeCounters::child_mode_mismatch.
+    uint32_t child_mode_mismatch = 0;
 };
 
 class UserDb;

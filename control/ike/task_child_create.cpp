@@ -1,8 +1,11 @@
 // The first CHILD_SA, created inside IKE_AUTH, responder side (RFC 7296 §1.2, §2.9, §2.17):
-//   HDR, SK { ..., SAi2, TSi, TSr }  -->
-//                    <--  HDR, SK { ..., SAr2, TSi, TSr }
+//   HDR, SK { ..., [N(USE_TRANSPORT_MODE),] SAi2, TSi, TSr }  -->
+//                    <--  HDR, SK { ..., [N(USE_TRANSPORT_MODE),] SAr2, TSi, TSr }
+// Transport mode (§1.3.1, §2.23.1) when the peer asks and the connection allows it
+// (child_mode.hpp); otherwise the answer carries no notify and the CHILD_SA is a tunnel.
 // A CHILD_SA failure does not fail the IKE SA (§1.2): the response then carries the
 // error notify (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, ...) in place of SAr2/TSi/TSr.
+#include "control/ike/child_mode.hpp"
 #include "control/ike/log.hpp"
 #include "control/ike/proposal.hpp"
 #include "control/ike/tasks.hpp"
@@ -47,11 +50,11 @@ public:
             allowed_remote = virtual_ip_ts(sa);
         } else if (!sa.conn->remote_ts.empty()) {
             allowed_remote = sa.conn->remote_ts;
-        } else {
-            allowed_remote = tsi->selectors;
         }
-        ts_remote_ = narrow(tsi->selectors, allowed_remote);
-        ts_local_ = narrow(tsr->selectors, local_ts_for(sa, ctx_.config));  // split tunnel: the pool's subnets
+        mode_ = responder_mode(sa, has_use_transport_mode(m), tsi->selectors, tsr->selectors,
+                               allowed_remote.empty() ? nullptr : &allowed_remote,
+                               local_ts_for(sa, ctx_.config),  // split tunnel: the pool's subnets
+                               ts_remote_, ts_local_);
         if (ts_remote_.empty() || ts_local_.empty())
             return child_error(sa, NotifyType::TS_UNACCEPTABLE, "traffic selectors unacceptable");
         sel_ = *sel;
@@ -79,6 +82,7 @@ public:
         info.local = sa.local;
         info.remote = sa.remote;
         info.udp_encap = sa.nat();
+        info.mode = mode_;
         info.initiator = sa.initiator;
         info.spi_in = spi_in_;
         info.spi_out = spi_out_;
@@ -95,6 +99,9 @@ public:
         }
         sa.children.push_back(ChildSa{info});
         arm_child_timers(sa.children.back(), ctx_.config, ctx_.now);
+        log_info("{}: CHILD_SA installed, {} mode, SPIs {:08x}_i {:08x}_o, {}", sa.who(), mode_name(mode_), spi_in_,
+                 spi_out_, to_string(sel_.alg));
+        if (mode_ == ChildMode::transport) ex.response.push_back(use_transport_mode_notify());
         const Bytes spi = {static_cast<uint8_t>(spi_in_ >> 24), static_cast<uint8_t>(spi_in_ >> 16),
                            static_cast<uint8_t>(spi_in_ >> 8), static_cast<uint8_t>(spi_in_)};
         ex.response.push_back({PayloadType::SA, false, make_reply_sa(sel_, ProtocolId::ESP, spi)});
@@ -115,6 +122,7 @@ private:
     NotifyType error_ = NotifyType::NO_PROPOSAL_CHOSEN;
     Selection sel_;
     uint32_t spi_in_ = 0, spi_out_ = 0;
+    ChildMode mode_ = ChildMode::tunnel;
     std::vector<TrafficSelector> ts_local_, ts_remote_;
 };
 

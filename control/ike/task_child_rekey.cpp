@@ -1,13 +1,17 @@
 // CREATE_CHILD_SA for CHILD_SAs (RFC 7296 §1.3.1, §1.3.3, §2.8, §2.8.1, §2.17):
-//   HDR, SK { [N(REKEY_SA)], SA, Ni, [KEi], TSi, TSr }  -->
-//                              <--  HDR, SK { SA, Nr, [KEr], TSi, TSr }
+//   HDR, SK { [N(REKEY_SA)], [N(USE_TRANSPORT_MODE)], SA, Ni, [KEi], TSi, TSr }  -->
+//                        <--  HDR, SK { [N(USE_TRANSPORT_MODE)], SA, Nr, [KEr], TSi, TSr }
 // As responder: an additional CHILD_SA, or the rekey of an existing one (the notify
 // names the peer's inbound SPI of the old pair). As initiator: the rekey of one of our
 // pairs when its soft lifetime comes. A rekey is make-before-break: SaSink::rekey
 // installs the new pair beside the old one; whoever initiated the rekey then deletes
 // the old pair (INFORMATIONAL), and SaSink::remove drops it when that Delete completes.
+// Mode (§1.3.1, child_mode.hpp): our rekey of a transport pair asks for transport again
+// and deletes a new pair the peer made as a tunnel; as responder the mode is decided as
+// for the first CHILD_SA.
 // Collisions (§2.8.1): when both ends rekey the same pair at once, the new pair made
 // with the lowest of the four nonces is redundant and deleted by the end that made it.
+#include "control/ike/child_mode.hpp"
 #include "control/ike/log.hpp"
 #include "control/ike/proposal.hpp"
 #include "control/ike/tasks.hpp"
@@ -99,17 +103,17 @@ public:
             if (!shared) return fail(sa, ex, NotifyType::INVALID_SYNTAX, "invalid KE public value");
             g_ir_ = std::move(*shared);
         }
-        // §2.9 narrowing, as for the first CHILD_SA.
+        // §2.9 narrowing and the mode, as for the first CHILD_SA.
         std::vector<TrafficSelector> allowed_remote;
         if (sa.virtual_ip || sa.virtual_ip6) {
             allowed_remote = virtual_ip_ts(sa);
         } else if (!sa.conn->remote_ts.empty()) {
             allowed_remote = sa.conn->remote_ts;
-        } else {
-            allowed_remote = tsi->selectors;
         }
-        ts_remote_ = narrow(tsi->selectors, allowed_remote);
-        ts_local_ = narrow(tsr->selectors, local_ts_for(sa, ctx_.config));  // split tunnel, as at creation
+        mode_ = responder_mode(sa, has_use_transport_mode(m), tsi->selectors, tsr->selectors,
+                               allowed_remote.empty() ? nullptr : &allowed_remote,
+                               local_ts_for(sa, ctx_.config),  // split tunnel, as at creation
+                               ts_remote_, ts_local_);
         if (ts_remote_.empty() || ts_local_.empty())
             return fail(sa, ex, NotifyType::TS_UNACCEPTABLE, "traffic selectors unacceptable");
         sel_ = *sel;
@@ -138,14 +142,17 @@ public:
             old->rekey_at = Clock::time_point::max();
             // §2.8.1: our own rekey of it is in flight: remember the peer's nonces.
             if (old->rekeying) old->peer_rekey_min_nonce = min_nonce(peer_nonce_, our_nonce_);
-            log_info("{}: CHILD_SA {:08x}_i {:08x}_o rekeyed by peer to {:08x}_i {:08x}_o{}", sa.who(),
-                     old->info.spi_in, old->info.spi_out, spi_in_, spi_out_, g_ir_ ? " with PFS" : "");
+            log_info("{}: CHILD_SA {:08x}_i {:08x}_o rekeyed by peer to {:08x}_i {:08x}_o{}, {} mode", sa.who(),
+                     old->info.spi_in, old->info.spi_out, spi_in_, spi_out_, g_ir_ ? " with PFS" : "", mode_name(mode_));
         } else {
-            log_info("{}: additional CHILD_SA installed, SPIs {:08x}_i {:08x}_o, {}", sa.who(), spi_in_, spi_out_,
-                     to_string(sel_.alg));
+            log_info("{}: additional CHILD_SA installed, {} mode, SPIs {:08x}_i {:08x}_o, {}", sa.who(),
+                     mode_name(mode_), spi_in_, spi_out_, to_string(sel_.alg));
         }
+        const uint32_t replaces = old ? old->info.spi_in : 0;  // `old` dangles after push_back
         sa.children.push_back(ChildSa{info});
+        sa.children.back().replaces_spi_in = replaces;
         arm_child_timers(sa.children.back(), ctx_.config, ctx_.now);
+        if (mode_ == ChildMode::transport) ex.response.push_back(use_transport_mode_notify());
         ex.response.push_back({PayloadType::SA, false, make_reply_sa(sel_, ProtocolId::ESP, be32(spi_in_))});
         ex.response.push_back({PayloadType::NONCE, false, NoncePayload{our_nonce_}});
         if (dh_) ex.response.push_back({PayloadType::KE, false, KePayload{static_cast<uint16_t>(dh_->group()), dh_->public_value()}});
@@ -179,8 +186,10 @@ public:
         const DhGroup pfs = group_override_.value_or(sa.conn->esp_proposals.front().dh);
         ts_local_ = old->info.ts_local;
         ts_remote_ = old->info.ts_remote;
-        // CREATE_CHILD_SA { N(REKEY_SA), SA, Ni, [KEi], TSi, TSr } -->
+        mode_ = old->info.mode;  // a rekey keeps the pair's mode
+        // CREATE_CHILD_SA { N(REKEY_SA), [N(USE_TRANSPORT_MODE)], SA, Ni, [KEi], TSi, TSr } -->
         ex.response.push_back(make_notify(NotifyType::REKEY_SA, {}, ProtocolId::ESP, be32(old_spi_in_)));
+        if (mode_ == ChildMode::transport) ex.response.push_back(use_transport_mode_notify());
         ex.response.push_back({PayloadType::SA, false, std::move(sa_payload)});
         ex.response.push_back({PayloadType::NONCE, false, NoncePayload{our_nonce_}});
         if (pfs != DhGroup::NONE) {
@@ -245,6 +254,16 @@ public:
         spi_out_ = from_be32(sel->peer_spi);
         ts_local_ = tsi->selectors;
         ts_remote_ = tsr->selectors;
+        if (const std::string why = check_response_mode(sa, mode_, has_use_transport_mode(m), ts_local_, ts_remote_);
+            !why.empty()) {
+            // §1.3.1: the peer made the new pair in another mode: delete it; the old
+            // pair stays and the rekey is tried again later.
+            log_warn("{}: rekeyed CHILD_SA {:08x}_i {:08x}_o refused: {}; deleting it", sa.who(), spi_in_, spi_out_, why);
+            ++ex.child_mode_mismatch;
+            if (!old->replaced) old->rekey_at = ctx_.now + std::chrono::seconds(10);
+            ex.follow_up.push_back(make_delete_uninstalled(ctx_, spi_in_));
+            return TaskStatus::FAILED;
+        }
         const ChildSaKeys keys = derive_child_sa_keys(Prf(sa.ike_alg.prf), sa.keys.sk_d.bytes(), sel_.alg, our_nonce_,
                                                       peer_nonce_, g_ir_ ? g_ir_->bytes() : std::span<const uint8_t>{});
         const ChildSaInfo info = make_info(sa, /*initiator=*/true);
@@ -272,8 +291,8 @@ public:
             ex.follow_up.push_back(make_delete(ctx_, {spi_in_}));
             return TaskStatus::FAILED;
         }
-        log_info("{}: CHILD_SA {:08x}_i {:08x}_o rekeyed to {:08x}_i {:08x}_o{}", sa.who(), old->info.spi_in,
-                 old->info.spi_out, spi_in_, spi_out_, g_ir_ ? " with PFS" : "");
+        log_info("{}: CHILD_SA {:08x}_i {:08x}_o rekeyed to {:08x}_i {:08x}_o{}, {} mode", sa.who(), old->info.spi_in,
+                 old->info.spi_out, spi_in_, spi_out_, g_ir_ ? " with PFS" : "", mode_name(mode_));
         old->replaced = true;
         old->deleting = true;
         const uint32_t old_in = old->info.spi_in;  // `old` dangles after push_back
@@ -291,6 +310,7 @@ private:
         info.local = sa.local;
         info.remote = sa.remote;
         info.udp_encap = sa.nat();
+        info.mode = mode_;
         info.initiator = initiator;  // of this CREATE_CHILD_SA: KEYMAT order (§2.17)
         info.spi_in = spi_in_;
         info.spi_out = spi_out_;
@@ -316,6 +336,7 @@ private:
     std::optional<DhGroup> group_override_;  // the KE group the peer asked for
     std::vector<Algorithms> offered_;         // our proposals as sent
     Selection sel_;
+    ChildMode mode_ = ChildMode::tunnel;
     uint32_t spi_in_ = 0, spi_out_ = 0;
     Bytes our_nonce_, peer_nonce_;
     std::optional<DhKey> dh_;

@@ -1,9 +1,13 @@
 // IKE_AUTH with pre-shared keys and the first CHILD_SA, initiator side
 // (RFC 7296 §1.2, §2.15, §2.17):
-//   HDR, SK { IDi, [IDr,] AUTH, SAi2, TSi, TSr }  -->
-//                          <--  HDR, SK { IDr, AUTH, SAr2, TSi, TSr }
+//   HDR, SK { IDi, [IDr,] AUTH, [N(USE_TRANSPORT_MODE),] SAi2, TSi, TSr }  -->
+//                          <--  HDR, SK { IDr, AUTH, [N(USE_TRANSPORT_MODE),] SAr2, TSi, TSr }
 // A CHILD_SA error in the response (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, ...) leaves
-// the IKE SA up without a CHILD_SA (§1.2); an AUTH failure ends the IKE SA.
+// the IKE SA up without a CHILD_SA (§1.2); an AUTH failure ends the IKE SA. A
+// connection with mode = "transport" asks for transport mode with the IKE addresses as
+// selectors (§1.3.1); a response in the other mode is not installed and we delete the
+// CHILD_SA the responder made (child_mode.hpp).
+#include "control/ike/child_mode.hpp"
 #include "control/ike/log.hpp"
 #include "control/ike/proposal.hpp"
 #include "control/ike/tasks.hpp"
@@ -54,6 +58,14 @@ public:
             SaPayload one = make_reply_sa(Selection{a, number++, {}}, ProtocolId::ESP, be32(spi_in_));
             sai.proposals.push_back(std::move(one.proposals.front()));
         }
+        if (c.mode == ChildMode::transport) {
+            // §1.3.1: the notify goes with the SA payload it applies to.
+            ex.response.push_back(use_transport_mode_notify());
+            ex.response.push_back({PayloadType::SA, false, std::move(sai)});
+            ex.response.push_back({PayloadType::TSi, false, TsPayload{transport_ts_local(sa)}});
+            ex.response.push_back({PayloadType::TSr, false, TsPayload{transport_ts_remote(sa)}});
+            return TaskStatus::SUCCESS;
+        }
         ex.response.push_back({PayloadType::SA, false, std::move(sai)});
         std::vector<TrafficSelector> tsr = c.remote_ts;
         if (tsr.empty()) tsr.push_back(ts_from_cidr("0.0.0.0/0"));
@@ -91,12 +103,12 @@ public:
         sa.state = IkeSaState::ESTABLISHED;
         log_info("{}: IKE SA established as initiator, connection {}, {} SPIs {:016x}_i {:016x}_r{}", sa.who(), c.name,
                  to_string(sa.ike_alg), sa.spi_i, sa.spi_r, sa.nat() ? ", NAT-T" : "");
-        install_child(sa, m);
+        install_child(sa, m, ex);
         return TaskStatus::SUCCESS;
     }
 
 private:
-    void install_child(IkeSa& sa, const Message& m) {
+    void install_child(IkeSa& sa, const Message& m, Exchange& ex) {
         for (const auto& p : m.payloads) {
             const auto* n = std::get_if<NotifyPayload>(&p.body);
             if (n && static_cast<uint16_t>(n->type) < 16384) {
@@ -113,18 +125,29 @@ private:
             log_warn("{}: IKE_AUTH response without an acceptable SAr2/TSi/TSr: no CHILD_SA", sa.who());
             return;
         }
+        const uint32_t spi_out = static_cast<uint32_t>(sel->peer_spi[0]) << 24 |
+                                 static_cast<uint32_t>(sel->peer_spi[1]) << 16 |
+                                 static_cast<uint32_t>(sel->peer_spi[2]) << 8 | sel->peer_spi[3];
+        // §1.3.1: the responder made the CHILD_SA in the mode its answer names; one we
+        // did not ask for is deleted, never used in the other mode.
+        const ChildMode mode = sa.conn->mode;
+        std::vector<TrafficSelector> resp_tsi = tsi->selectors, resp_tsr = tsr->selectors;
+        if (const std::string why = check_response_mode(sa, mode, has_use_transport_mode(m), resp_tsi, resp_tsr);
+            !why.empty()) {
+            log_warn("{}: CHILD_SA {:08x}_i {:08x}_o refused: {}; deleting it", sa.who(), spi_in_, spi_out, why);
+            ++ex.child_mode_mismatch;
+            ex.follow_up.push_back(make_delete_uninstalled(ctx_, spi_in_));
+            return;
+        }
         // §2.9: the responder may only narrow what we proposed.
-        const auto ts_local = narrow(tsi->selectors, sa.conn->local_ts);
+        const auto ts_local = narrow(resp_tsi, sa.conn->local_ts);
         std::vector<TrafficSelector> allowed_remote = sa.conn->remote_ts;
         if (allowed_remote.empty()) allowed_remote.push_back(ts_from_cidr("0.0.0.0/0"));
-        const auto ts_remote = narrow(tsr->selectors, allowed_remote);
+        const auto ts_remote = narrow(resp_tsr, allowed_remote);
         if (ts_local.empty() || ts_remote.empty()) {
             log_warn("{}: responder's traffic selectors are outside ours: no CHILD_SA", sa.who());
             return;
         }
-        const uint32_t spi_out = static_cast<uint32_t>(sel->peer_spi[0]) << 24 |
-                                 static_cast<uint32_t>(sel->peer_spi[1]) << 16 |
-                                 static_cast<uint32_t>(sel->peer_spi[2]) << 8 | sel->peer_spi[3];
         // §2.17: KEYMAT = prf+(SK_d, Ni | Nr); the first keys are ours to send with.
         const Prf prf(sa.ike_alg.prf);
         const ChildSaKeys keys = derive_child_sa_keys(prf, sa.keys.sk_d.bytes(), sel->alg, sa.ni, sa.nr);
@@ -134,6 +157,7 @@ private:
         info.local = sa.local;
         info.remote = sa.remote;
         info.udp_encap = sa.nat();
+        info.mode = mode;
         info.initiator = true;
         info.spi_in = spi_in_;
         info.spi_out = spi_out;
@@ -146,7 +170,8 @@ private:
         }
         sa.children.push_back(ChildSa{info});
         arm_child_timers(sa.children.back(), ctx_.config, ctx_.now);
-        log_info("{}: CHILD_SA installed as initiator, SPIs {:08x}_i {:08x}_o", sa.who(), spi_in_, spi_out);
+        log_info("{}: CHILD_SA installed as initiator, {} mode, SPIs {:08x}_i {:08x}_o", sa.who(), mode_name(mode),
+                 spi_in_, spi_out);
     }
 
     TaskContext& ctx_;

@@ -14,7 +14,8 @@ namespace {
 
 class Delete final : public Task {
 public:
-    Delete(TaskContext& ctx, std::vector<uint32_t> spis) : ctx_(ctx), spis_(std::move(spis)) {}
+    Delete(TaskContext& ctx, std::vector<uint32_t> spis, bool uninstalled = false)
+        : ctx_(ctx), spis_(std::move(spis)), uninstalled_(uninstalled) {}
     std::string_view name() const noexcept override { return spis_.empty() ? "ike_delete" : "child_delete"; }
 
     TaskStatus process_r(IkeSa&, Exchange&) override { return TaskStatus::FAILED; }
@@ -28,6 +29,14 @@ public:
             return TaskStatus::SUCCESS;
         }
         DeletePayload d{ProtocolId::ESP, 4, {}};
+        if (uninstalled_) {
+            // HDR, SK { D(ESP, our SPI of the refused pair) }  -->
+            const uint32_t in = spis_.front();
+            d.spis.push_back({static_cast<uint8_t>(in >> 24), static_cast<uint8_t>(in >> 16),
+                              static_cast<uint8_t>(in >> 8), static_cast<uint8_t>(in)});
+            ex.response.push_back({PayloadType::DELETE, false, std::move(d)});
+            return TaskStatus::SUCCESS;
+        }
         std::vector<uint32_t> live;
         for (uint32_t in : spis_) {
             ChildSa* c = sa.child_by_in(in);
@@ -48,6 +57,10 @@ public:
             ex.delete_ike_sa = true;
             return TaskStatus::SUCCESS;
         }
+        if (uninstalled_) {
+            log_info("{}: refused CHILD_SA {:08x}_i deleted at the peer", sa.who(), spis_.front());
+            return TaskStatus::SUCCESS;
+        }
         // §1.4.1: the response names the peer's halves; either way both halves go now.
         for (uint32_t in : spis_) {
             for (auto c = sa.children.begin(); c != sa.children.end(); ++c) {
@@ -64,9 +77,14 @@ public:
 private:
     TaskContext& ctx_;
     std::vector<uint32_t> spis_;  // empty: the IKE SA
+    bool uninstalled_ = false;    // spis_[0] was never installed (make_delete_uninstalled)
 };
 
 }  // namespace
+
+std::unique_ptr<Task> make_delete_uninstalled(TaskContext& ctx, uint32_t spi_in) {
+    return std::make_unique<Delete>(ctx, std::vector<uint32_t>{spi_in}, true);
+}
 
 std::unique_ptr<Task> make_delete(TaskContext& ctx, std::vector<uint32_t> spis_in) {
     return std::make_unique<Delete>(ctx, std::move(spis_in));

@@ -29,6 +29,10 @@ std::unique_ptr<Task> make_ike_rekey(TaskContext& ctx);
 /// INFORMATIONAL Delete we initiate (§1.4.1): the CHILD_SA pairs with these inbound
 /// SPIs (removed from the sink when answered), or, with no SPIs, the IKE SA itself.
 std::unique_ptr<Task> make_delete(TaskContext& ctx, std::vector<uint32_t> spis_in);
+/// INFORMATIONAL Delete of a CHILD_SA the peer created but we refused to install (our
+/// inbound SPI `spi_in`; e.g. §1.3.1, answered in another mode than we asked for): the
+/// peer removes its pair, we have nothing to remove.
+std::unique_ptr<Task> make_delete_uninstalled(TaskContext& ctx, uint32_t spi_in);
 /// INFORMATIONAL liveness check we initiate (§1.4, §2.4): an empty request.
 std::unique_ptr<Task> make_ike_dpd(TaskContext& ctx);
 

@@ -131,10 +131,11 @@ std::string SaBinding::stats_json() const {
     bool first = true;
     for (const tables::SaInfo& s : tables::list_sas(*impl->t)) {
         j += fmt::format(
-            "{}{{\"id\":{},\"direction\":\"{}\",\"spi\":{},\"owner\":{},\"packets\":{},\"bytes\":{},\"seq\":{},"
+            "{}{{\"id\":{},\"direction\":\"{}\",\"spi\":{},\"mode\":\"{}\",\"udp_encap\":{},\"owner\":{},\"packets\":{},\"bytes\":{},\"seq\":{},"
             "\"soft_expired\":{},\"hard_expired\":{},\"soft_event\":{},\"hard_event\":{},\"life\":{{\"soft_bytes\":{},\"hard_bytes\":{},"
             "\"soft_packets\":{},\"hard_packets\":{}}},\"drops\":{{",
-            first ? "" : ",", s.id, s.dir == tables::Direction::in ? "in" : "out", s.spi, s.owner, s.counters.packets,
+            first ? "" : ",", s.id, s.dir == tables::Direction::in ? "in" : "out", s.spi,
+            s.mode == esp::Mode::transport ? "transport" : "tunnel", s.udp_encap, s.owner, s.counters.packets,
             s.counters.bytes, s.counters.seq, s.counters.soft_expired, s.counters.hard_expired, s.counters.soft_event, s.counters.hard_event, s.life.soft_bytes,
             s.life.hard_bytes, s.life.soft_packets, s.life.hard_packets);
         for (uint32_t i = 0; i < tables::kSaDropCount; ++i)

@@ -430,6 +430,9 @@ std::vector<SaInfo> list_sas(Tables& t) {
         i.counters = counters_of(t, ref);
         i.fw_groups = m.fw_groups;
         i.fw_conn = m.fw_conn;
+        const uint8_t flags = (ref & kIdOut) ? t.out[slot].sa.flags : t.in[slot].sa.flags;
+        i.mode = (ref & kIdOut) ? t.out[slot].sa.mode : t.in[slot].sa.mode;
+        i.udp_encap = (flags & esp::kSaUdpEncap) != 0;
         v.push_back(i);
     }
     return v;

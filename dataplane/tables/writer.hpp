@@ -146,6 +146,8 @@ struct SaInfo {
     SaCounters counters;
     uint32_t fw_groups = 0;  ///< firewall tag bits (tag_names(t, 0))
     uint32_t fw_conn = 0;    ///< (tag_names(t, 1))
+    esp::Mode mode = esp::Mode::tunnel;
+    bool udp_encap = false;
 };
 
 /// Every installed SA (e.g. for an IKE daemon re-reading the tables after a restart).

@@ -173,6 +173,34 @@ TEST_CASE("outbound SA is found by id; a same-SPI replacement never reuses seque
     CHECK(list[1].dir == Direction::in);
 }
 
+TEST_CASE("transport mode SAs (no tunnel endpoints, ESP-in-UDP) are accepted and listed with their mode") {
+    // What espgw-ike installs for a transport CHILD_SA (RFC 7296 §1.3.1) behind a NAT.
+    auto t = Tables::create("tt_transport", small_limits());
+    for (const Direction d : {Direction::in, Direction::out}) {
+        Sa s = make_sa(d == Direction::in ? 7 : 8, d, d == Direction::in ? 0x1007 : 0x1008);
+        s.p.cfg.mode = esp::Mode::transport;
+        s.p.cfg.tunnel_src = {};
+        s.p.cfg.tunnel_dst = {};
+        s.p.cfg.udp_encap = true;
+        s.p.cfg.udp_src_port = 4500;
+        s.p.cfg.udp_dst_port = 14500;
+        REQUIRE(install(*t, s).ok());
+    }
+    Reader r(*t, 0);
+    OutRef o;
+    REQUIRE(r.outbound(8, o));
+    CHECK(o.sa->mode == esp::Mode::transport);
+    CHECK(o.sa->outer_hdr_bytes == 8);  // the UDP header only
+    const auto list = list_sas(*t);
+    REQUIRE(list.size() == 2);
+    for (const SaInfo& i : list) {
+        CHECK(i.mode == esp::Mode::transport);
+        CHECK(i.udp_encap);
+    }
+    REQUIRE(install(*t, make_sa(9, Direction::out, 0x1009)).ok());
+    CHECK(list_sas(*t).back().mode == esp::Mode::tunnel);
+}
+
 TEST_CASE("bad SA parameters are refused and leave no SA behind") {
     auto t = Tables::create("tt_bad", small_limits());
     Sa s = make_sa(1, Direction::out, 0x55);

@@ -191,3 +191,20 @@ TEST_CASE("lease file: a missing file is an empty list; an unwritable path is an
     CHECK_FALSE(save_leases("/nonexistent/eikx/leases", pools, &err));
     CHECK(err.find("/nonexistent/eikx/leases.tmp") != std::string::npos);
 }
+
+TEST_CASE("CLI: reload refuses a bad CHILD_SA mode and keeps the running config; ike sa list shows the mode",
+          "[ike][ctl][transport]") {
+    Fixture f;
+    f.connect();
+    CHECK(f.ctl->answer("ike sa list").find("\"mode\":\"tunnel\"") != std::string::npos);
+    for (const char* mode : {"mode = \"beet\"", "mode = \"transport\""}) {  // transport: the pool needs a tunnel
+        write_file(f.path, std::string(kConfig) + mode + "\n");
+        const std::string refused = f.ctl->answer("reload");
+        INFO(refused);
+        CHECK(refused.find("\"code\":\"refused\"") != std::string::npos);
+        CHECK(refused.find("connections[0].mode") != std::string::npos);
+        CHECK(f.cfg.connections.at(0).mode == ChildMode::tunnel);
+        CHECK(f.cfg.connections.at(0).name == "rw");
+    }
+    CHECK(f.ctl->answer("show ike counters").find("\"child_mode_mismatch\":0") != std::string::npos);
+}

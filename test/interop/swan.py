@@ -16,9 +16,11 @@ CRED_DIRS = ("x509", "x509ca", "private", "rsa", "ecdsa", "pkcs8", "pkcs12", "x5
              "x509ac", "pubkey", "conf.d")
 
 
-def write_charon_conf(rwdir, retransmit_tries=2, retransmit_timeout=1.0):
+def write_charon_conf(rwdir, retransmit_tries=2, retransmit_timeout=1.0, log_levels="", plugins=""):
     """strongswan.conf for one charon in `rwdir` (vici socket rwdir/charon.vici, log
-    rwdir/charon.log) and the credential folders swanctl scans beside its config."""
+    rwdir/charon.log) and the credential folders swanctl scans beside its config.
+    `log_levels`: more filelog lines, e.g. "chd = 4" (level 4 logs CHILD_SA keys: tests only);
+    `plugins`: more lines for the plugins section."""
     conf = os.path.join(rwdir, "strongswan.conf")
     with open(conf, "w") as f:
         f.write(f"""charon {{
@@ -28,12 +30,14 @@ def write_charon_conf(rwdir, retransmit_tries=2, retransmit_timeout=1.0):
     vici {{
       socket = unix://{rwdir}/charon.vici
     }}
+    {plugins}
   }}
   filelog {{
     rw {{
       path = {rwdir}/charon.log
       default = 1
       ike = 2
+      {log_levels}
       time_format = %H:%M:%S
       flush_line = yes
     }}
