@@ -23,6 +23,14 @@ def _ratio(a, b):
     return f"{a['mpps'] / b['mpps']:.2f}×"
 
 
+def _paired(row):
+    """Median [min–max] of the per-trial espgw-dp / ipsec-secgw ratios (trials alternate)."""
+    p = row.get("paired_ratio")
+    if not p:
+        return "–"
+    return f"{p['median']:.2f}× [{p['min']:.2f}–{p['max']:.2f}]"
+
+
 def _wcols(data):
     """espgw-dp worker-count columns present in the rows: [(key, workers)]."""
     ks = {}
@@ -83,21 +91,22 @@ def write(outdir, data):
           f"- commit {env['git_commit']}",
           f"- scenario: {data['scenario']}",
           "- method: every peer on the same vdevs (net_pcap infinite replay in, net_null out) and the same "
-          "worker lcore, in one run; Mpps = median of trials [min–max]; Gbit/s of inner (plaintext) IP bytes. "
+          "worker lcore, in one run; Mpps = median of trials [min–max]; paired = median [min–max] of the "
+          "per-trial espgw-dp/ipsec-secgw ratios (the peers' trials alternate); Gbit/s of inner (plaintext) IP bytes. "
           "ceiling/transform: esp_micro on the same buffers, one core, no I/O.",
           ]
     for n in data.get("notes", []):
         md.append(f"- {n}")
     md += ["", "## Packets per second, one worker core (Mpps, median [min–max])", "",
-           "| dir | suite | size | SAs | espgw-dp | ipsec-secgw | espgw/secgw | espgw Gbit/s | ESP transform | "
-           "ceiling | transform/ceiling | espgw/ceiling |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| dir | suite | size | SAs | espgw-dp | ipsec-secgw | espgw/secgw | paired espgw/secgw | espgw Gbit/s | "
+           "ESP transform | ceiling | transform/ceiling | espgw/ceiling |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
         c = r["cols"]
         e = c.get("espgw")
         gb = f"{e['gbps']:.2f}" if e and e.get("status") == "ok" else "–"
         md.append(f"| {r['dir']} | {r['suite']} | {r['size']} | {r['sas']} | {_fmt_mpps(e)} | "
-                  f"{_fmt_mpps(c.get('secgw'))} | {_ratio(e, c.get('secgw'))} | {gb} | "
+                  f"{_fmt_mpps(c.get('secgw'))} | {_ratio(e, c.get('secgw'))} | {_paired(r)} | {gb} | "
                   f"{_fmt_mpps(c.get('transform'))} | {_fmt_mpps(c.get('ceiling'))} | "
                   f"{_ratio(c.get('transform'), c.get('ceiling'))} | {_ratio(e, c.get('ceiling'))} |")
     md += macro_table(data)

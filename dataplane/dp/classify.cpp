@@ -105,7 +105,10 @@ void process_rx(Worker& w, uint16_t port, rte_mbuf** pkts, uint32_t n) noexcept 
             continue;
         }
         if (local) {
-            if (auto v = nat::to_public(w, port, m, cls); v != nat::ReturnVerdict::not_nat) {  // masquerade reverse
+            // Masquerade reverse: only plain IP can be a NAT session's return traffic.
+            if (auto v = cls.kind == esp::PacketKind::other ? nat::to_public(w, port, m, cls)
+                                                            : nat::ReturnVerdict::not_nat;
+                v != nat::ReturnVerdict::not_nat) {
                 if (v == nat::ReturnVerdict::translated) out_cls[nout] = cls, out_pkts[nout++] = m;
                 continue;
             }

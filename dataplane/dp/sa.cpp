@@ -170,16 +170,31 @@ bool SaReader::inbound(uint32_t spi, InboundRef& r) noexcept {
 }
 
 uint64_t SaReader::inbound_burst(const uint32_t* spi, uint32_t n, InboundRef* out) noexcept {
+    // A burst usually holds runs of one SPI (a flow's packets arrive back to back): the
+    // hash lookup runs once per run, on the distinct SPIs only.
+    uint32_t uniq[64];
+    uint8_t run_of[64];
+    uint32_t nu = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        if (i == 0 || spi[i] != spi[i - 1]) uniq[nu++] = spi[i];
+        run_of[i] = static_cast<uint8_t>(nu - 1);
+    }
     tables::InRef ir[64];
-    const uint64_t hits = impl_->r.inbound_burst(spi, n, ir);
-    for (uint64_t m = hits; m != 0; m &= m - 1) {
-        const auto i = static_cast<uint32_t>(__builtin_ctzll(m));
-        out[i] = {ir[i].sa, ir[i].st, ir[i].id, ir[i].owner, ir[i].dead, ir[i].slot};
+    const uint64_t found = impl_->r.inbound_burst(uniq, nu, ir);
+    for (uint64_t m = found; m != 0; m &= m - 1) {
+        const auto u = static_cast<uint32_t>(__builtin_ctzll(m));
         // The transform reads the SA header and the start of its key schedule first,
         // then the replay window.
-        rte_prefetch0(ir[i].sa);
-        rte_prefetch0(reinterpret_cast<const uint8_t*>(ir[i].sa) + 64);
-        rte_prefetch0(ir[i].st);
+        rte_prefetch0(ir[u].sa);
+        rte_prefetch0(reinterpret_cast<const uint8_t*>(ir[u].sa) + 64);
+        rte_prefetch0(ir[u].st);
+    }
+    uint64_t hits = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        const uint32_t u = run_of[i];
+        if (!(found >> u & 1)) continue;
+        out[i] = {ir[u].sa, ir[u].st, ir[u].id, ir[u].owner, ir[u].dead, ir[u].slot};
+        hits |= uint64_t{1} << i;
     }
     return hits;
 }

@@ -12,8 +12,8 @@ namespace {
 constexpr int kMaxExtHeaders = 8;
 }  // namespace
 
-DropReason classify(const uint8_t* data, uint32_t len, Classification& out,
-                    uint16_t nat_t_port) noexcept {
+DropReason classify_full(const uint8_t* data, uint32_t len, Classification& out,
+                         uint16_t nat_t_port) noexcept {
     out = Classification{};
     if (len < 1) [[unlikely]]
         return DropReason::truncated;

@@ -38,7 +38,37 @@ struct Classification {
 /// bad_ip_header_len, bad_ip_length, bad_ext_header, bad_udp_length; fragment for an
 /// ESP/UDP fragment, which cannot be processed without reassembly). Reads only within
 /// [data, data+len). Any thread, no allocation.
-DropReason classify(const uint8_t* data, uint32_t len, Classification& out,
-                    uint16_t nat_t_port = net::kPortNatT) noexcept;
+DropReason classify_full(const uint8_t* data, uint32_t len, Classification& out,
+                         uint16_t nat_t_port = net::kPortNatT) noexcept;
+
+/// classify_full, with the commonest packet answered inline (every packet is
+/// classified, decrypted ones twice): an unfragmented IPv4 header without options
+/// carrying ESP or anything but UDP to the IKE / NAT-T ports. Same result, same `out`.
+inline DropReason classify(const uint8_t* data, uint32_t len, Classification& out,
+                           uint16_t nat_t_port = net::kPortNatT) noexcept {
+    if (len >= 28 && data[0] == 0x45) [[likely]] {
+        const uint32_t total = net::load_be16(data + 2);
+        const uint8_t proto = data[9];
+        const bool whole = (net::load_be16(data + 6) & (net::kIpv4FlagMf | net::kIpv4OffsetMask)) == 0;
+        if (total >= 28 && total <= len && whole) {
+            const uint16_t dport = net::load_be16(data + 22);
+            if (proto != net::kProtoUdp || (dport != nat_t_port && dport != net::kPortIke)) {
+                out = Classification{};
+                out.ip_version = 4;
+                out.ip_len = total;
+                out.l4_proto = proto;
+                out.nh_off = 9;
+                out.l4_off = 20;
+                if (proto == net::kProtoEsp) {
+                    out.kind = PacketKind::esp;
+                    out.esp_off = 20;
+                    out.spi = net::load_be32(data + 20);
+                }
+                return DropReason::none;
+            }
+        }
+    }
+    return classify_full(data, len, out, nat_t_port);
+}
 
 }  // namespace espgw::esp

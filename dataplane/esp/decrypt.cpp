@@ -2,6 +2,7 @@
 // decrypt, padding), §2.4 (padding), §2.6 (dummy packets), §2.7 (TFC padding),
 // Appendix A (ESN), RFC 3948 §3.1.2 (transport mode checksum after NAT),
 // RFC 6040 §4.2 (ECN on decapsulation).
+#include <array>
 #include <cstring>
 
 #include "dataplane/esp/aead_op.hpp"
@@ -54,11 +55,32 @@ void fix_l4_checksum(uint8_t* ip, uint8_t version, uint8_t proto, uint8_t* l4,
     if (proto == net::kProtoUdp && c == 0) c = 0xffff;
     store_be16(l4 + csum_off, c);
 }
-}  // namespace
+// The padding check's tables: for p padding bytes, the mask of the top p bytes of a
+// little-endian 8-byte word and the value 1, 2, ..., p placed there.
+constexpr std::array<uint64_t, 9> pad_tables(bool mask) {
+    std::array<uint64_t, 9> t{};
+    for (uint32_t p = 0; p <= 8; ++p) {
+        uint64_t m = 0, v = 0;
+        for (uint32_t i = 0; i < p; ++i) {
+            const uint32_t byte = 8 - p + i;  // little-endian position of pad byte i
+            m |= uint64_t{0xff} << (byte * 8);
+            v |= uint64_t{i + 1} << (byte * 8);
+        }
+        t[p] = mask ? m : v;
+    }
+    return t;
+}
+constexpr std::array<uint64_t, 9> kPadMask = pad_tables(true);
+constexpr std::array<uint64_t, 9> kPadExpect = pad_tables(false);
 
-DropReason inbound_prepare(const InboundSa& sa, const InboundState& st, PacketBuf& pkt,
-                           const Classification& cls, crypto::Op& op,
-                           PacketScratch& scratch) noexcept {
+// The SA shape inbound_prepare/finish compile a branch-free body for: tunnel mode,
+// AEAD (GCM, ChaCha20-Poly1305), no ESN; UDP-4500 or not. Others: the general body.
+constexpr uint8_t kFastMask = kSaTunnel | kSaHmac | kSaGmac | kSaEsn;
+constexpr uint8_t kFastFlags = kSaTunnel;
+
+template <bool kFast>
+inline DropReason prepare(const InboundSa& sa, const InboundState& st, PacketBuf& pkt, const Classification& cls,
+                          crypto::Op& op, PacketScratch& scratch) noexcept {
     const bool udp = cls.kind == PacketKind::esp_in_udp;
     if (cls.kind != PacketKind::esp && !udp) [[unlikely]]
         return DropReason::not_esp;
@@ -79,7 +101,7 @@ DropReason inbound_prepare(const InboundSa& sa, const InboundState& st, PacketBu
     if ((ct_len & (sa.block_bytes - 1u)) != 0) [[unlikely]]  // block: 4 or 16
         return DropReason::bad_alignment;
 
-    const bool esn = sa.flags & kSaEsn;
+    const bool esn = !kFast && (sa.flags & kSaEsn);
     uint64_t seq;
     // RFC 4303 §3.4.3: check the window before the ICV; advance it only after.
     const DropReason r = st.window.check(load_be32(esp + 4), esn, &seq);
@@ -105,7 +127,7 @@ DropReason inbound_prepare(const InboundSa& sa, const InboundState& st, PacketBu
     op.iv_seed = 0;
     op.icv = icv;
     op.status = crypto::OpStatus::ok;
-    if (sa.flags & kSaHmac) {
+    if (!kFast && (sa.flags & kSaHmac)) {
         op.data = ct;
         op.data_len = ct_len;
         op.aad = nullptr;
@@ -122,19 +144,22 @@ DropReason inbound_prepare(const InboundSa& sa, const InboundState& st, PacketBu
             scratch.flags |= kScratchHmacEsn;
         }
     } else {
-        detail::set_aead_op(sa.flags, sa.spi, esp, ct, ct_len, seq, op, scratch);
+        detail::set_aead_op(kFast ? uint8_t{0} : sa.flags, sa.spi, esp, ct, ct_len, seq, op, scratch);
     }
     return DropReason::none;
 }
 
-DropReason inbound_finish(const InboundSa& sa, InboundState& st, PacketBuf& pkt,
-                          crypto::OpStatus status, PacketScratch& scratch) noexcept {
+template <bool kFast>
+inline DropReason finish(const InboundSa& sa, InboundState& st, PacketBuf& pkt, crypto::OpStatus status,
+                         PacketScratch& scratch) noexcept {
     uint8_t* const data = pkt.data;
     uint8_t* const esp = data + scratch.esp_off;
     uint8_t* const ct = esp + 8 + sa.iv_bytes;
     const uint32_t ct_len = scratch.payload_len;
-    detail::restore_gmac_esn(sa.spi, esp, scratch);
-    if (scratch.flags & kScratchHmacEsn) std::memcpy(ct + ct_len, scratch.icv, sa.icv_bytes);
+    if (!kFast) {
+        detail::restore_gmac_esn(sa.spi, esp, scratch);
+        if (scratch.flags & kScratchHmacEsn) std::memcpy(ct + ct_len, scratch.icv, sa.icv_bytes);
+    }
     if (status != crypto::OpStatus::ok) [[unlikely]]
         return status == crypto::OpStatus::auth_failed ? DropReason::icv_mismatch
                                                        : DropReason::crypto_error;
@@ -150,17 +175,27 @@ DropReason inbound_finish(const InboundSa& sa, InboundState& st, PacketBuf& pkt,
     if (pad_len + 2 > ct_len) [[unlikely]]
         return DropReason::bad_pad_length;
     const uint8_t* const pad = ct + ct_len - 2 - pad_len;
-    uint8_t bad = 0;
-    for (uint32_t i = 0; i < pad_len; ++i) bad |= static_cast<uint8_t>(pad[i] ^ (i + 1));
-    if (bad) [[unlikely]]
-        return DropReason::bad_padding;
+    if (pad_len <= 8) [[likely]] {
+        // One 8-byte load ending at the padding's end (the ESP header and IV lie before
+        // the payload, so it stays inside the packet): its top pad_len bytes must read
+        // 1, 2, ..., pad_len.
+        uint64_t w;
+        std::memcpy(&w, pad + pad_len - 8, 8);
+        if ((w & kPadMask[pad_len]) != kPadExpect[pad_len]) [[unlikely]]
+            return DropReason::bad_padding;
+    } else {
+        uint8_t bad = 0;
+        for (uint32_t i = 0; i < pad_len; ++i) bad |= static_cast<uint8_t>(pad[i] ^ (i + 1));
+        if (bad) [[unlikely]]
+            return DropReason::bad_padding;
+    }
     // RFC 4303 §2.6: dummy packets are discarded silently.
     if (next_header == net::kProtoNoNext) [[unlikely]]
         return DropReason::tfc_dummy;
     const uint32_t inner_len = ct_len - 2 - pad_len;
     uint8_t* const end = data + pkt.len;
 
-    if (sa.flags & kSaTunnel) {
+    if (kFast || (sa.flags & kSaTunnel)) {
         uint8_t* const inner = ct;
         uint32_t tot;
         uint8_t inner_tos;
@@ -230,6 +265,23 @@ DropReason inbound_finish(const InboundSa& sa, InboundState& st, PacketBuf& pkt,
     st.packets++;
     st.bytes += pkt.len;
     return DropReason::none;
+}
+
+}  // namespace
+
+DropReason inbound_prepare(const InboundSa& sa, const InboundState& st, PacketBuf& pkt,
+                           const Classification& cls, crypto::Op& op,
+                           PacketScratch& scratch) noexcept {
+    if ((sa.flags & kFastMask) == kFastFlags) [[likely]]
+        return prepare<true>(sa, st, pkt, cls, op, scratch);
+    return prepare<false>(sa, st, pkt, cls, op, scratch);
+}
+
+DropReason inbound_finish(const InboundSa& sa, InboundState& st, PacketBuf& pkt,
+                          crypto::OpStatus status, PacketScratch& scratch) noexcept {
+    if ((sa.flags & kFastMask) == kFastFlags) [[likely]]
+        return finish<true>(sa, st, pkt, status, scratch);
+    return finish<false>(sa, st, pkt, status, scratch);
 }
 
 }  // namespace espgw::esp

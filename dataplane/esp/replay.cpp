@@ -14,21 +14,9 @@ void ReplayWindow::reset(uint32_t window_size, uint64_t initial_top) noexcept {
     std::memset(bits, 0, sizeof bits);
 }
 
-DropReason ReplayWindow::check_full(uint64_t seq) const noexcept {
-    if (seq == 0) [[unlikely]]
-        return DropReason::seq_zero;
-    if (seq > top || size == 0) return DropReason::none;
-    if (top - seq >= size) [[unlikely]]
-        return DropReason::replay_old;
-    const uint64_t word = bits[(seq >> 6) % kBlocks];
-    if ((word >> (seq & 63)) & 1) [[unlikely]]
-        return DropReason::replay_duplicate;
-    return DropReason::none;
-}
-
-DropReason ReplayWindow::check(uint32_t seq_lo, bool esn, uint64_t* seq_out) const noexcept {
+DropReason ReplayWindow::check_esn(uint32_t seq_lo, uint64_t* seq_out) const noexcept {
     uint64_t seq = seq_lo;
-    if (esn) {
+    {
         // RFC 4303 Appendix A2.2: infer the high half from where the window sits.
         // The window is [T - W + 1, T]; Tl/Th are the halves of T.
         const uint32_t w = size ? size : kReplayWindowMin;

@@ -32,15 +32,34 @@ struct ReplayWindow {
     /// sequence number from the 32 received bits (`esn`: Appendix A2.2 inference of
     /// the high half, else high half 0) into `*seq_out`. Returns none, seq_zero,
     /// replay_old or replay_duplicate. With size 0 only seq_zero (non-ESN) is checked.
-    DropReason check(uint32_t seq_lo, bool esn, uint64_t* seq_out) const noexcept;
+    DropReason check(uint32_t seq_lo, bool esn, uint64_t* seq_out) const noexcept {
+        if (!esn) {
+            *seq_out = seq_lo;
+            return check_full(seq_lo);
+        }
+        return check_esn(seq_lo, seq_out);
+    }
 
     /// Re-checks the full sequence number `seq` (another packet of the same burst may
     /// have advanced the window since check()) and, when still acceptable, marks it
     /// received and slides the window. Call only after the ICV verified.
     DropReason check_and_advance(uint64_t seq) noexcept;
 
-    /// Read-only check of a full 64-bit sequence number.
-    DropReason check_full(uint64_t seq) const noexcept;
+    /// Read-only check of a full 64-bit sequence number. Inline: every packet, twice.
+    DropReason check_full(uint64_t seq) const noexcept {
+        if (seq == 0) [[unlikely]]
+            return DropReason::seq_zero;
+        if (seq > top || size == 0) return DropReason::none;
+        if (top - seq >= size) [[unlikely]]
+            return DropReason::replay_old;
+        const uint64_t word = bits[(seq >> 6) % kBlocks];
+        if ((word >> (seq & 63)) & 1) [[unlikely]]
+            return DropReason::replay_duplicate;
+        return DropReason::none;
+    }
+
+private:
+    DropReason check_esn(uint32_t seq_lo, uint64_t* seq_out) const noexcept;
 };
 
 }  // namespace espgw::esp

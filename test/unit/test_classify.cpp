@@ -1,6 +1,8 @@
 // Classification of unprotected-side packets (RFC 3948 §2.2/§2.3, RFC 7296 §2).
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include "esp_test_util.hpp"
 
 using namespace esptest;
@@ -121,4 +123,43 @@ TEST_CASE("classify: every truncation of valid packets gives a named reason, nev
     std::vector<uint8_t> ihl = ipv4_udp(4);
     ihl[0] = 0x44;
     CHECK(esp::classify(ihl.data(), ihl.size(), c) == DropReason::bad_ip_header_len);
+}
+
+TEST_CASE("classify: the inline fast path answers exactly as classify_full") {
+    // Differential: IPv4 headers with every protocol of interest, fragment bits, lengths
+    // around the limits and the IKE / NAT-T ports, plus random bytes; both must return
+    // the same verdict and the same Classification, field by field.
+    std::mt19937 rng(4303);
+    const uint8_t protos[] = {1, 6, 17, 50, 41, 4, 58, 132};
+    const uint16_t ports[] = {500, 4500, 4501, 53, 0, 65535};
+    uint32_t fast = 0;
+    for (int iter = 0; iter < 200000; ++iter) {
+        uint8_t p[96];
+        for (auto& b : p) b = static_cast<uint8_t>(rng());
+        const uint32_t len = 20 + rng() % 77;
+        if (iter % 4 != 3) {  // mostly plausible headers
+            p[0] = iter % 16 == 0 ? static_cast<uint8_t>(0x40 | (rng() % 16)) : 0x45;
+            espgw::net::store_be16(p + 2, static_cast<uint16_t>(len - rng() % 12));
+            espgw::net::store_be16(p + 6, static_cast<uint16_t>(iter % 8 == 0 ? rng() : 0x4000));
+            p[9] = protos[rng() % 8];
+            espgw::net::store_be16(p + 22, ports[rng() % 6]);
+            espgw::net::store_be16(p + 24, static_cast<uint16_t>(len - 20 - rng() % 3));
+        }
+        esp::Classification a, b;
+        const uint16_t natt = iter % 5 == 0 ? 4501 : 4500;
+        const esp::DropReason ra = esp::classify(p, len, a, natt);
+        const esp::DropReason rb = esp::classify_full(p, len, b, natt);
+        REQUIRE(ra == rb);
+        REQUIRE(a.kind == b.kind);
+        REQUIRE(a.ip_version == b.ip_version);
+        REQUIRE(a.l4_proto == b.l4_proto);
+        REQUIRE(a.nh_off == b.nh_off);
+        REQUIRE(a.l4_off == b.l4_off);
+        REQUIRE(a.esp_off == b.esp_off);
+        REQUIRE(a.ip_len == b.ip_len);
+        REQUIRE(a.spi == b.spi);
+        REQUIRE(a.udp_src_port == b.udp_src_port);
+        fast += ra == esp::DropReason::none && a.kind == PacketKind::other && p[0] == 0x45;
+    }
+    CHECK(fast > 10000);  // the fast path's packets were among them
 }
