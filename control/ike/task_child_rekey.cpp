@@ -110,12 +110,14 @@ public:
         } else if (!sa.conn->remote_ts.empty()) {
             allowed_remote = sa.conn->remote_ts;
         }
+        const std::vector<TrafficSelector> allowed_local = local_ts_for(sa, ctx_.config);
         mode_ = responder_mode(sa, has_use_transport_mode(m), tsi->selectors, tsr->selectors,
                                allowed_remote.empty() ? nullptr : &allowed_remote,
-                               local_ts_for(sa, ctx_.config),  // split tunnel, as at creation
+                               allowed_local,  // split tunnel, as at creation
                                ts_remote_, ts_local_);
         if (ts_remote_.empty() || ts_local_.empty())
-            return fail(sa, ex, NotifyType::TS_UNACCEPTABLE, "traffic selectors unacceptable");
+            return fail(sa, ex, NotifyType::TS_UNACCEPTABLE,
+                        ts_unacceptable_reason(tsi->selectors, tsr->selectors, allowed_remote, allowed_local));
         sel_ = *sel;
         peer_nonce_ = ni->data;
         our_nonce_ = random_nonce();

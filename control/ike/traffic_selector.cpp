@@ -65,6 +65,21 @@ std::string to_string(const TrafficSelector& ts) {
     return s;
 }
 
+std::string to_string(const std::vector<TrafficSelector>& list) {
+    if (list.empty()) return "(none)";
+    std::string s;
+    for (const auto& ts : list) s += (s.empty() ? "" : ", ") + to_string(ts);
+    return s;
+}
+
+std::string ts_unacceptable_reason(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                   const std::vector<TrafficSelector>& allowed_remote,
+                                   const std::vector<TrafficSelector>& allowed_local) {
+    return "traffic selectors unacceptable: proposed TSi " + to_string(tsi) + " TSr " + to_string(tsr) +
+           "; allowed TSi " + (allowed_remote.empty() ? std::string("any") : to_string(allowed_remote)) + " TSr " +
+           to_string(allowed_local);
+}
+
 std::vector<TrafficSelector> narrow(const std::vector<TrafficSelector>& proposed,
                                     const std::vector<TrafficSelector>& allowed) {
     std::vector<TrafficSelector> out;

@@ -4,6 +4,7 @@
 
 #include "control/ike/message.hpp"
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -16,6 +17,14 @@ TrafficSelector ts_from_cidr(std::string_view cidr);
 TrafficSelector ts_host(std::span<const uint8_t> addr);
 /// "10.0.0.0..10.0.0.255 proto 0 ports 0-65535"-style text for logs.
 std::string to_string(const TrafficSelector& ts);
+/// The selectors of a list joined with ", " ("(none)" when empty), for logs.
+std::string to_string(const std::vector<TrafficSelector>& list);
+/// Why a proposal was answered TS_UNACCEPTABLE, for the event log: the initiator's TSi
+/// and TSr and what our policy allows for each (`allowed_remote` empty: anything), e.g.
+/// a road warrior whose TSi is its own outer address while we require its virtual IP.
+std::string ts_unacceptable_reason(const std::vector<TrafficSelector>& tsi, const std::vector<TrafficSelector>& tsr,
+                                   const std::vector<TrafficSelector>& allowed_remote,
+                                   const std::vector<TrafficSelector>& allowed_local);
 
 /// Every non-empty intersection of a proposed selector with a configured one, in
 /// proposed order (§2.9 narrowing). Empty result = TS_UNACCEPTABLE.

@@ -177,7 +177,10 @@ struct Initiator {
         return decrypt(tx.sent.back().msg);
     }
 
-    Bytes auth_request(const char* psk, const Algorithms& esp, uint32_t esp_spi) const {
+    // `tsi`: the TSi we propose (0.0.0.0/0, as strongSwan's road warriors do; Libreswan's
+    // default client proposes its own outer address).
+    Bytes auth_request(const char* psk, const Algorithms& esp, uint32_t esp_spi,
+                       const char* tsi = "0.0.0.0/0") const {
         const Identity idi = Identity::parse("rw@example.com");
         const Bytes auth = psk_auth(Prf(ike.prf), str(psk), init_req, nr, keys.sk_pi.bytes(), idi.payload_body());
         Proposal p;
@@ -194,7 +197,7 @@ struct Initiator {
                         {PayloadType::AUTH, false, AuthPayload{AuthMethod::SHARED_KEY_MIC, auth}},
                         {PayloadType::CP, false, CpPayload{CFG_REQUEST, {{INTERNAL_IP4_ADDRESS, {}}, {INTERNAL_IP4_DNS, {}}}}},
                         {PayloadType::SA, false, SaPayload{{p}}},
-                        {PayloadType::TSi, false, TsPayload{{ts_from_cidr("0.0.0.0/0")}}},
+                        {PayloadType::TSi, false, TsPayload{{ts_from_cidr(tsi)}}},
                         {PayloadType::TSr, false, TsPayload{{ts_from_cidr("0.0.0.0/0")}}}});
     }
 };

@@ -180,6 +180,77 @@ TEST_CASE("peer creates an additional CHILD_SA without PFS", "[ike][lifecycle]")
     CHECK(g.sa().children.size() == 2);
 }
 
+// `p` (a child_request) with TSi = `cidr`.
+std::vector<Payload> with_tsi(std::vector<Payload> p, const char* cidr) {
+    for (auto& x : p)
+        if (x.type == PayloadType::TSi) x.body = TsPayload{{ts_from_cidr(cidr)}};
+    return p;
+}
+
+// Libreswan's road warrior without leftsubnet proposes TSi = its own outer address next
+// to its CP request. The virtual IP we assign is not inside it, so there is nothing to
+// narrow to (§2.9: the answer must be a subset of the proposal): TS_UNACCEPTABLE, with
+// the IKE SA kept (§1.2) and the CP reply sent, as strongSwan's charon answers the same
+// client (test/interop/ike_libreswan.py runs both against pluto).
+TEST_CASE("a road warrior proposing its outer address as TSi gets TS_UNACCEPTABLE; the IKE SA stays",
+          "[ike][lifecycle][ts]") {
+    Gw g(QUIET, /*establish=*/false);
+    g.ini.sa_init(DhGroup::ECP_256, /*fake_nat=*/true);
+    g.mgr.on_message(GW4500, RW4500,
+                     g.ini.auth_request("exchange-test-psk-0123", ESP_GCM, PEER_SPI1, "10.77.0.2/32"));
+    // <-- IKE_AUTH { IDr, AUTH, CP(CFG_REPLY), N(TS_UNACCEPTABLE) }
+    const auto inner = g.ini.decrypt(g.tx.sent.back().msg);
+    CHECK(find<AuthPayload>(inner, PayloadType::AUTH));
+    const auto* cp = find<CpPayload>(inner, PayloadType::CP);
+    REQUIRE(cp);
+    CHECK(cp->cfg_type == CFG_REPLY);
+    bool vip = false;
+    for (const auto& a : cp->attrs) vip |= a.type == INTERNAL_IP4_ADDRESS && a.value == Bytes{10, 99, 0, 1};
+    CHECK(vip);
+    CHECK(find_notify(inner, NotifyType::TS_UNACCEPTABLE));
+    CHECK_FALSE(find<SaPayload>(inner, PayloadType::SA));
+    CHECK_FALSE(find<TsPayload>(inner, PayloadType::TSi));
+    CHECK_FALSE(find<TsPayload>(inner, PayloadType::TSr));
+    CHECK(g.sink.installs.empty());
+    REQUIRE(g.mgr.ike_sa_count() == 1);
+    CHECK(g.sa().state == IkeSaState::ESTABLISHED);
+    CHECK(g.sa().virtual_ip == 0x0a630001u);
+    CHECK(g.sa().children.empty());
+
+    // The same TSi in a CREATE_CHILD_SA: refused again; the virtual IP is accepted.
+    const Bytes ni(32, 0x62);
+    auto r = g.ini.exchange(ExchangeType::CREATE_CHILD_SA,
+                            with_tsi(child_request(0, 0xc0ffee02, ni, nullptr), "10.77.0.2/32"));
+    CHECK(find_notify(r, NotifyType::TS_UNACCEPTABLE));
+    CHECK_FALSE(find<SaPayload>(r, PayloadType::SA));
+    CHECK(g.sink.installs.empty());
+    r = g.ini.exchange(ExchangeType::CREATE_CHILD_SA,
+                       with_tsi(child_request(0, 0xc0ffee03, ni, nullptr), "0.0.0.0/0"));
+    REQUIRE(find<SaPayload>(r, PayloadType::SA));
+    const auto* tsi = find<TsPayload>(r, PayloadType::TSi);
+    REQUIRE(tsi);
+    REQUIRE(tsi->selectors.size() == 1);
+    CHECK(to_string(tsi->selectors[0]) == "10.99.0.1..10.99.0.1");
+    REQUIRE(g.sink.installs.size() == 1);
+    CHECK(g.sink.installs[0].spi_out == 0xc0ffee03);
+}
+
+TEST_CASE("a CHILD_SA rekey proposing the peer's outer address as TSi is refused; the old pair stays",
+          "[ike][lifecycle][ts]") {
+    Gw g(QUIET);
+    DhKey dh = DhKey::generate(DhGroup::ECP_256);
+    const auto r = g.ini.exchange(ExchangeType::CREATE_CHILD_SA,
+                                  with_tsi(child_request(PEER_SPI1, 0xc0ffee04, Bytes(32, 0x63), &dh), "10.77.0.2/32"));
+    CHECK(find_notify(r, NotifyType::TS_UNACCEPTABLE));
+    CHECK_FALSE(find<SaPayload>(r, PayloadType::SA));
+    CHECK(g.sink.installs.size() == 1);
+    CHECK(g.sink.rekeyed_from.empty());
+    CHECK(g.sink.removed.empty());
+    REQUIRE(g.sa().children.size() == 1);
+    CHECK(g.sa().children[0].info.spi_in == g.child_in);
+    CHECK(g.mgr.counters().child_rekeys == 0);
+}
+
 TEST_CASE("we rekey a CHILD_SA at its soft lifetime, retransmitting with back-off, then delete the old pair",
           "[ike][lifecycle]") {
     Gw g(QUIET + "rekey_time = 60\nlife_time = 100\nretransmit_timeout = 2.0\nretransmit_base = 2.0\n");
