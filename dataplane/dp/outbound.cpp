@@ -105,24 +105,6 @@ uint32_t outer_mtu(Worker& w, const esp::OutboundSa& sa) noexcept {
     return w.dp.ports[w.dp.outside_port].mtu;
 }
 
-}  // namespace
-
-void selectors_of(const uint8_t* ip, const esp::Classification& cls, Selectors& s) noexcept {
-    s.family = cls.ip_version;
-    s.src = cls.ip_version == 4 ? ip + 12 : ip + 8;
-    s.dst = cls.ip_version == 4 ? ip + 16 : ip + 24;
-    s.proto = cls.l4_proto;
-    s.src_port = s.dst_port = 0;
-    // RFC 4301 §7: a non-initial fragment carries no ports (OPAQUE selectors).
-    bool later_frag = cls.ip_version == 4 && (net::load_be16(ip + 6) & net::kIpv4OffsetMask) != 0;
-    if (!later_frag && (s.proto == net::kProtoTcp || s.proto == net::kProtoUdp) && cls.ip_len >= cls.l4_off + 4u) {
-        s.src_port = net::load_be16(ip + cls.l4_off);
-        s.dst_port = net::load_be16(ip + cls.l4_off + 2);
-    }
-}
-
-namespace {
-
 /// Packets the SPD sent into a tunnel this worker owns, waiting for the to_tunnel
 /// firewall (one classify per burst) before PMTU / fragmentation / encryption.
 struct ProtectBatch {

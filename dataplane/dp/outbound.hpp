@@ -41,8 +41,5 @@ inline bool forward_ttl(uint8_t* ip) noexcept {
     return true;
 }
 
-/// Selectors of the packet (ports for TCP/UDP only).
-struct Selectors;
-void selectors_of(const uint8_t* ip, const esp::Classification& cls, Selectors& s) noexcept;
 
 }  // namespace espgw::dp
