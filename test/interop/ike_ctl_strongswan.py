@@ -26,6 +26,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ike_dp_strongswan as ikd  # noqa: E402  (configs, Procs, ping, demo_common, swan)
+import nsnet  # noqa: E402
+
+wait = nsnet.wait_until
 
 dc, swan = ikd.dc, ikd.swan
 BUILD = ikd.BUILD
@@ -136,16 +139,6 @@ def espctl_json(ike_sock, *args):
         return p.returncode, json.loads(p.stdout)
     except ValueError:
         return p.returncode, {"raw": p.stdout + p.stderr}
-
-
-def wait(pred, seconds, step=0.2):
-    end = time.time() + seconds
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def rw_state(rwdir):

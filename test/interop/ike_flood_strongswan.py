@@ -15,14 +15,10 @@ strongSwan that fails to start is a FAIL. Prints TESTCASE lines; exits 1 on fail
 """
 import json
 import os
-import random
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import nsnet

@@ -61,6 +61,8 @@ import json  # noqa: E402
 import nsnet  # noqa: E402
 import swan  # noqa: E402
 
+wait = nsnet.wait_until
+
 dc = ikd.dc
 BUILD = ikd.BUILD
 RW, GW, LAN, DET, SW = "eilb-rw", "eilb-gw", "eilb-lan", "eilb-det", "eilb-sw"
@@ -294,16 +296,6 @@ def espctl_ike(ctl, *args):
         return json.loads(p.stdout)
     except ValueError:
         return {"error": (p.stdout + p.stderr)[-300:]}
-
-
-def wait(cond, timeout=10.0, step=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
 
 
 def pluto_answer(plog, conn):

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import freeradius  # noqa: E402
 import nsnet  # noqa: E402
 
+wait = nsnet.wait_until
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("ESPGW_BUILD_DIR", os.path.join(ROOT, "build"))
 IKE_BIN = os.path.join(BUILD, "control", "espgw-ike")
@@ -72,16 +73,6 @@ def text(path):
             return f.read()
     except OSError:
         return ""
-
-
-def wait(pred, seconds, step=0.1):
-    end = time.time() + seconds
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def espctl(sock, *args):

@@ -66,11 +66,13 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import appliance  # noqa: E402
 import swan  # noqa: E402
+import nsnet  # noqa: E402
+
+wait = nsnet.wait_until
 
 import logging  # noqa: E402
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
@@ -208,16 +210,6 @@ def children_of(ctl, conn):
     sas = espctl_ike(ctl, "ike", "sa", "list")
     return [c for s in (sas if isinstance(sas, list) else []) if s.get("connection") == conn
             for c in s.get("children", [])]
-
-
-def wait(cond, timeout=10.0, step=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
 
 
 def charon_key(log, what):

@@ -1,6 +1,7 @@
 """Shared pieces of the interop scripts: TESTCASE reporting, shell calls, and a pair of
 network namespaces joined by a veth (gateway side, road-warrior side)."""
 import subprocess
+import time
 
 
 class Results:
@@ -15,6 +16,18 @@ class Results:
         else:
             self.failed += 1
             print(f"TESTCASE FAIL {name}: {why}", flush=True)
+
+
+def wait_until(pred, seconds=10.0, step=0.1):
+    """Calls pred() every `step` seconds until it returns something true (returned) or
+    `seconds` pass (then its last value)."""
+    end = time.time() + seconds
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
 
 
 def sh(cmd, check=True, **kw):

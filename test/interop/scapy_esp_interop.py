@@ -59,7 +59,7 @@ import logging
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
 from cryptography.exceptions import InvalidTag  # noqa: E402
-from cryptography.hazmat.primitives import hashes, hmac  # noqa: E402
+from cryptography.hazmat.primitives import hmac  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from scapy.config import conf  # noqa: E402
 from scapy.compat import raw  # noqa: E402
