@@ -67,16 +67,6 @@ void gcm_one(IMB_MGR* mgr, Op& op, bool enc, uint8_t tag[16]) {
     }
 }
 
-/// Constant-time comparison of two 16-byte tags (no early exit, no call).
-inline bool ct_equal16(const uint8_t* a, const uint8_t* b) noexcept {
-    uint64_t a0, a1, b0, b1;
-    std::memcpy(&a0, a, 8);
-    std::memcpy(&a1, a + 8, 8);
-    std::memcpy(&b0, b, 8);
-    std::memcpy(&b1, b + 8, 8);
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-}
-
 struct JobCtx {
     bool enc;
     alignas(16) uint8_t tags[kChunk][32];

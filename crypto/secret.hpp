@@ -3,6 +3,7 @@
 // and move-from, is excluded from core dumps, and has no way to be printed.
 
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -14,6 +15,16 @@ void secure_wipe(void* p, size_t n) noexcept;
 
 /// Constant-time comparison of two equal-length buffers: true when equal.
 bool ct_equal(const uint8_t* a, const uint8_t* b, size_t n) noexcept;
+/// ct_equal for two 16-byte tags, inline (no early exit, no call): the per-packet
+/// AES-GCM ICV check.
+inline bool ct_equal16(const uint8_t* a, const uint8_t* b) noexcept {
+    uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a, 8);
+    std::memcpy(&a1, a + 8, 8);
+    std::memcpy(&b0, b, 8);
+    std::memcpy(&b1, b + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
 
 class SecretBytes {
 public:

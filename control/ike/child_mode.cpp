@@ -10,11 +10,6 @@ namespace espgw::ike {
 
 namespace {
 
-Bytes be32(uint32_t v) {
-    return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
-            static_cast<uint8_t>(v)};
-}
-
 bool is_single_host(const TrafficSelector& ts) {
     return ts.ts_type == TS_IPV4_ADDR_RANGE && ts.start_addr.size() == 4 && ts.start_addr == ts.end_addr;
 }
@@ -29,11 +24,11 @@ Payload use_transport_mode_notify() { return make_notify(NotifyType::USE_TRANSPO
 
 bool has_use_transport_mode(const Message& m) { return m.find_notify(NotifyType::USE_TRANSPORT_MODE) != nullptr; }
 
-TrafficSelector ts_host4(uint32_t addr_host) { return ts_host(be32(addr_host)); }
+TrafficSelector ts_host4(uint32_t addr_host) { return ts_host(be32_bytes(addr_host)); }
 
 bool ts_is_host(const std::vector<TrafficSelector>& ts, uint32_t addr_host) {
     if (ts.empty()) return false;
-    const Bytes a = be32(addr_host);
+    const Bytes a = be32_bytes(addr_host);
     for (const auto& t : ts)
         if (!is_single_host(t) || t.start_addr != a) return false;
     return true;
@@ -48,7 +43,7 @@ std::vector<TrafficSelector> ts_nat_substitute(const std::vector<TrafficSelector
         if (!is_single_host(t) || (first && t.start_addr != *first)) continue;
         if (!first) first = &t.start_addr;
         TrafficSelector s = t;
-        s.start_addr = s.end_addr = be32(addr_host);
+        s.start_addr = s.end_addr = be32_bytes(addr_host);
         out.push_back(std::move(s));
     }
     return out;
@@ -83,18 +78,23 @@ ChildMode responder_mode(const IkeSa& sa, bool asked, const std::vector<TrafficS
     return ChildMode::tunnel;
 }
 
-std::vector<TrafficSelector> transport_ts_local(const IkeSa& sa) {
-    const std::vector<TrafficSelector> host = {ts_host4(sa.local.addr_host)};
-    if (!sa.conn || sa.conn->local_ts.empty()) return host;
-    auto n = narrow(host, sa.conn->local_ts);
+namespace {
+// The host `addr_host` narrowed by a connection's configured selectors `conf` (protocol
+// and port restrictions); a configured range without the address leaves the bare host.
+std::vector<TrafficSelector> transport_ts(uint32_t addr_host, const std::vector<TrafficSelector>* conf) {
+    const std::vector<TrafficSelector> host = {ts_host4(addr_host)};
+    if (!conf || conf->empty()) return host;
+    auto n = narrow(host, *conf);
     return n.empty() ? host : n;
+}
+}  // namespace
+
+std::vector<TrafficSelector> transport_ts_local(const IkeSa& sa) {
+    return transport_ts(sa.local.addr_host, sa.conn ? &sa.conn->local_ts : nullptr);
 }
 
 std::vector<TrafficSelector> transport_ts_remote(const IkeSa& sa) {
-    const std::vector<TrafficSelector> host = {ts_host4(sa.remote.addr_host)};
-    if (!sa.conn || sa.conn->remote_ts.empty()) return host;
-    auto n = narrow(host, sa.conn->remote_ts);
-    return n.empty() ? host : n;
+    return transport_ts(sa.remote.addr_host, sa.conn ? &sa.conn->remote_ts : nullptr);
 }
 
 std::string check_response_mode(const IkeSa& sa, ChildMode asked, bool echoed, std::vector<TrafficSelector>& ts_local,

@@ -499,8 +499,7 @@ void IkeManager::handle_informational(IkeSa& sa, const Message& req, const Messa
                 // §1.4.1: when both ends delete the same pair at once, each answers
                 // without the SPI it already deletes.
                 if (!c->deleting)
-                    child_spis.push_back({static_cast<uint8_t>(in >> 24), static_cast<uint8_t>(in >> 16),
-                                          static_cast<uint8_t>(in >> 8), static_cast<uint8_t>(in)});
+                    child_spis.push_back(be32_bytes(in));
                 const uint32_t replaced = c->replaces_spi_in;
                 sa.children.erase(c);
                 if (ChildSa* old = replaced ? sa.child_by_in(replaced) : nullptr; old && old->replaced && !old->deleting) {

@@ -20,6 +20,17 @@ namespace espgw::ike {
 
 using Bytes = std::vector<uint8_t>;
 
+/// A 32-bit value (an ESP SPI) as the 4 network-order bytes payloads carry, and back
+/// (`b` holds at least 4 bytes).
+inline Bytes be32_bytes(uint32_t v) {
+    return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
+            static_cast<uint8_t>(v)};
+}
+inline uint32_t from_be32(std::span<const uint8_t> b) {
+    return static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 | static_cast<uint32_t>(b[2]) << 8 |
+           b[3];
+}
+
 /// Every way a message can be malformed; `name()` gives a stable text for logs/counters.
 enum class ParseError {
     OK = 0,

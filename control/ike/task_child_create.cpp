@@ -45,12 +45,7 @@ public:
             return child_error(sa, NotifyType::INTERNAL_ADDRESS_FAILURE, "no virtual IP available");
         // §2.9: narrow the initiator's selectors to what the policy allows. With virtual
         // IPs the initiator's side is exactly those addresses (IPv4 and/or IPv6).
-        std::vector<TrafficSelector> allowed_remote;
-        if (sa.virtual_ip || sa.virtual_ip6) {
-            allowed_remote = virtual_ip_ts(sa);
-        } else if (!sa.conn->remote_ts.empty()) {
-            allowed_remote = sa.conn->remote_ts;
-        }
+        const std::vector<TrafficSelector> allowed_remote = remote_ts_for(sa);
         const std::vector<TrafficSelector> allowed_local = local_ts_for(sa, ctx_.config);
         mode_ = responder_mode(sa, has_use_transport_mode(m), tsi->selectors, tsr->selectors,
                                allowed_remote.empty() ? nullptr : &allowed_remote,
@@ -104,9 +99,7 @@ public:
         log_info("{}: CHILD_SA installed, {} mode, SPIs {:08x}_i {:08x}_o, {}", sa.who(), mode_name(mode_), spi_in_,
                  spi_out_, to_string(sel_.alg));
         if (mode_ == ChildMode::transport) ex.response.push_back(use_transport_mode_notify());
-        const Bytes spi = {static_cast<uint8_t>(spi_in_ >> 24), static_cast<uint8_t>(spi_in_ >> 16),
-                           static_cast<uint8_t>(spi_in_ >> 8), static_cast<uint8_t>(spi_in_)};
-        ex.response.push_back({PayloadType::SA, false, make_reply_sa(sel_, ProtocolId::ESP, spi)});
+        ex.response.push_back({PayloadType::SA, false, make_reply_sa(sel_, ProtocolId::ESP, be32_bytes(spi_in_))});
         ex.response.push_back({PayloadType::TSi, false, TsPayload{ts_remote_}});
         ex.response.push_back({PayloadType::TSr, false, TsPayload{ts_local_}});
         return TaskStatus::SUCCESS;

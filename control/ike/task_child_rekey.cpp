@@ -29,14 +29,6 @@ namespace {
 
 constexpr size_t NONCE_BYTES = 32;  // §2.10
 
-Bytes be32(uint32_t v) {
-    return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
-            static_cast<uint8_t>(v)};
-}
-uint32_t from_be32(const Bytes& b) {
-    return static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 | static_cast<uint32_t>(b[2]) << 8 |
-           b[3];
-}
 uint32_t random_spi() {
     uint32_t spi = 0;
     do {
@@ -104,12 +96,7 @@ public:
             g_ir_ = std::move(*shared);
         }
         // §2.9 narrowing and the mode, as for the first CHILD_SA.
-        std::vector<TrafficSelector> allowed_remote;
-        if (sa.virtual_ip || sa.virtual_ip6) {
-            allowed_remote = virtual_ip_ts(sa);
-        } else if (!sa.conn->remote_ts.empty()) {
-            allowed_remote = sa.conn->remote_ts;
-        }
+        const std::vector<TrafficSelector> allowed_remote = remote_ts_for(sa);
         const std::vector<TrafficSelector> allowed_local = local_ts_for(sa, ctx_.config);
         mode_ = responder_mode(sa, has_use_transport_mode(m), tsi->selectors, tsr->selectors,
                                allowed_remote.empty() ? nullptr : &allowed_remote,
@@ -155,7 +142,7 @@ public:
         sa.children.back().replaces_spi_in = replaces;
         arm_child_timers(sa.children.back(), ctx_.config, ctx_.now);
         if (mode_ == ChildMode::transport) ex.response.push_back(use_transport_mode_notify());
-        ex.response.push_back({PayloadType::SA, false, make_reply_sa(sel_, ProtocolId::ESP, be32(spi_in_))});
+        ex.response.push_back({PayloadType::SA, false, make_reply_sa(sel_, ProtocolId::ESP, be32_bytes(spi_in_))});
         ex.response.push_back({PayloadType::NONCE, false, NoncePayload{our_nonce_}});
         if (dh_) ex.response.push_back({PayloadType::KE, false, KePayload{static_cast<uint16_t>(dh_->group()), dh_->public_value()}});
         ex.response.push_back({PayloadType::TSi, false, TsPayload{ts_remote_}});
@@ -182,7 +169,7 @@ public:
         if (group_override_)
             for (auto& a : offered_) a.dh = *group_override_;
         for (const Algorithms& a : offered_) {
-            SaPayload one = make_reply_sa(Selection{a, number++, {}}, ProtocolId::ESP, be32(spi_in_));
+            SaPayload one = make_reply_sa(Selection{a, number++, {}}, ProtocolId::ESP, be32_bytes(spi_in_));
             sa_payload.proposals.push_back(std::move(one.proposals.front()));
         }
         const DhGroup pfs = group_override_.value_or(sa.conn->esp_proposals.front().dh);
@@ -190,7 +177,7 @@ public:
         ts_remote_ = old->info.ts_remote;
         mode_ = old->info.mode;  // a rekey keeps the pair's mode
         // CREATE_CHILD_SA { N(REKEY_SA), [N(USE_TRANSPORT_MODE)], SA, Ni, [KEi], TSi, TSr } -->
-        ex.response.push_back(make_notify(NotifyType::REKEY_SA, {}, ProtocolId::ESP, be32(old_spi_in_)));
+        ex.response.push_back(make_notify(NotifyType::REKEY_SA, {}, ProtocolId::ESP, be32_bytes(old_spi_in_)));
         if (mode_ == ChildMode::transport) ex.response.push_back(use_transport_mode_notify());
         ex.response.push_back({PayloadType::SA, false, std::move(sa_payload)});
         ex.response.push_back({PayloadType::NONCE, false, NoncePayload{our_nonce_}});

@@ -21,11 +21,6 @@ namespace espgw::ike {
 
 namespace {
 
-Bytes be32(uint32_t v) {
-    return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
-            static_cast<uint8_t>(v)};
-}
-
 class IkeAuthI final : public Task {
 public:
     explicit IkeAuthI(TaskContext& ctx) : ctx_(ctx) {}
@@ -55,7 +50,7 @@ public:
         SaPayload sai;
         uint8_t number = 1;
         for (const Algorithms& a : offered_) {
-            SaPayload one = make_reply_sa(Selection{a, number++, {}}, ProtocolId::ESP, be32(spi_in_));
+            SaPayload one = make_reply_sa(Selection{a, number++, {}}, ProtocolId::ESP, be32_bytes(spi_in_));
             sai.proposals.push_back(std::move(one.proposals.front()));
         }
         if (c.mode == ChildMode::transport) {
@@ -125,9 +120,7 @@ private:
             log_warn("{}: IKE_AUTH response without an acceptable SAr2/TSi/TSr: no CHILD_SA", sa.who());
             return;
         }
-        const uint32_t spi_out = static_cast<uint32_t>(sel->peer_spi[0]) << 24 |
-                                 static_cast<uint32_t>(sel->peer_spi[1]) << 16 |
-                                 static_cast<uint32_t>(sel->peer_spi[2]) << 8 | sel->peer_spi[3];
+        const uint32_t spi_out = from_be32(sel->peer_spi);
         // §1.3.1: the responder made the CHILD_SA in the mode its answer names; one we
         // did not ask for is deleted, never used in the other mode.
         const ChildMode mode = sa.conn->mode;

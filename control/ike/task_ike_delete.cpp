@@ -32,8 +32,7 @@ public:
         if (uninstalled_) {
             // HDR, SK { D(ESP, our SPI of the refused pair) }  -->
             const uint32_t in = spis_.front();
-            d.spis.push_back({static_cast<uint8_t>(in >> 24), static_cast<uint8_t>(in >> 16),
-                              static_cast<uint8_t>(in >> 8), static_cast<uint8_t>(in)});
+            d.spis.push_back(be32_bytes(in));
             ex.response.push_back({PayloadType::DELETE, false, std::move(d)});
             return TaskStatus::SUCCESS;
         }
@@ -43,8 +42,7 @@ public:
             if (!c) continue;  // the peer deleted it meanwhile
             c->deleting = true;
             live.push_back(in);
-            d.spis.push_back({static_cast<uint8_t>(in >> 24), static_cast<uint8_t>(in >> 16),
-                              static_cast<uint8_t>(in >> 8), static_cast<uint8_t>(in)});
+            d.spis.push_back(be32_bytes(in));
         }
         spis_ = std::move(live);
         if (spis_.empty()) return TaskStatus::FAILED;

@@ -53,6 +53,11 @@ std::optional<PoolAddr> choose_virtual_ip(const IkeSa& sa, const IkeConfig& conf
     return pool->second.acquire(sa.user.empty() ? id : sa.user);
 }
 
+std::vector<TrafficSelector> remote_ts_for(const IkeSa& sa) {
+    if (sa.virtual_ip || sa.virtual_ip6) return virtual_ip_ts(sa);
+    return sa.conn ? sa.conn->remote_ts : std::vector<TrafficSelector>{};
+}
+
 std::vector<TrafficSelector> local_ts_for(const IkeSa& sa, const IkeConfig& config) {
     if (!sa.conn) return {};
     if (!sa.virtual_ip || sa.vip_pool.empty()) return sa.conn->local_ts;

@@ -50,6 +50,10 @@ std::optional<PoolAddr> choose_virtual_ip(const IkeSa& sa, const IkeConfig& conf
 /// has a virtual IPv4 address from a pool that lists them (split tunnel). Empty when
 /// nothing is left.
 std::vector<TrafficSelector> local_ts_for(const IkeSa& sa, const IkeConfig& config);
+/// What the peer's side (TSi) of a CHILD_SA of `sa` may be narrowed to (§2.9): exactly
+/// its virtual IP(s) when it has any, else the connection's remote_ts; empty = whatever
+/// the peer proposed.
+std::vector<TrafficSelector> remote_ts_for(const IkeSa& sa);
 
 /// The selectors for the peer's own side with virtual addresses (§2.9: exactly its
 /// virtual IPv4 and IPv6 address); empty when it has none.

@@ -122,7 +122,7 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         esp::DropReason r = esp::inbound_finish(*refs[j].sa, *refs[j].st, pb, w.ops[j].status, w.scratch[j]);
         // The lifetime check reads the SA's totals (inbound_finish counts): once per
         // run of packets of one SA.
-        if (j + 1 == k || refs[j + 1].sa != refs[j].sa) w.sa->charge_inbound(refs[j], 0);
+        if (j + 1 == k || refs[j + 1].sa != refs[j].sa) w.sa->charge_inbound(refs[j]);
         if (r != esp::DropReason::none) [[unlikely]] {
             w.sa->count_drop(refs[j], sa_drop_of(r));
             w.drop(m, r);

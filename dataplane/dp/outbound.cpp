@@ -66,7 +66,7 @@ void encrypt_flush(Worker& w, EncryptBatch& b) noexcept {
         esp::DropReason r = esp::outbound_finish(*b.refs[j].sa, pb, w.ops[j].status, w.scratch[j]);
         // The lifetime check reads the SA's totals, which outbound_prepare already
         // counted for the whole burst: once per run of packets of one SA.
-        if (j + 1 == k || b.refs[j + 1].sa != b.refs[j].sa) w.sa->charge_outbound(b.refs[j], 0);
+        if (j + 1 == k || b.refs[j + 1].sa != b.refs[j].sa) w.sa->charge_outbound(b.refs[j]);
         if (r != esp::DropReason::none) [[unlikely]] {
             w.sa->count_drop(b.refs[j], sa_drop_of(r));
             w.drop(m, r);

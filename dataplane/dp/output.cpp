@@ -120,7 +120,6 @@ void output_ip(Worker& w, rte_mbuf* m) noexcept {
     MacAddr mac;
     if (!fits_port(w, m, nh->port) || !neighbor_mac(w, m, nh->port, family, neighbor_addr(*nh, dst), mac)) return;
     c.has_mac = true;  // route_cached() left this destination in the memo
-    c.mac = mac;
     c.mtu = w.dp.ports[nh->port].mtu;
     make_eth(c.eth, mac, w.dp.ports[nh->port].mac, ether_type_of(family));
     push_eth(w, m, nh->port, c.eth);

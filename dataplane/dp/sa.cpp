@@ -299,12 +299,12 @@ void SaReader::spd_burst(const Selectors* s, uint32_t n, SpdAction* act, Outboun
     }
 }
 
-void SaReader::charge_inbound(const InboundRef& r, uint32_t) noexcept {
+void SaReader::charge_inbound(const InboundRef& r) noexcept {
     tables::InRef ir{r.sa, r.st, r.slot, r.id, r.owner, r.expired};
     impl_->r.charge(ir);
 }
 
-void SaReader::charge_outbound(const OutboundRef& r, uint32_t) noexcept {
+void SaReader::charge_outbound(const OutboundRef& r) noexcept {
     tables::OutRef o{r.sa, r.st, r.slot, r.id, r.owner, r.expired};
     impl_->r.charge(o);
 }

@@ -94,10 +94,11 @@ public:
     /// Longest-prefix route (shared route table); nullptr when none. Valid until
     /// quiescent().
     const tables::RouteHop* route(uint8_t family, const uint8_t* dst) const noexcept;
-    /// Charges `bytes` to an SA's lifetime after a successful transform; raises the
-    /// soft/hard expiry events the tables define.
-    void charge_inbound(const InboundRef& r, uint32_t bytes) noexcept;
-    void charge_outbound(const OutboundRef& r, uint32_t bytes) noexcept;
+    /// Checks an SA's lifetime against the packet/byte totals its transform has counted
+    /// so far (call once per run of one SA's packets); raises the soft/hard expiry
+    /// events the tables define.
+    void charge_inbound(const InboundRef& r) noexcept;
+    void charge_outbound(const OutboundRef& r) noexcept;
     /// Counts a drop in the SA's per-SA counters. Owner worker of the SA only.
     void count_drop(const InboundRef& r, tables::SaDrop d) noexcept;
     void count_drop(const OutboundRef& r, tables::SaDrop d) noexcept;

@@ -66,7 +66,6 @@ struct OutputMemo {
     bool has_mac = false;
     uint8_t dst[16] = {};
     const tables::RouteHop* hop = nullptr;
-    MacAddr mac{};
     // With has_mac: the whole Ethernet header (next hop's MAC, the port's MAC, type)
     // and the port's MTU, so a memo hit is a compare, one copy and the TX push.
     uint32_t mtu = 0;

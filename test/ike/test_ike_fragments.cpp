@@ -6,7 +6,7 @@
 #include "control/ike/config.hpp"
 #include "control/ike/fragments.hpp"
 #include "control/ike/proposal.hpp"
-#include "peer.hpp"
+#include "pair.hpp"
 
 #include <fmt/format.h>
 
@@ -260,8 +260,6 @@ TEST_CASE("fragments: malformed SKF messages are refused by the parser", "[ike][
 
 namespace {
 
-const Endpoint A500{0x0a4d0001, 500}, B500{0x0a4d0002, 500};
-
 // 40 selectors on each side make both IKE_AUTH messages about 1 KB: above a
 // fragment_size of 576 in both directions, whatever the proposal.
 std::string subnets(int base) {
@@ -290,35 +288,6 @@ remote_ts = {}
                        initiator ? "b.example.com" : "a.example.com",
                        initiator ? "remote_addr = \"10.77.0.2\"\nstart_action = \"none\"" : "", mine, theirs);
 }
-
-struct Pair {
-    IkeConfig cfg_a, cfg_b;
-    CaptureTransport tx_a, tx_b;
-    RecordingSink sink_a, sink_b;
-    IkeManager a, b;
-    size_t seen_a = 0, seen_b = 0;
-    std::function<bool(const CaptureTransport::Sent&, bool from_a)> drop = [](auto&, bool) { return false; };
-
-    Pair(const std::string& ca, const std::string& cb)
-        : cfg_a(parse_config(ca)), cfg_b(parse_config(cb)), a(cfg_a, tx_a, sink_a), b(cfg_b, tx_b, sink_b) {}
-
-    void pump() {
-        for (int round = 0; round < 50; ++round) {
-            bool any = false;
-            while (seen_a < tx_a.sent.size()) {
-                const auto s = tx_a.sent[seen_a++];
-                any = true;
-                if (!drop(s, true)) b.on_message(s.remote, s.local, s.msg);
-            }
-            while (seen_b < tx_b.sent.size()) {
-                const auto s = tx_b.sent[seen_b++];
-                any = true;
-                if (!drop(s, false)) a.on_message(s.remote, s.local, s.msg);
-            }
-            if (!any) return;
-        }
-    }
-};
 
 bool is_fragment(const Bytes& m) {
     Header h;

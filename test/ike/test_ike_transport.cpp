@@ -16,36 +16,22 @@ namespace {
 
 const std::string kProps = R"(["aes256gcm16-prfsha256-ecp256"])";
 
-std::string conf_a(const std::string& mode, const std::string& extra = "") {
-    return R"([ike]
-listen = "10.77.0.1"
-)" + extra + R"(
+// One end of the host-to-host connection: A (10.77.0.1) initiates towards B, B waits.
+std::string conf_end(bool a, const std::string& mode, const std::string& extra) {
+    return std::string("[ike]\nlisten = \"") + (a ? "10.77.0.1" : "10.77.0.2") + "\"\n" + extra + R"(
 [[connections]]
 name = "host"
-local_id = "a.example.com"
-remote_id = "b.example.com"
-remote_addr = "10.77.0.2"
-psk = "transport-mode-psk-0123"
+local_id = ")" + (a ? "a" : "b") + R"(.example.com"
+remote_id = ")" + (a ? "b" : "a") + R"(.example.com"
+)" + (a ? "remote_addr = \"10.77.0.2\"\n" : "") + R"(psk = "transport-mode-psk-0123"
 ike_proposals = )" + kProps + R"(
 esp_proposals = ["aes128gcm16"]
 mode = ")" + mode + R"("
 )";
 }
 
-std::string conf_b(const std::string& mode, const std::string& extra = "") {
-    return R"([ike]
-listen = "10.77.0.2"
-)" + extra + R"(
-[[connections]]
-name = "host"
-local_id = "b.example.com"
-remote_id = "a.example.com"
-psk = "transport-mode-psk-0123"
-ike_proposals = )" + kProps + R"(
-esp_proposals = ["aes128gcm16"]
-mode = ")" + mode + R"("
-)";
-}
+std::string conf_a(const std::string& mode, const std::string& extra = "") { return conf_end(true, mode, extra); }
+std::string conf_b(const std::string& mode, const std::string& extra = "") { return conf_end(false, mode, extra); }
 
 void check_host_pair(const ChildSaInfo& i, const char* local, const char* remote) {
     REQUIRE(i.ts_local.size() == 1);
