@@ -174,6 +174,8 @@ def make(outdir, suite, size, n_sas, direction, n_frames=None, queues=1, queue_o
     if n_frames is None:
         n_frames = n_frames_for(size, n_sas)
     base = os.path.join(outdir, f"f2-{direction}-{suite}-{size}-{n_sas}")
+    if n_frames != n_frames_for(size, n_sas):
+        base += f"-{n_frames}fr"
     paths = [base + ".pcap"] if queues == 1 else [f"{base}-q{q}of{queues}.pcap" for q in range(queues)]
     if all(os.path.exists(p) for p in paths):
         return paths[0] if queues == 1 else paths

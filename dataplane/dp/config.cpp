@@ -196,7 +196,7 @@ void parse_dataplane(const toml::table& root, Config& cfg) {
     Section s(*t, "dataplane",
               {"workers", "lcores", "burst", "idle_backoff", "idle", "idle_polls", "idle_max_sleep_us",
                "mbufs", "memory_mb", "hugepages", "nat_t_port", "punt_ring_size", "max_sas",
-               "max_policies", "max_routes", "control_group"});
+               "max_policies", "max_routes", "spd_cache_entries", "control_group"});
     DataplaneConfig& d = cfg.dataplane;
     d.workers = static_cast<uint32_t>(s.integer("workers", 1, 64, 1));
     if (const toml::node* l = s.node("lcores")) {
@@ -236,6 +236,9 @@ void parse_dataplane(const toml::table& root, Config& cfg) {
     d.max_sas = static_cast<uint32_t>(s.integer("max_sas", 16, 1 << 20, 4096));
     d.max_policies = static_cast<uint32_t>(s.integer("max_policies", 16, 1 << 20, 1024));
     d.max_routes = static_cast<uint32_t>(s.integer("max_routes", 16, 1 << 20, 1024));
+    d.spd_cache_entries = static_cast<uint32_t>(s.integer("spd_cache_entries", 1024, 1 << 24, 1 << 18));
+    if ((d.spd_cache_entries & (d.spd_cache_entries - 1)) != 0)
+        fail("dataplane.spd_cache_entries", fmt::format("{} is not a power of two", d.spd_cache_entries));
     d.control_group = s.string("control_group", "root");
     if (d.control_group.empty() || d.control_group.size() > 64 ||
         d.control_group.find_first_of(" \t\n:/") != std::string::npos)

@@ -148,8 +148,7 @@ void inbound_burst(Worker& w, rte_mbuf** pkts, const esp::Classification* cls, u
         at[ns++] = j;
     }
     SpdAction acts[kMaxBurst];
-    BurstArray<OutboundRef> outs;
-    w.sa->spd_burst(sel.data(), ns, acts, outs.data());
+    w.sa->spd_burst(sel.data(), ns, acts, nullptr);
     uint64_t in_pkts = 0, in_bytes = 0;  // counters: one update per burst
     for (uint32_t t = 0; t < ns; ++t) {
         const uint32_t j = at[t];

@@ -5,7 +5,6 @@
 #include "dataplane/dp/sa.hpp"
 #include "dataplane/dp/stats.hpp"
 
-#include <rte_hash_crc.h>
 #include <rte_prefetch.h>
 
 #include <fmt/format.h>
@@ -15,6 +14,7 @@
 
 #include "dataplane/dp/dataplane.hpp"
 #include "dataplane/dp/route.hpp"
+#include "dataplane/dp/spd_cache.hpp"
 #include "dataplane/dp/worker.hpp"
 #include "dataplane/tables/publish.hpp"
 #include "dataplane/tables/reader.hpp"
@@ -29,37 +29,22 @@ struct SaBinding::Impl {
 
 namespace {
 
-/// SPD flow cache: the classifier's verdict for recent IPv4 5-tuples, 2-way set
-/// associative (512 sets; a new entry goes to way 0, pushing way 0 to way 1), valid
-/// for one classifier generation (emptied when a new SPD is published). A hit costs a
-/// hash and a few compares instead of an rte_acl trie walk.
-constexpr uint32_t kSpdCacheSetBits = 9;
-struct SpdCacheEntry {
-    uint64_t addrs = 0;  ///< src | dst << 32 (network-order words)
-    uint64_t rest = 0;   ///< proto | src_port << 8 | dst_port << 24 | 1 << 63 (0: empty)
-    tables::SpdMatch m;
-};
-
-inline void spd_cache_key(const Selectors& x, uint64_t& addrs, uint64_t& rest) noexcept {
-    uint32_t s, d;
-    std::memcpy(&s, x.src, 4);
-    std::memcpy(&d, x.dst, 4);
-    addrs = s | uint64_t{d} << 32;
-    rest = x.proto | uint64_t{x.src_port} << 8 | uint64_t{x.dst_port} << 24 | uint64_t{1} << 63;
-}
-
-/// Index of way 0 of the key's set (way 1 is the next entry).
-inline uint32_t spd_cache_set(uint64_t addrs, uint64_t rest) noexcept {
-    const uint32_t h = rte_hash_crc_8byte(rest, rte_hash_crc_8byte(addrs, 0));
-    return (h & ((1u << kSpdCacheSetBits) - 1)) * 2;
-}
-
 /// Prefetches what the transform and the engine read of an SA, in the order they read
 /// it: the control fields after the session (flags, SPI, sizes; the outbound header
 /// template), the AES round keys and the GHASH key table's first and last lines (a
 /// short packet uses a few hash key powers). With many SAs each packet's SA is cold.
 /// (Measured with 100,000 SAs round-robin: +3% encrypt, decrypt unchanged — the SPD
 /// and SPI lookups miss too; see bench/results/2026-11-23-100k-sas.)
+constexpr SpdAction action_of(tables::SpdMatch::Kind k) noexcept {
+    switch (k) {
+    case tables::SpdMatch::protect: return SpdAction::protect;
+    case tables::SpdMatch::bypass: return SpdAction::bypass;
+    case tables::SpdMatch::discard: return SpdAction::discard;
+    case tables::SpdMatch::no_match: break;
+    }
+    return SpdAction::no_match;
+}
+
 template <class Sa>
 inline void prefetch_sa(const Sa& sa) noexcept {
     rte_prefetch0(&sa.spi);
@@ -72,9 +57,8 @@ inline void prefetch_sa(const Sa& sa) noexcept {
 
 struct SaReader::Impl {
     tables::Reader r;
-    uint64_t spd_gen = 0;  ///< generation the cache holds verdicts of (0: none)
-    SpdCacheEntry spd_cache[2u << kSpdCacheSetBits];
-    Impl(tables::Tables& t, uint32_t w) : r(t, w) {}
+    SpdFlowCache spd_cache;
+    Impl(tables::Tables& t, uint32_t w, uint32_t cache_entries) : r(t, w), spd_cache(cache_entries) {}
 };
 
 tables::Policy to_table_policy(const PolicyConfig& p) {
@@ -173,7 +157,7 @@ std::string SaBinding::stats_json() const {
     return j + "]";
 }
 
-SaReader::SaReader(Dataplane& dp, uint32_t worker) : impl_(std::make_unique<Impl>(*dp.sa->impl->t, worker)) {}
+SaReader::SaReader(Dataplane& dp, uint32_t worker) : impl_(std::make_unique<Impl>(*dp.sa->impl->t, worker, dp.cfg.dataplane.spd_cache_entries)) {}
 SaReader::~SaReader() = default;
 
 bool SaReader::inbound(uint32_t spi, InboundRef& r) noexcept {
@@ -222,79 +206,87 @@ void SaReader::spd_burst(const Selectors* s, uint32_t n, SpdAction* act, Outboun
     BurstArray<tables::SpdKey, kChunk> k;
     BurstArray<tables::SpdMatch, kChunk> m;
     BurstArray<tables::SpdMatch, kChunk> km;
+    BurstArray<SpdFlowCache::Key, kChunk> ck;
+    uint32_t set[kChunk];
     uint32_t miss_at[kChunk];
-    uint32_t miss_slot[kChunk];
-    // The flow cache holds one generation's verdicts; a newer SPD empties it (the
-    // classify below may already use a newer one: then the next burst empties it).
+    // The cache holds one generation's verdicts (the classify below may already use a
+    // newer one: then the next burst drops what it cached). Generation 0: no SPD yet.
     const uint64_t gen = impl_->r.spd_generation();
-    SpdCacheEntry* const cache = impl_->spd_cache;
-    if (gen != impl_->spd_gen) {
-        for (SpdCacheEntry& e : impl_->spd_cache) e.rest = 0;
-        impl_->spd_gen = gen;
-    }
+    SpdFlowCache& cache = impl_->spd_cache;
+    cache.use_generation(gen);
     for (uint32_t b = 0; b < n; b += kChunk) {
         const uint32_t c = n - b < kChunk ? n - b : kChunk;
-        uint32_t nk = 0;
+        // Pass 1: every IPv4 packet's set, prefetched (with many flows they miss).
         for (uint32_t i = 0; i < c; ++i) {
             const Selectors& x = s[b + i];
-            uint32_t slot = ~0u;
+            set[i] = ~0u;
             if (x.family == 4 && gen != 0) {
-                uint64_t addrs, rest;
-                spd_cache_key(x, addrs, rest);
-                slot = spd_cache_set(addrs, rest);
-                const SpdCacheEntry* e = &cache[slot];
-                if ((e->addrs == addrs && e->rest == rest) || (++e, e->addrs == addrs && e->rest == rest)) {
-                    m[i] = e->m;
+                ck[i] = cache.key(x.src, x.dst, x.proto, x.src_port, x.dst_port);
+                set[i] = cache.set_of(ck[i]);
+                cache.prefetch(set[i]);
+            }
+        }
+        // Pass 2: hits take the cached verdict; misses go to rte_acl together.
+        uint32_t nk = 0;
+        for (uint32_t i = 0; i < c; ++i) {
+            if (set[i] != ~0u) {
+                if (const tables::SpdMatch* e = cache.find(set[i], ck[i])) {
+                    m[i] = *e;
                     continue;
                 }
             }
+            const Selectors& x = s[b + i];
             k[nk] = {x.family, x.proto, x.src_port, x.dst_port, x.src, x.dst};
-            miss_at[nk] = i;
-            miss_slot[nk++] = slot;
+            miss_at[nk++] = i;
         }
         if (nk != 0) {
             impl_->r.spd_burst(k.data(), km.data(), nk);
             for (uint32_t j = 0; j < nk; ++j) {
-                m[miss_at[j]] = km[j];
-                if (miss_slot[j] != ~0u) {
-                    SpdCacheEntry* e = &cache[miss_slot[j]];
-                    uint64_t addrs, rest;
-                    spd_cache_key(s[b + miss_at[j]], addrs, rest);
-                    if (e->addrs != addrs || e->rest != rest) e[1] = e[0];  // one flow twice in a burst: one way
-                    e->addrs = addrs;
-                    e->rest = rest;
-                    e->m = km[j];
-                }
+                const uint32_t i = miss_at[j];
+                m[i] = km[j];
+                if (set[i] != ~0u) cache.insert(set[i], ck[i], km[j]);
             }
         }
-        // Consecutive packets of one flow name the same SA: one id lookup for them.
-        uint32_t last_id = 0;
-        OutboundRef last{};
-        bool have_last = false;
+        if (sa == nullptr) {  // verdicts only (the inbound policy check)
+            for (uint32_t i = 0; i < c; ++i) act[b + i] = action_of(m[i].kind);
+            continue;
+        }
+        // The SAs, in three passes so that with many SAs the misses of the burst
+        // overlap: the id entries, then the slots' records, then the references.
+        // Consecutive packets naming one SA share one lookup (head[i]: the run's first).
+        const tables::Reader& r = impl_->r;
+        uint32_t head[kChunk], slot[kChunk];
         for (uint32_t i = 0; i < c; ++i) {
-            SpdAction& a = act[b + i];
-            OutboundRef& r = sa[b + i];
-            r = {};
-            switch (m[i].kind) {
-            case tables::SpdMatch::bypass: a = SpdAction::bypass; continue;
-            case tables::SpdMatch::discard: a = SpdAction::discard; continue;
-            case tables::SpdMatch::no_match: a = SpdAction::no_match; continue;
-            case tables::SpdMatch::protect: break;
+            act[b + i] = action_of(m[i].kind);
+            head[i] = i;
+            if (act[b + i] != SpdAction::protect) continue;
+            if (i != 0 && act[b + i - 1] == SpdAction::protect && m[i - 1].sa_id == m[i].sa_id) {
+                head[i] = head[i - 1];
+                continue;
             }
-            a = SpdAction::protect;  // r.sa == nullptr: the policy names no installed SA (no_sa)
-            if (!have_last || m[i].sa_id != last_id) {
-                last = {};
-                tables::OutRef o;
-                if (impl_->r.outbound(m[i].sa_id, o)) {
-                    last = {o.sa, o.st, o.id, o.owner, o.dead, o.slot};
-                    prefetch_sa(*o.sa);
-                    rte_prefetch0(&o.sa->hdr_template);
-                    rte_prefetch0(o.st);
-                }
-                last_id = m[i].sa_id;
-                have_last = true;
+            r.prefetch_out_id(m[i].sa_id);
+        }
+        for (uint32_t i = 0; i < c; ++i) {
+            if (act[b + i] != SpdAction::protect || head[i] != i) continue;
+            slot[i] = r.out_slot(m[i].sa_id);
+            if (slot[i] == tables::kNoSlot) continue;
+            r.prefetch_out(slot[i]);
+            prefetch_sa(r.out_sa(slot[i]));
+            rte_prefetch0(&r.out_sa(slot[i]).hdr_template);
+            rte_prefetch0(&r.out_state(slot[i]));
+        }
+        for (uint32_t i = 0; i < c; ++i) {
+            OutboundRef& o = sa[b + i];
+            o = {};  // protect with o.sa == nullptr: the policy names no installed SA (no_sa)
+            if (act[b + i] != SpdAction::protect) continue;
+            if (head[i] != i) {
+                o = sa[b + head[i]];
+                continue;
             }
-            r = last;
+            if (slot[i] == tables::kNoSlot) continue;
+            tables::OutRef t;
+            r.out_ref(slot[i], t);
+            o = {t.sa, t.st, t.id, t.owner, t.dead, t.slot};
         }
     }
 }

@@ -86,10 +86,11 @@ public:
     /// First matching SPD entry; for protect, the outbound SA in `sa`. One packet
     /// through spd_burst() (its flow cache included).
     SpdAction spd(const Selectors& s, OutboundRef& sa) noexcept;
-    /// Burst form of spd(): s[0..n) (any n) into act[0..n) and sa[0..n). IPv4 keys go
-    /// through this worker's SPD flow cache (verdicts of one classifier generation,
-    /// emptied when a new SPD is published); the misses take one rte_acl classify per
-    /// 64 keys instead of one per packet.
+    /// Burst form of spd(): s[0..n) (any n) into act[0..n) and sa[0..n); sa == nullptr:
+    /// the verdicts only (no SA resolved or prefetched: the inbound policy check). IPv4
+    /// keys go through this worker's SPD flow cache (dataplane/dp/spd_cache.hpp:
+    /// verdicts of one classifier generation); the misses take one rte_acl classify
+    /// per 64 keys instead of one per packet.
     void spd_burst(const Selectors* s, uint32_t n, SpdAction* act, OutboundRef* sa) noexcept;
     /// Longest-prefix route (shared route table); nullptr when none. Valid until
     /// quiescent().

@@ -11,6 +11,7 @@
 // per poll-loop iteration, with no reference held across it.
 
 #include <rte_hash.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -77,6 +78,13 @@ public:
         }
         if (n == 0 || rte_hash_lookup_with_hash_bulk_data(t_.spi_hash, keys, sig, n, &hits, data) < 0) [[unlikely]]
             return 0;
+        // Every hit's slot record and lifetime flags first (with many SAs each is a
+        // miss: they overlap), then the references.
+        for (uint64_t m = hits; m != 0; m &= m - 1) {
+            const auto slot = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[__builtin_ctzll(m)]));
+            rte_prefetch0(&t_.in[slot].meta);
+            rte_prefetch0(&t_.ins[slot].life);
+        }
         for (uint64_t m = hits; m != 0; m &= m - 1) {
             const auto i = static_cast<uint32_t>(__builtin_ctzll(m));
             if (!in_ref(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[i])), out[i])) [[unlikely]]
@@ -87,17 +95,38 @@ public:
 
     /// Outbound SA with id `id`. False when the id names no outbound SA. Worker thread.
     bool outbound(uint32_t id, OutRef& out) const noexcept {
+        const uint32_t slot = out_slot(id);
+        return slot != kNoSlot && (out_ref(slot, out), true);
+    }
+
+    // Pipelined outbound() for bursts over many SAs, where every step misses the
+    // cache: prefetch_out_id() for each id, then out_slot() + prefetch_out() for each,
+    // then out_ref() — each step reads what the one before prefetched, so the misses
+    // of a burst overlap instead of following one another.
+    void prefetch_out_id(uint32_t id) const noexcept {
+        if (id < t_.hdr->limits.max_ids) [[likely]]
+            rte_prefetch0(&t_.ids[id]);
+    }
+    /// Slot of outbound id `id`, kNoSlot when it names none.
+    uint32_t out_slot(uint32_t id) const noexcept {
         if (id >= t_.hdr->limits.max_ids) [[unlikely]]
-            return false;
+            return kNoSlot;
         // Acquire pairs with the writer's release store of the id entry.
         const uint32_t ref = t_.ids[id].ref.load(std::memory_order_acquire);
-        if (ref == kNoSlot || !(ref & kIdOut)) return false;
-        const uint32_t slot = ref & ~kIdOut;
+        return ref == kNoSlot || !(ref & kIdOut) ? kNoSlot : ref & ~kIdOut;
+    }
+    /// Prefetches what out_ref() and charge() read of a slot (meta, lifetime flags).
+    void prefetch_out(uint32_t slot) const noexcept {
+        rte_prefetch0(&t_.out[slot].meta);
+        rte_prefetch0(&t_.outs[slot].life);
+    }
+    const esp::OutboundSa& out_sa(uint32_t slot) const noexcept { return t_.out[slot].sa; }
+    const esp::OutboundState& out_state(uint32_t slot) const noexcept { return t_.outs[slot].st; }
+    void out_ref(uint32_t slot, OutRef& out) const noexcept {
         const OutSlot& s = t_.out[slot];
         OutState& st = t_.outs[slot];
         out = {&s.sa, &st.st, slot, s.meta.id, s.meta.owner,
                (st.life.load(std::memory_order_relaxed) & kLifeDead) != 0};
-        return true;
     }
 
     /// SPD first match (by priority) for keys[0..n) into out[0..n), any n; no_match

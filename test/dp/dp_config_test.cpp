@@ -260,6 +260,15 @@ TEST_CASE("table capacities: max_sas/max_policies/max_routes ranges and defaults
     CHECK(error_of("[dataplane]\ncontrol_group = \"a b\"\n" + kPorts) == "dataplane.control_group: expected a group name");
 }
 
+TEST_CASE("spd_cache_entries: default 262144, a power of two in 1024..16777216") {
+    CHECK(parse_config(kPorts).dataplane.spd_cache_entries == 262144);
+    CHECK(parse_config("[dataplane]\nspd_cache_entries = 1024\n" + kPorts).dataplane.spd_cache_entries == 1024);
+    CHECK(error_of("[dataplane]\nspd_cache_entries = 3000\n" + kPorts) ==
+          "dataplane.spd_cache_entries: 3000 is not a power of two");
+    CHECK(error_of("[dataplane]\nspd_cache_entries = 512\n" + kPorts) ==
+          "dataplane.spd_cache_entries: 512 is out of range 1024..16777216");
+}
+
 TEST_CASE("static entries beyond the configured capacity are refused naming the capacity key") {
     std::string sas;
     for (int i = 1; i <= 17; ++i)

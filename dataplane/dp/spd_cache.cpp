@@ -1,0 +1,31 @@
+// SpdFlowCache storage (dataplane/dp/spd_cache.hpp): an anonymous mapping, so the
+// cache needs no EAL (unit tests) and costs no DPDK heap; huge pages are advised so a
+// multi-MiB table does not take a TLB miss per lookup.
+#include "dataplane/dp/spd_cache.hpp"
+
+#include <sys/mman.h>
+
+#include <new>
+#include <stdexcept>
+
+namespace espgw::dp {
+
+SpdFlowCache::SpdFlowCache(uint32_t entries) {
+    if (entries < kMinEntries || entries > kMaxEntries || (entries & (entries - 1)) != 0)
+        throw std::invalid_argument("SPD flow cache entries: a power of two in 1024..16777216");
+    mask_ = entries / 2 - 1;
+    void* p = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    madvise(p, bytes(), MADV_HUGEPAGE);  // best effort
+    sets_ = static_cast<Set*>(p);
+}
+
+SpdFlowCache::~SpdFlowCache() {
+    if (sets_) munmap(sets_, bytes());
+}
+
+void SpdFlowCache::wipe() noexcept {
+    for (uint32_t i = 0; i <= mask_; ++i) sets_[i].way[0].rest = sets_[i].way[1].rest = 0;
+}
+
+}  // namespace espgw::dp
