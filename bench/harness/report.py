@@ -128,8 +128,11 @@ def write(outdir, data):
                    f"{si['reader_dip_install_pct']:.1f} % |",
                    f"| replace (rekey), paced | {si['replace_per_s']:,.0f} | {si['reader_dip_replace_pct']:.1f} % |",
                    f"| delete, paced | {si['delete_per_s']:,.0f} | {si['reader_dip_delete_pct']:.1f} % |", "",
-                   f"{si['bytes_per_inbound_sa']} B per inbound SA (slot + owner state). On a machine with fewer "
-                   "cores than writer + reader + everything else, the dip includes sharing the CPU."]
+                   f"{si['bytes_per_inbound_sa']} B per inbound SA (slot + owner state). Writer on CPU "
+                   f"{si.get('writer_cpu', '?')}, reader on CPU {si.get('reader_cpu', '?')} (as deployed: IKE and "
+                   "workers on their own cores; one CPU shared would add the writer's CPU time to the dip). "
+                   "Dip: median over 10,000-operation chunks of the reader's rate during the chunk against "
+                   "the idle windows before and after it."]
     ir = data["peers"].get("ike_rate")
     if ir:
         md += ["", "## IKE handshakes per second (responder)", ""]
