@@ -5,8 +5,10 @@
 
 #include <sys/mman.h>
 
-#include <new>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace espgw::dp {
 
@@ -15,7 +17,9 @@ SpdFlowCache::SpdFlowCache(uint32_t entries) {
         throw std::invalid_argument("SPD flow cache entries: a power of two in 1024..16777216");
     mask_ = entries / 2 - 1;
     void* p = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
+    if (p == MAP_FAILED)
+        throw std::runtime_error("SPD flow cache: cannot map " + std::to_string(bytes() >> 20) +
+                                 " MiB ([dataplane] spd_cache_entries): " + std::strerror(errno));
     madvise(p, bytes(), MADV_HUGEPAGE);  // best effort
     sets_ = static_cast<Set*>(p);
 }
