@@ -43,7 +43,7 @@ def _pow2m1(n):
     return v - 1
 
 
-def write_config(path, suite, n_sas, direction, pcap, lcores, n_frames=0):
+def write_config(path, suite, n_sas, direction, pcap, lcores, n_frames=0, encap="esp"):
     """TOML for one scenario; the pcap(s) feed the inside port (encrypt) or the
     outside port (decrypt), one RX queue per file; the other port is net_null."""
     s = SUITES[suite]
@@ -82,6 +82,8 @@ def write_config(path, suite, n_sas, direction, pcap, lcores, n_frames=0):
             out += ["[[sa]]", f"id = {sid}", f"spi = {spi_for(j, d)}", f'direction = "{d}"',
                     f'suite = "{s["espgw"]}"', f'keymat = "{keymat(suite, j, d).hex()}"', 'mode = "tunnel"',
                     f'tunnel_src = "{src}"', f'tunnel_dst = "{dst}"']
+            if encap == "udp":
+                out.append("udp_encap = true")  # RFC 3948: ESP in UDP 4500 <-> 4500
             if d == "in":
                 out.append("replay_window = 0")  # replayed pcap repeats sequence numbers
         # Decrypt checks the inner packet against the SPD (RFC 4301 §5.2): the same
@@ -91,7 +93,7 @@ def write_config(path, suite, n_sas, direction, pcap, lcores, n_frames=0):
     if direction == "in":
         out += ["[[sa]]", f"id = {n_sas + 1}", f"spi = {spi_for(n_sas, 'out')}", 'direction = "out"',
                 f'suite = "{s["espgw"]}"', f'keymat = "{keymat(suite, n_sas, "out").hex()}"', 'mode = "tunnel"',
-                'tunnel_src = "192.0.2.1"', 'tunnel_dst = "192.0.2.2"']
+                'tunnel_src = "192.0.2.1"', 'tunnel_dst = "192.0.2.2"'] + (["udp_encap = true"] if encap == "udp" else [])
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
 
@@ -165,13 +167,14 @@ def _count(st, direction):
     return port_counter(st, "outside" if direction == "out" else "inside", "tx_packets")
 
 
-def measure(binary, workdir, suite, n_sas, direction, pcap, seconds, warmup, lcores, prefix, n_frames=0):
+def measure(binary, workdir, suite, n_sas, direction, pcap, seconds, warmup, lcores, prefix, n_frames=0,
+            encap="esp"):
     """One trial; returns dict(pps, drops, window_s, start_s) or raises RuntimeError
     with the log tail. pcap: one path, or one per RX queue (len(lcores) workers)."""
     first = pcap[0] if isinstance(pcap, list) else pcap
-    tag = f"{direction}-{suite}-{n_sas}-{len(lcores)}w-{os.path.basename(first)}"
+    tag = f"{direction}-{suite}-{encap}-{n_sas}-{len(lcores)}w-{os.path.basename(first)}"
     cfg = os.path.join(workdir, f"espgw-{tag}.toml")
-    write_config(cfg, suite, n_sas, direction, pcap, lcores, n_frames)
+    write_config(cfg, suite, n_sas, direction, pcap, lcores, n_frames, encap)
     sock = os.path.join(workdir, f"espgw-{os.getpid()}.sock")
     logf = os.path.join(workdir, f"espgw-{tag}.log")
     # 100k SAs: TOML, tables and rte_acl build take a while.

@@ -123,7 +123,7 @@ def _sa_of(i, n_sas):
     return i % n_sas
 
 
-def frames(suite, size, n_sas, direction, n_frames):
+def frames(suite, size, n_sas, direction, n_frames, encap="esp"):
     """[(sa index, Ethernet frame bytes)] for one scenario; see make()."""
     cyc = size_list(size)
     out = []
@@ -142,7 +142,9 @@ def frames(suite, size, n_sas, direction, n_frames):
             if e is None:
                 e = encs[j] = _EspEncryptor(suite, j)
             esp = e.encrypt(_inner(ln, dst, src_in, i))
-            out.append((j, _ETH_OUT + _ipv4(20 + len(esp), i, 50, peer, gw) + esp))
+            if encap == "udp":  # RFC 3948 §2.1: UDP 4500 -> 4500, checksum 0 over IPv4
+                esp = struct.pack("!HHHH", 4500, 4500, 8 + len(esp), 0) + esp
+            out.append((j, _ETH_OUT + _ipv4(20 + len(esp), i, 17 if encap == "udp" else 50, peer, gw) + esp))
     return out
 
 
@@ -163,7 +165,7 @@ def n_frames_for(size, n_sas):
     return n + (-n) % len(cyc)
 
 
-def make(outdir, suite, size, n_sas, direction, n_frames=None, queues=1, queue_of=None):
+def make(outdir, suite, size, n_sas, direction, n_frames=None, queues=1, queue_of=None, encap="esp"):
     """Writes the scenario's pcap(s) and returns their paths (a str for queues == 1,
     else a list with one file per RX queue). direction "out": plaintext IPv4/UDP
     entering the protected port, 10.10.0.2 -> 10.20.x (one /32 per SA); "in": ESP from
@@ -176,10 +178,12 @@ def make(outdir, suite, size, n_sas, direction, n_frames=None, queues=1, queue_o
     base = os.path.join(outdir, f"f2-{direction}-{suite}-{size}-{n_sas}")
     if n_frames != n_frames_for(size, n_sas):
         base += f"-{n_frames}fr"
+    if encap == "udp" and direction == "in":  # encrypt input is plaintext either way
+        base += "-udp"
     paths = [base + ".pcap"] if queues == 1 else [f"{base}-q{q}of{queues}.pcap" for q in range(queues)]
     if all(os.path.exists(p) for p in paths):
         return paths[0] if queues == 1 else paths
-    fr = frames(suite, size, n_sas, direction, n_frames)
+    fr = frames(suite, size, n_sas, direction, n_frames, encap)
     if queues == 1:
         write_raw(paths[0], (b for _, b in fr))
         return paths[0]
@@ -212,6 +216,15 @@ def selftest():
             want = bytes(inner_packet(size_list("imix")[i % 12], inner_dst(j), SRC_INNER, i))
             got = bytes(inner)
             assert got[:26] == want[:26] and got[28:] == want[28:], (suite, i)
+    # ESP in UDP 4500 (RFC 3948): the same ESP after an 8-byte UDP header.
+    fu = frames("aes128gcm", "64", 2, "in", 4, encap="udp")
+    for i, (j, b) in enumerate(fu):
+        ip = IP(b[14:])
+        assert ip.proto == 17 and ip[UDP].sport == 4500 and ip[UDP].dport == 4500, i
+        esp_ip = IP(src=ip.src, dst=ip.dst, proto=50) / bytes(ip[UDP].payload)
+        got = bytes(make_sa("aes128gcm", j, "in").decrypt(IP(bytes(esp_ip))))
+        want = bytes(inner_packet(64, inner_dst(j), SRC_INNER, i))
+        assert got[:26] == want[:26] and got[28:] == want[28:], ("udp", i)
     fo = frames("aes128gcm", "64", 2, "out", 4)
     for i, (j, b) in enumerate(fo):
         want = bytes(Ether(dst=MAC_GW_IN, src=MAC_LAN) / inner_packet(64, SRC_INNER, inner_dst(j), i))

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Proves the bench harness works end to end: runs `bench/run --quick` into a
 temporary directory and checks that results.md, results.json and plot.png were
-produced. Asserts no speeds. Prints TESTCASE PASS|FAIL bench-quick."""
+produced, with a UDP-4500 row; and that the fast pcap generator's ESP (plain and in
+UDP) decrypts with scapy's (pcapgen.selftest). Asserts no speeds. Prints TESTCASE
+PASS|FAIL bench-quick and bench-pcapgen-scapy."""
 import json
 import os
 import subprocess
@@ -38,11 +40,21 @@ def main():
                 why = "results.json has no rows or no environment"
             elif not d["peers"].get("sa_install", {}).get("install_per_s"):
                 why = f"no SA install rate: {d['peers'].get('sa_install')}"
+            elif not any(r.get("encap") == "udp" and r["cols"].get("espgw", {}).get("mpps") for r in d["rows"]):
+                why = "no UDP-4500 row forwarded by espgw-dp"
         except ValueError as e:
             why = f"results.json unreadable: {e}"
     print(f"TESTCASE {'PASS' if not why else 'FAIL'} bench-quick" + (f": {why}" if why else "") + f" ({out})",
           flush=True)
-    return 0 if not why else 1
+    sys.path.insert(0, os.path.join(ROOT, "bench", "harness"))
+    try:
+        import pcapgen
+        pcapgen.selftest()
+        why2 = ""
+    except Exception as e:  # noqa: BLE001
+        why2 = f"{type(e).__name__}: {e}"
+    print(f"TESTCASE {'PASS' if not why2 else 'FAIL'} bench-pcapgen-scapy" + (f": {why2}" if why2 else ""), flush=True)
+    return 0 if not why and not why2 else 1
 
 
 if __name__ == "__main__":

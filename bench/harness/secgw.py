@@ -15,6 +15,11 @@ NOTE = ("built from dpdk-doc's examples/ipsec-secgw with its RX checksum offload
         "removed (net_pcap/net_null cannot do it; the app never reads those flags) and its mbuf pool "
         "floor (8192) read from ESPGW_BENCH_MBUFS, so net_pcap's infinite_rx can hold the 100,000-frame "
         "files of the 100k-SA scenarios")
+# ipsec-secgw's SA parser (sa.c, "udp-encap") takes UDP encapsulation only for the
+# inline and lookaside-protocol actions; the cryptodev (lookaside-none) path the
+# bench runs refuses it.
+NO_UDP_ENCAP = ("not supported: ipsec-secgw takes udp-encap only with inline or lookaside-protocol "
+                "security offload, not on its cryptodev path")
 BUILD_TAG = "2"  # bump when the patches change
 
 
