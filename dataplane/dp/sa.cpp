@@ -251,43 +251,41 @@ void SaReader::spd_burst(const Selectors* s, uint32_t n, SpdAction* act, Outboun
             for (uint32_t i = 0; i < c; ++i) act[b + i] = action_of(m[i].kind);
             continue;
         }
-        // The SAs, in three passes so that with many SAs the misses of the burst
-        // overlap: the id entries, then the slots' records, then the references.
-        // Consecutive packets naming one SA share one lookup (head[i]: the run's first).
+        // The SAs, in passes so that with many SAs the misses of the burst overlap: the
+        // id entries, then the slots' records, then the references. Consecutive packets
+        // naming one SA form a run with one lookup: the passes go over the runs.
         const tables::Reader& r = impl_->r;
-        uint32_t head[kChunk], slot[kChunk];
+        uint32_t run_first[kChunk];  // packet index of each run's first packet
+        uint8_t run_of[kChunk];      // protect packet → its run
+        uint32_t slot[kChunk];
+        BurstArray<OutboundRef, kChunk> run_ref;
+        uint32_t nr = 0;
         for (uint32_t i = 0; i < c; ++i) {
             act[b + i] = action_of(m[i].kind);
-            head[i] = i;
             if (act[b + i] != SpdAction::protect) continue;
-            if (i != 0 && act[b + i - 1] == SpdAction::protect && m[i - 1].sa_id == m[i].sa_id) {
-                head[i] = head[i - 1];
-                continue;
+            if (nr == 0 || m[run_first[nr - 1]].sa_id != m[i].sa_id) {
+                run_first[nr++] = i;
+                r.prefetch_out_id(m[i].sa_id);
             }
-            r.prefetch_out_id(m[i].sa_id);
+            run_of[i] = static_cast<uint8_t>(nr - 1);
         }
-        for (uint32_t i = 0; i < c; ++i) {
-            if (act[b + i] != SpdAction::protect || head[i] != i) continue;
-            slot[i] = r.out_slot(m[i].sa_id);
-            if (slot[i] == tables::kNoSlot) continue;
-            r.prefetch_out(slot[i]);
-            prefetch_sa(r.out_sa(slot[i]));
-            rte_prefetch0(&r.out_sa(slot[i]).hdr_template);
-            rte_prefetch0(&r.out_state(slot[i]));
+        for (uint32_t h = 0; h < nr; ++h) {
+            slot[h] = r.out_slot(m[run_first[h]].sa_id);
+            if (slot[h] == tables::kNoSlot) continue;
+            r.prefetch_out(slot[h]);
+            prefetch_sa(r.out_sa(slot[h]));
+            rte_prefetch0(&r.out_sa(slot[h]).hdr_template);
+            rte_prefetch0(&r.out_state(slot[h]));
         }
-        for (uint32_t i = 0; i < c; ++i) {
-            OutboundRef& o = sa[b + i];
-            o = {};  // protect with o.sa == nullptr: the policy names no installed SA (no_sa)
-            if (act[b + i] != SpdAction::protect) continue;
-            if (head[i] != i) {
-                o = sa[b + head[i]];
-                continue;
-            }
-            if (slot[i] == tables::kNoSlot) continue;
+        for (uint32_t h = 0; h < nr; ++h) {
+            run_ref[h] = {};  // sa == nullptr: the policy names no installed SA (no_sa)
+            if (slot[h] == tables::kNoSlot) continue;
             tables::OutRef t;
-            r.out_ref(slot[i], t);
-            o = {t.sa, t.st, t.id, t.owner, t.dead, t.slot};
+            r.out_ref(slot[h], t);
+            run_ref[h] = {t.sa, t.st, t.id, t.owner, t.dead, t.slot};
         }
+        for (uint32_t i = 0; i < c; ++i)
+            sa[b + i] = act[b + i] == SpdAction::protect ? run_ref[run_of[i]] : OutboundRef{};
     }
 }
 
