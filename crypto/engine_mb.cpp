@@ -7,6 +7,7 @@
 
 #include "crypto/cbc_iv.hpp"
 #include "crypto/secret.hpp"
+#include "crypto/session.hpp"
 
 namespace espgw::crypto {
 
@@ -19,6 +20,7 @@ MbEngine::MbEngine() {
         free_mb_mgr(mgr_);
         throw std::runtime_error("intel-ipsec-mb: no usable code path on this CPU");
     }
+    detail::note_gcm_layout(mgr_);
 }
 
 MbEngine::~MbEngine() { free_mb_mgr(mgr_); }

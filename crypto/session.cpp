@@ -18,6 +18,7 @@ IMB_MGR* control_mgr() {
     thread_local std::unique_ptr<IMB_MGR, Deleter> mgr = [] {
         IMB_MGR* m = alloc_mb_mgr(0);
         if (m != nullptr) init_mb_mgr_auto(m, nullptr);
+        detail::note_gcm_layout(m);
         return std::unique_ptr<IMB_MGR, Deleter>(m);
     }();
     return mgr.get();

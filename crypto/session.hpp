@@ -5,6 +5,7 @@
 
 #include <intel-ipsec-mb.h>
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -53,5 +54,25 @@ bool session_init(Session& out, Suite suite, std::span<const uint8_t> enc_keymat
 
 /// Zeroes every byte of `s` (keys, expanded keys, HMAC states).
 void session_wipe(Session& s) noexcept;
+
+namespace detail {
+inline std::atomic<uint32_t> gcm_short_hkeys_off{192};
+/// Records the GCM key layout of `mgr`'s code path (every manager of one process and
+/// CPU picks the same): called wherever a manager is initialised.
+inline void note_gcm_layout(const IMB_MGR* mgr) noexcept {
+    // gcm_keys_vaes_avx512: HashKey_8 at 16 * 55 .. HashKey_1 at 16 * 62.
+    constexpr uint64_t kVaes = IMB_FEATURE_VAES | IMB_FEATURE_VPCLMULQDQ;
+    if (mgr != nullptr && mgr->used_arch == IMB_ARCH_AVX512 && (mgr->features & kVaes) == kVaes)
+        gcm_short_hkeys_off.store(16 * 55 & ~63u, std::memory_order_relaxed);
+}
+}  // namespace detail
+/// Offset in Session::mb.gcm of three 64-byte lines holding the GHASH key powers a
+/// short packet uses (H^1..H^8 and neighbours), for prefetching a cold SA. The layout
+/// follows the intel-ipsec-mb code path picked at run time: the VAES/AVX-512 one keeps
+/// 48 powers with H^1 last (offset 832), the others 8 powers from offset 240 (192).
+/// Set when a manager is initialised (session_init, MbEngine); any thread.
+inline uint32_t gcm_short_hkeys_offset() noexcept {
+    return detail::gcm_short_hkeys_off.load(std::memory_order_relaxed);
+}
 
 }  // namespace espgw::crypto
