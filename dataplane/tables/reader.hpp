@@ -96,7 +96,9 @@ public:
     /// Outbound SA with id `id`. False when the id names no outbound SA. Worker thread.
     bool outbound(uint32_t id, OutRef& out) const noexcept {
         const uint32_t slot = out_slot(id);
-        return slot != kNoSlot && (out_ref(slot, out), true);
+        if (slot == kNoSlot) return false;
+        out_ref(slot, out);
+        return true;
     }
 
     // Pipelined outbound() for bursts over many SAs, where every step misses the
