@@ -1,6 +1,8 @@
 #pragma once
 // intel-ipsec-mb engine: the data path. One per worker thread (an IMB_MGR is not
-// thread safe). Bursts go through the job/burst API, GCM through the direct API.
+// thread safe). Bursts go through the job/burst API, GCM through the direct API, and
+// short AES-GCM payloads through crypto/gcm_native (VAES + VPCLMULQDQ) where the CPU
+// has it: there intel-ipsec-mb's per-call set-up dominates.
 
 #include <cstdint>
 #include <span>
@@ -32,8 +34,21 @@ public:
     std::string_view arch_name() const noexcept;
     IMB_MGR* mgr() noexcept { return mgr_; }
 
+    /// AES-GCM payloads of at most this many bytes (with at most 16 bytes of AAD:
+    /// ESP's 8 or 12) take gcm_native; 0 when the CPU cannot run it. Default
+    /// kNativeGcmMaxBytes.
+    uint32_t native_gcm_max() const noexcept { return native_max_; }
+    /// Sets that limit (0: everything through intel-ipsec-mb), at most
+    /// kNativeGcmMaxBytes; stays 0 where gcm_native cannot run. Benchmarks and tests.
+    void set_native_gcm_max(uint32_t bytes) noexcept;
+
+    /// gcm_native's longest payload (240 bytes). bench/esp_micro --native-max and
+    /// --size sweep where it stops beating intel-ipsec-mb.
+    static constexpr uint32_t kNativeGcmMaxBytes = 240;
+
 private:
     IMB_MGR* mgr_ = nullptr;
+    uint32_t native_max_ = 0;
 };
 
 }  // namespace espgw::crypto

@@ -6,11 +6,13 @@
 #include <intel-ipsec-mb.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 
 #include "crypto/algorithm.hpp"
+#include "crypto/gcm_native.hpp"
 
 namespace espgw::crypto {
 
@@ -32,6 +34,9 @@ struct alignas(64) Session {
             alignas(16) uint8_t dec[16 * 15];  ///< AES expanded decryption keys (CBC)
         } aes;
     } mb;
+    /// AES-GCM / GMAC: GHASH key powers for crypto/gcm_native (short messages), beside
+    /// the round keys in mb.gcm.expanded_keys; zero where the CPU cannot run it.
+    gcm_native::HashKeys gcm_h;
     alignas(16) uint8_t hmac_ipad[64];  ///< HMAC inner hash state after key^ipad block
     alignas(16) uint8_t hmac_opad[64];  ///< HMAC outer hash state after key^opad block
 
@@ -57,22 +62,32 @@ void session_wipe(Session& s) noexcept;
 
 namespace detail {
 inline std::atomic<uint32_t> gcm_short_hkeys_off{192};
-/// Records the GCM key layout of `mgr`'s code path (every manager of one process and
-/// CPU picks the same): called wherever a manager is initialised.
+inline std::atomic<uint32_t> gcm_short_hkeys_lines{3};
+/// Records where a short GCM packet's GHASH key powers are (every manager of one
+/// process and CPU picks the same code path): called wherever a manager is initialised.
 inline void note_gcm_layout(const IMB_MGR* mgr) noexcept {
+    if (gcm_native::available()) {  // MbEngine sends short payloads there: H^6..H^1
+        gcm_short_hkeys_off.store(offsetof(Session, gcm_h) + gcm_native::kPowersEnd - 128, std::memory_order_relaxed);
+        gcm_short_hkeys_lines.store(2, std::memory_order_relaxed);
+        return;
+    }
     // gcm_keys_vaes_avx512: HashKey_8 at 16 * 55 .. HashKey_1 at 16 * 62.
     constexpr uint64_t kVaes = IMB_FEATURE_VAES | IMB_FEATURE_VPCLMULQDQ;
     if (mgr != nullptr && mgr->used_arch == IMB_ARCH_AVX512 && (mgr->features & kVaes) == kVaes)
-        gcm_short_hkeys_off.store(16 * 55 & ~63u, std::memory_order_relaxed);
+        gcm_short_hkeys_off.store(offsetof(Session, mb) + (16 * 55 & ~63u), std::memory_order_relaxed);
 }
 }  // namespace detail
-/// Offset in Session::mb.gcm of three 64-byte lines holding the GHASH key powers a
-/// short packet uses (H^1..H^8 and neighbours), for prefetching a cold SA. The layout
-/// follows the intel-ipsec-mb code path picked at run time: the VAES/AVX-512 one keeps
-/// 48 powers with H^1 last (offset 832), the others 8 powers from offset 240 (192).
-/// Set when a manager is initialised (session_init, MbEngine); any thread.
+/// Offset in Session of the 64-byte lines (gcm_short_hkeys_lines() of them) holding
+/// the GHASH key powers a short packet (a 64-byte frame) uses, for prefetching a cold
+/// SA: gcm_native's H^6..H^1 where the CPU runs it (two lines); else where
+/// intel-ipsec-mb's code path keeps them (VAES/AVX-512: 48 powers with H^1 last, at
+/// 832; the others 8 powers from 240). Set when a manager is initialised
+/// (session_init, MbEngine); any thread.
 inline uint32_t gcm_short_hkeys_offset() noexcept {
     return detail::gcm_short_hkeys_off.load(std::memory_order_relaxed);
+}
+inline uint32_t gcm_short_hkeys_lines() noexcept {
+    return detail::gcm_short_hkeys_lines.load(std::memory_order_relaxed);
 }
 
 }  // namespace espgw::crypto

@@ -42,16 +42,17 @@ constexpr SpdAction action_of(tables::SpdMatch::Kind k) noexcept {
 /// Prefetches what the transform and the engine read of a cold SA (with many SAs
 /// every packet's is): the control fields after the session (flags, SPI, sizes, the
 /// outbound header template), the session's suite / salt line (the engine reads it
-/// first), the AES round keys and the three lines of GHASH key powers a short packet
-/// uses (where depends on intel-ipsec-mb's code path: crypto::gcm_short_hkeys_offset).
+/// first), the AES round keys and the lines of GHASH key powers a short packet uses
+/// (gcm_native's or intel-ipsec-mb's: crypto::gcm_short_hkeys_offset).
 template <class Sa>
 inline void prefetch_sa(const Sa& sa) noexcept {
     rte_prefetch0(&sa.spi);
     rte_prefetch0(&sa.session.salt);
     const auto* k = reinterpret_cast<const uint8_t*>(&sa.session.mb);
     for (uint32_t off = 0; off < 256; off += 64) rte_prefetch0(k + off);
-    const uint32_t h = crypto::gcm_short_hkeys_offset();
-    for (uint32_t off = 0; off < 192; off += 64) rte_prefetch0(k + h + off);
+    const auto* s = reinterpret_cast<const uint8_t*>(&sa.session);
+    const uint32_t h = crypto::gcm_short_hkeys_offset(), lines = crypto::gcm_short_hkeys_lines();
+    for (uint32_t l = 0; l < lines; ++l) rte_prefetch0(s + h + 64 * l);
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ inline constexpr uint32_t kNoSlot = UINT32_MAX;
 inline constexpr uint32_t kAnyOwner = UINT32_MAX;
 inline constexpr uint32_t kMaxWorkers = 64;  ///< RCU reader ids 0..63
 inline constexpr uint64_t kMagic = 0x6573706777746231ull;  // "espgwtb1"
-inline constexpr uint32_t kLayoutVersion = 5;  // 4: firewall tags per SA and the tag registry; 5: outbound SAs carry them too
+inline constexpr uint32_t kLayoutVersion = 6;  // 4: firewall tags per SA and the tag registry; 5: outbound SAs carry them too; 6: sessions carry GHASH powers (gcm_native)
 
 enum class Direction : uint8_t { in = 0, out = 1 };
 

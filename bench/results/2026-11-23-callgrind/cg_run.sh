@@ -7,7 +7,7 @@ W=$1; B=$2; d=$3; z=$4; S=$5; T=$6
 O=${WORK:-/tmp/espgw-callgrind}/cg/$W-$T-$d-$z
 rm -rf $O; mkdir -p $O
 PCAP=${WORK:-/tmp/espgw-callgrind}/pcap/f2-$d-aes128gcm-$z-1.pcap
-VG="valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file=$O/cg.out"
+VG="valgrind --tool=callgrind ${CGX} --separate-threads=yes --callgrind-out-file=$O/cg.out"
 if [ $W = espgw ]; then
   $VG $B/dataplane/dp/espgw-dp --config ${WORK:-/tmp/espgw-callgrind}/espgw-$d-$z.toml --file-prefix perfcg-$T-$d-$z --stats-socket $O/sock > $O/log 2>&1 &
   P=$!; READY="ready:"
