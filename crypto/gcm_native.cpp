@@ -87,94 +87,15 @@ ESPGW_GCM_INLINE __m128i aes1(const uint8_t* rk, __m128i x) {
     return _mm_aesenclast_si128(x, key(rk, R));
 }
 
-// G groups of 4 blocks through AES-R, the groups' rounds interleaved.
-template <int G, int R>
-ESPGW_GCM_INLINE void aes4(const uint8_t* rk, __m512i* x) {
-    __m512i k = _mm512_broadcast_i32x4(key(rk, 0));
-#pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) x[g] = _mm512_xor_si512(x[g], k);
-#pragma GCC unroll 14
-    for (int r = 1; r < R; ++r) {
-        k = _mm512_broadcast_i32x4(key(rk, r));
-#pragma GCC unroll 4
-        for (int g = 0; g < G; ++g) x[g] = _mm512_aesenc_epi128(x[g], k);
-    }
-    k = _mm512_broadcast_i32x4(key(rk, R));
-#pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) x[g] = _mm512_aesenclast_epi128(x[g], k);
-}
-
 ESPGW_GCM_INLINE __mmask64 byte_mask(size_t n) { return n >= 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1; }
 
-// The payload in G groups of 4 blocks (the last groups' tails masked), its counter
-// blocks, and its GHASH together with the AAD block and the lengths block:
-//   y = A·H^(n+2) ^ C1·H^(n+1) ^ ... ^ Cn·H^2 ^ L·H   (n payload blocks)
-// with one reduction; each group's powers are one load from the highest-first table.
-template <int G, int R, bool kEnc>
-ESPGW_GCM_INLINE __m128i payload(const uint8_t* rk, const __m128i* hk, __m128i j0_r, const uint8_t* aad,
-                                 size_t aad_len, uint8_t* data, size_t len) {
-    const uint32_t n = static_cast<uint32_t>((len + 15) / 16);
-    __m512i ks[G], x[G];
-    __mmask64 m[G];
-    const __m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(j0_r), _mm512_set_epi32(0, 0, 0, 4, 0, 0, 0, 3, 0, 0,
-                                                                                        0, 2, 0, 0, 0, 1));
-#pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) {
-        ks[g] = bswap4(_mm512_add_epi32(ctr, _mm512_maskz_set1_epi32(0x1111, 4 * g)));  // low dwords only
-        m[g] = byte_mask(len - 64 * g);
-        x[g] = _mm512_maskz_loadu_epi8(m[g], data + 64 * g);
-    }
-    // AAD block (zero-padded) and lengths block, in lane 0 of the accumulators; block
-    // 4g+1..4g+4 of the payload take H^(n+1-4g) down (lanes past n are zero data).
-    const __m128i a = bswap(_mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << aad_len) - 1), aad));
-    const __m128i lens = _mm_set_epi64x(static_cast<long long>(aad_len * 8), static_cast<long long>(len * 8));
-    Product p{_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
-    mul_add(p, a, _mm_load_si128(hk + slot_of(n + 2)));
-    mul_add(p, lens, _mm_load_si128(hk + slot_of(1)));
-    __m512i lo = _mm512_zextsi128_si512(p.lo), mid = _mm512_zextsi128_si512(p.mid),
-            hi = _mm512_zextsi128_si512(p.hi);
-    if constexpr (!kEnc) {  // decrypt hashes the ciphertext it is given: start early
-#pragma GCC unroll 4
-        for (int g = 0; g < G; ++g) mul_add4(lo, mid, hi, bswap4(x[g]), _mm512_loadu_si512(hk + slot_of(n + 1) + 4 * g));
-    }
-    aes4<G, R>(rk, ks);
-#pragma GCC unroll 4
-    for (int g = 0; g < G; ++g) {
-        const __m512i y = _mm512_xor_si512(x[g], ks[g]);
-        _mm512_mask_storeu_epi8(data + 64 * g, m[g], y);
-        if constexpr (kEnc)
-            mul_add4(lo, mid, hi, bswap4(_mm512_maskz_mov_epi8(m[g], y)), _mm512_loadu_si512(hk + slot_of(n + 1) + 4 * g));
-    }
-    return reduce({fold4(lo), fold4(mid), fold4(hi)});
-}
-
-template <int R, bool kEnc>
-ESPGW_GCM_TARGET void crypt_r(const uint8_t* rk, const HashKeys& hk, const uint8_t nonce[12], const uint8_t* aad,
-                              size_t aad_len, uint8_t* data, size_t len, uint8_t tag[16]) noexcept {
-    const auto* h = reinterpret_cast<const __m128i*>(hk.h);
-    // J0 = nonce || 1 (SP 800-38D §7.1, 96-bit IV); payload block i takes counter 2 + i,
-    // added in the reflected domain where the 32-bit big-endian counter is the low lane.
-    const __m128i j0 = _mm_insert_epi32(_mm_maskz_loadu_epi8(0x0fff, nonce), static_cast<int>(0x01000000), 3);
-    const __m128i ej0 = aes1<R>(rk, j0);  // independent of the payload: overlaps it
-    const __m128i j0_r = bswap(j0);
-    __m128i y;
-    switch ((len + 63) / 64) {
-        case 0:
-        case 1: y = payload<1, R, kEnc>(rk, h, j0_r, aad, aad_len, data, len); break;
-        case 2: y = payload<2, R, kEnc>(rk, h, j0_r, aad, aad_len, data, len); break;
-        case 3: y = payload<3, R, kEnc>(rk, h, j0_r, aad, aad_len, data, len); break;
-        default: y = payload<4, R, kEnc>(rk, h, j0_r, aad, aad_len, data, len); break;
-    }
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(tag), _mm_xor_si128(ej0, bswap(y)));
-}
-
-// P packets of at most 64 bytes each (one 4-block group), every stage interleaved
-// across the packets.
-template <int P, int R, bool kEnc>
+// P packets of at most 64 * G bytes each (G groups of 4 blocks), every stage
+// interleaved across the packets.
+template <int P, int G, int R, bool kEnc>
 ESPGW_GCM_TARGET void batch_r(const Job* jb) noexcept {
     __m128i e[P], a[P];
-    __m512i ks[P], x[P];
-    __mmask64 m[P];
+    __m512i ks[P][G], x[P][G];
+    __mmask64 m[P][G];
 #pragma GCC unroll 4
     for (int p = 0; p < P; ++p) {
         const Job& j = jb[p];
@@ -183,45 +104,55 @@ ESPGW_GCM_TARGET void batch_r(const Job* jb) noexcept {
         std::memcpy(&i0, j.iv, 4);
         std::memcpy(&i1, j.iv + 4, 4);
         e[p] = _mm_set_epi32(0x01000000, static_cast<int>(i1), static_cast<int>(i0), static_cast<int>(s));  // J0
-        ks[p] = bswap4(_mm512_add_epi32(_mm512_broadcast_i32x4(bswap(e[p])),
-                                        _mm512_set_epi32(0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 1)));
-        m[p] = byte_mask(j.len);
-        x[p] = _mm512_maskz_loadu_epi8(m[p], j.data);
+        const __m512i ctr = _mm512_add_epi32(_mm512_broadcast_i32x4(bswap(e[p])),
+                                             _mm512_set_epi32(0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 1));
+        const __m512i k0 = _mm512_broadcast_i32x4(key(j.round_keys, 0));
+#pragma GCC unroll 2
+        for (int g = 0; g < G; ++g) {
+            const __m512i c = g == 0 ? ctr : _mm512_add_epi32(ctr, _mm512_maskz_set1_epi32(0x1111, 4 * g));
+            ks[p][g] = _mm512_xor_si512(bswap4(c), k0);
+            m[p][g] = byte_mask(j.len > 64u * g ? j.len - 64u * g : 0);
+            x[p][g] = _mm512_maskz_loadu_epi8(m[p][g], j.data + 64 * g);
+        }
         a[p] = bswap(_mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << j.aad_len) - 1), j.aad));
         e[p] = _mm_xor_si128(e[p], key(j.round_keys, 0));
-        ks[p] = _mm512_xor_si512(ks[p], _mm512_broadcast_i32x4(key(j.round_keys, 0)));
     }
 #pragma GCC unroll 14
     for (int r = 1; r < R; ++r) {
 #pragma GCC unroll 4
         for (int p = 0; p < P; ++p) {
             const __m128i k = key(jb[p].round_keys, r);
+            const __m512i k4 = _mm512_broadcast_i32x4(k);
             e[p] = _mm_aesenc_si128(e[p], k);
-            ks[p] = _mm512_aesenc_epi128(ks[p], _mm512_broadcast_i32x4(k));
+#pragma GCC unroll 2
+            for (int g = 0; g < G; ++g) ks[p][g] = _mm512_aesenc_epi128(ks[p][g], k4);
         }
     }
 #pragma GCC unroll 4
     for (int p = 0; p < P; ++p) {
         const __m128i k = key(jb[p].round_keys, R);
+        const __m512i k4 = _mm512_broadcast_i32x4(k);
         e[p] = _mm_aesenclast_si128(e[p], k);
-        ks[p] = _mm512_aesenclast_epi128(ks[p], _mm512_broadcast_i32x4(k));
+#pragma GCC unroll 2
+        for (int g = 0; g < G; ++g) ks[p][g] = _mm512_aesenclast_epi128(ks[p][g], k4);
     }
 #pragma GCC unroll 4
     for (int p = 0; p < P; ++p) {
         const Job& j = jb[p];
         const auto* h = reinterpret_cast<const __m128i*>(j.hk->h);
         const uint32_t n = (j.len + 15) / 16;
-        const __m512i y = _mm512_xor_si512(x[p], ks[p]);
-        _mm512_mask_storeu_epi8(j.data, m[p], y);
-        const __m512i c = bswap4(kEnc ? _mm512_maskz_mov_epi8(m[p], y) : x[p]);
         const __m128i lens = _mm_set_epi64x(static_cast<long long>(j.aad_len) * 8, static_cast<long long>(j.len) * 8);
         Product q{_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
         mul_add(q, a[p], _mm_load_si128(h + slot_of(n + 2)));
         mul_add(q, lens, _mm_load_si128(h + slot_of(1)));
-        const __m512i hp = _mm512_loadu_si512(h + slot_of(n + 1));
-        const __m512i lo = _mm512_clmulepi64_epi128(c, hp, 0x00);
-        const __m512i hi = _mm512_clmulepi64_epi128(c, hp, 0x11);
-        const __m512i mid = _mm512_xor_si512(_mm512_clmulepi64_epi128(c, hp, 0x01), _mm512_clmulepi64_epi128(c, hp, 0x10));
+        __m512i lo = _mm512_setzero_si512(), mid = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int g = 0; g < G; ++g) {
+            const __m512i y = _mm512_xor_si512(x[p][g], ks[p][g]);
+            _mm512_mask_storeu_epi8(j.data + 64 * g, m[p][g], y);
+            const __m512i c = bswap4(kEnc ? _mm512_maskz_mov_epi8(m[p][g], y) : x[p][g]);
+            mul_add4(lo, mid, hi, c, _mm512_loadu_si512(h + slot_of(n + 1) + 4 * g));
+        }
         q.lo = _mm_xor_si128(q.lo, fold4(lo));
         q.mid = _mm_xor_si128(q.mid, fold4(mid));
         q.hi = _mm_xor_si128(q.hi, fold4(hi));
@@ -229,31 +160,39 @@ ESPGW_GCM_TARGET void batch_r(const Job* jb) noexcept {
     }
 }
 
-template <int R, bool kEnc>
+template <int G, int R, bool kEnc>
 void batch_n(const Job* jobs, uint32_t n) noexcept {
     switch (n) {
-        case 1: batch_r<1, R, kEnc>(jobs); break;
-        case 2: batch_r<2, R, kEnc>(jobs); break;
-        case 3: batch_r<3, R, kEnc>(jobs); break;
-        default: batch_r<4, R, kEnc>(jobs); break;
+        case 1: batch_r<1, G, R, kEnc>(jobs); break;
+        case 2: batch_r<2, G, R, kEnc>(jobs); break;
+        case 3: batch_r<3, G, R, kEnc>(jobs); break;
+        default: batch_r<4, G, R, kEnc>(jobs); break;
+    }
+}
+
+template <int G>
+void batch_g(const Job* jobs, uint32_t n, uint32_t rounds, bool encrypt) noexcept {
+    if (rounds == 10) {
+        if (encrypt)
+            batch_n<G, 10, true>(jobs, n);
+        else
+            batch_n<G, 10, false>(jobs, n);
+    } else {
+        if (encrypt)
+            batch_n<G, 14, true>(jobs, n);
+        else
+            batch_n<G, 14, false>(jobs, n);
     }
 }
 
 }  // namespace
 
-void crypt_batch(const Job* jobs, uint32_t n, uint32_t rounds, bool encrypt) noexcept {
+void crypt_batch(const Job* jobs, uint32_t n, uint32_t rounds, bool encrypt, uint32_t groups) noexcept {
     if (n == 0) return;
-    if (rounds == 10) {
-        if (encrypt)
-            batch_n<10, true>(jobs, n);
-        else
-            batch_n<10, false>(jobs, n);
-    } else {
-        if (encrypt)
-            batch_n<14, true>(jobs, n);
-        else
-            batch_n<14, false>(jobs, n);
-    }
+    if (groups == 1)
+        batch_g<1>(jobs, n, rounds, encrypt);
+    else
+        batch_g<2>(jobs, n, rounds, encrypt);
 }
 
 bool available() noexcept {
@@ -285,21 +224,6 @@ ESPGW_GCM_TARGET void init(const uint8_t* round_keys, uint32_t rounds, HashKeys&
         p = reduce(pr);
     }
     secure_wipe(q, sizeof q);
-}
-
-void crypt(const uint8_t* round_keys, uint32_t rounds, const HashKeys& hk, const uint8_t nonce[12],
-           const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len, bool encrypt, uint8_t tag[16]) noexcept {
-    if (rounds == 10) {
-        if (encrypt)
-            crypt_r<10, true>(round_keys, hk, nonce, aad, aad_len, data, len, tag);
-        else
-            crypt_r<10, false>(round_keys, hk, nonce, aad, aad_len, data, len, tag);
-    } else {
-        if (encrypt)
-            crypt_r<14, true>(round_keys, hk, nonce, aad, aad_len, data, len, tag);
-        else
-            crypt_r<14, false>(round_keys, hk, nonce, aad, aad_len, data, len, tag);
-    }
 }
 
 }  // namespace espgw::crypto::gcm_native
