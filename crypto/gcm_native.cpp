@@ -118,23 +118,16 @@ ESPGW_GCM_TARGET void batch_r(const Job* jb) noexcept {
         e[p] = _mm_xor_si128(e[p], key(j.round_keys, 0));
     }
 #pragma GCC unroll 14
-    for (int r = 1; r < R; ++r) {
+    for (int r = 1; r <= R; ++r) {  // unrolled: r < R folds away
 #pragma GCC unroll 4
         for (int p = 0; p < P; ++p) {
             const __m128i k = key(jb[p].round_keys, r);
             const __m512i k4 = _mm512_broadcast_i32x4(k);
-            e[p] = _mm_aesenc_si128(e[p], k);
+            e[p] = r < R ? _mm_aesenc_si128(e[p], k) : _mm_aesenclast_si128(e[p], k);
 #pragma GCC unroll 2
-            for (int g = 0; g < G; ++g) ks[p][g] = _mm512_aesenc_epi128(ks[p][g], k4);
+            for (int g = 0; g < G; ++g)
+                ks[p][g] = r < R ? _mm512_aesenc_epi128(ks[p][g], k4) : _mm512_aesenclast_epi128(ks[p][g], k4);
         }
-    }
-#pragma GCC unroll 4
-    for (int p = 0; p < P; ++p) {
-        const __m128i k = key(jb[p].round_keys, R);
-        const __m512i k4 = _mm512_broadcast_i32x4(k);
-        e[p] = _mm_aesenclast_si128(e[p], k);
-#pragma GCC unroll 2
-        for (int g = 0; g < G; ++g) ks[p][g] = _mm512_aesenclast_epi128(ks[p][g], k4);
     }
 #pragma GCC unroll 4
     for (int p = 0; p < P; ++p) {
