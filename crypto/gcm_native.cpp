@@ -1,5 +1,6 @@
 #include "crypto/gcm_native.hpp"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstring>
@@ -8,8 +9,10 @@
 
 // GCC 12 flags the deliberately undefined pass-through operand of the AVX-512
 // broadcast intrinsics (_mm512_undefined_epi32) as (maybe-)uninitialized.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 // Compiled for VAES/AVX-512 whatever -march says; callers check available().
 #define ESPGW_GCM_TARGET \
@@ -189,10 +192,15 @@ void crypt_batch(const Job* jobs, uint32_t n, uint32_t rounds, bool encrypt, uin
 }
 
 bool available() noexcept {
-    static const bool ok = __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") &&
-                           __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("vaes") &&
-                           __builtin_cpu_supports("vpclmulqdq");
+    // VAES and VPCLMULQDQ from CPUID leaf 7 (ECX bits 9 and 10): not every compiler's
+    // __builtin_cpu_supports knows them. The AVX-512 checks include the OS's support.
+    static const bool ok = [] {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+        return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") &&
+               __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && (c >> 9 & 1) != 0 && (c >> 10 & 1) != 0;
+    }();
     return ok;
 }
 

@@ -41,7 +41,7 @@ Bytes ossl_gcm(const Bytes& key, const uint8_t nonce[12], const Bytes& aad, Byte
         REQUIRE(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag.data()) == 1);
     }
     EVP_CIPHER_CTX_free(c);
-    std::memcpy(data.data(), out.data(), data.size());
+    if (!data.empty()) std::memcpy(data.data(), out.data(), data.size());
     return tag;
 }
 
