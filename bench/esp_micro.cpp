@@ -9,9 +9,9 @@
 // Decrypt restores each ciphertext before processing it (in-place decryption destroys
 // it); the ceiling does the same copy, so the ratio stays fair.
 //
-// The engine sends GCM/GMAC messages up to its native limit through crypto/gcm_native
-// (--native-max BYTES changes it, 0 = intel-ipsec-mb only); --size also takes a
-// number of bytes, for finding where the two cross.
+// The engine sends AES-GCM payloads up to its native limit through crypto/gcm_native
+// (--native-max BYTES lowers it, 0 = intel-ipsec-mb only); --size also takes a number
+// of bytes, for comparing the two at any size.
 //
 //   esp_micro [--quick] [--json FILE] [--trials N] [--suite NAME] [--size NAME|BYTES]
 //             [--native-max BYTES]

@@ -102,7 +102,7 @@ struct NativeBatch {
     }
     uint32_t add(Op& op, bool enc) {
         const Session& s = *op.session;
-        const uint32_t r = s.suite.cipher == Cipher::aes_gcm_128 || s.suite.cipher == Cipher::aes_gmac_128 ? 10 : 14;
+        const uint32_t r = gcm_native::rounds_for(s.info.enc_key_bytes);
         const uint32_t g = gcm_native::batch_groups(op.data_len);
         uint32_t ok = n != 0 && (r != rounds || g != groups) ? flush(enc) : 0;
         rounds = r;

@@ -63,6 +63,9 @@ struct Job {
 constexpr uint32_t batch_groups(uint32_t len) noexcept { return len <= 64 ? 1 : 2; }
 inline constexpr uint32_t kMaxBatch = 4;
 
+/// AES rounds for a key of `key_bytes` (16: AES-128, 32: AES-256).
+constexpr uint32_t rounds_for(uint32_t key_bytes) noexcept { return key_bytes == 16 ? 10 : 14; }
+
 /// True when this CPU has VAES, VPCLMULQDQ, AVX-512 F/BW/VL, AES-NI and PCLMULQDQ
 /// (checked once).
 bool available() noexcept;

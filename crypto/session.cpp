@@ -82,7 +82,7 @@ bool session_init(Session& out, Suite suite, std::span<const uint8_t> enc_keymat
         case Cipher::null: break;
     }
     if (info->aead && suite.cipher != Cipher::chacha20_poly1305 && gcm_native::available())
-        gcm_native::init(out.mb.gcm.expanded_keys, out.info.enc_key_bytes == 16 ? 10 : 14, out.gcm_h);
+        gcm_native::init(out.mb.gcm.expanded_keys, gcm_native::rounds_for(info->enc_key_bytes), out.gcm_h);
     hmac_precompute(mgr, suite.integ, auth_key, out);
     return true;
 }
