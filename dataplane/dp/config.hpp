@@ -64,7 +64,7 @@ struct DataplaneConfig {
     uint32_t max_sas = 4096;         ///< shared SA table slots per direction, 16..1048576
     uint32_t max_policies = 1024;    ///< shared SPD entries, 16..1048576
     uint32_t max_routes = 1024;      ///< shared route records (IPv4 + IPv6), 16..1048576
-    uint32_t spd_cache_entries = 1u << 18;  ///< per-worker SPD flow cache (32 B each), power of 2, 1024..16777216
+    uint32_t spd_cache_entries = 1u << 18;  ///< per-worker SPD flow cache (32 B each; holds 1.5× as many flows), power of 2, 1024..16777216
     std::string control_group = "root";  ///< group owning the control socket (mode 0660)
 };
 

@@ -232,10 +232,7 @@ void SaReader::spd_burst(const Selectors* s, uint32_t n, SpdAction* act, Outboun
         uint32_t nk = 0;
         for (uint32_t i = 0; i < c; ++i) {
             if (set[i] != ~0u) {
-                if (const tables::SpdMatch* e = cache.find(set[i], ck[i])) {
-                    m[i] = *e;
-                    continue;
-                }
+                if (cache.find(set[i], ck[i], m[i])) continue;
             }
             const Selectors& x = s[b + i];
             k[nk] = {x.family, x.proto, x.src_port, x.dst_port, x.src, x.dst};

@@ -28,8 +28,6 @@ SpdFlowCache::~SpdFlowCache() {
     if (sets_) munmap(sets_, bytes());
 }
 
-void SpdFlowCache::wipe() noexcept {
-    for (uint32_t i = 0; i <= mask_; ++i) sets_[i].way[0].rest = sets_[i].way[1].rest = 0;
-}
+void SpdFlowCache::wipe() noexcept { std::memset(sets_, 0, bytes()); }
 
 }  // namespace espgw::dp
