@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Proves the bench harness works end to end: runs `bench/run --quick` into a
 temporary directory and checks that results.md, results.json and plot.png were
-produced, with a UDP-4500 row; and that the fast pcap generator's ESP (plain and in
+produced, with a UDP-4500 row and a 16-SA row paired with the 1-SA one; and that the fast pcap generator's ESP (plain and in
 UDP) decrypts with scapy's (pcapgen.selftest). Asserts no speeds. Prints TESTCASE
 PASS|FAIL bench-quick and bench-pcapgen-scapy."""
 import json
@@ -42,6 +42,8 @@ def main():
                 why = f"no SA install rate: {d['peers'].get('sa_install')}"
             elif not any(r.get("encap") == "udp" and r["cols"].get("espgw", {}).get("mpps") for r in d["rows"]):
                 why = "no UDP-4500 row forwarded by espgw-dp"
+            elif not any(r["sas"] == 16 and r.get("paired_vs_fewest", {}).get("sas") == 1 for r in d["rows"]):
+                why = "no 16-SA row with its per-trial ratio against 1 SA"
         except ValueError as e:
             why = f"results.json unreadable: {e}"
     print(f"TESTCASE {'PASS' if not why else 'FAIL'} bench-quick" + (f": {why}" if why else "") + f" ({out})",
