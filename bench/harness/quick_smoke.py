@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Proves the bench harness works end to end: runs `bench/run --quick` into a
 temporary directory and checks that results.md, results.json and plot.png were
-produced, with a UDP-4500 row and a 16-SA row paired with the 1-SA one; and that the fast pcap generator's ESP (plain and in
-UDP) decrypts with scapy's (pcapgen.selftest). Asserts no speeds. Prints TESTCASE
+produced, with a UDP-4500 row and a 16-SA row paired with the 1-SA one; and that the
+fast pcap generator's ESP (plain and in UDP) decrypts with scapy's (pcapgen.selftest). Asserts no speeds. Prints TESTCASE
 PASS|FAIL bench-quick and bench-pcapgen-scapy."""
 import json
 import os
