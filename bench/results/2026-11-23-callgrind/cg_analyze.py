@@ -3,7 +3,7 @@
 (cg.out.1-*): the thread that ran the per-packet function, Ir / packets, top self costs."""
 import glob, os, re, sys, collections
 d = sys.argv[1]; top = int(sys.argv[2]) if len(sys.argv) > 2 else 25
-PER_PKT = ["espgw::esp::outbound_prepare", "espgw::esp::inbound_prepare", "submit_job_nocheck_avx2_t1"]
+PER_PKT = ["espgw::esp::outbound_prepare", "espgw::esp::inbound_prepare", "espgw::dp::output_ip", "submit_job_nocheck_avx2_t1"]
 def parse(path):
     names = {}; files = {}
     selfc = collections.Counter(); calls = collections.Counter()
