@@ -5,7 +5,7 @@ import glob, os, re, sys, collections
 d = sys.argv[1]; top = int(sys.argv[2]) if len(sys.argv) > 2 else 25
 PER_PKT = ["espgw::esp::outbound_prepare", "espgw::esp::inbound_prepare", "espgw::dp::output_ip", "submit_job_nocheck_avx2_t1"]
 def parse(path):
-    names = {}; files = {}
+    names = {}
     selfc = collections.Counter(); calls = collections.Counter()
     fn = cfn = None; ob = None; pend = False; total = 0
     def nm(s, tab):
