@@ -74,10 +74,7 @@ public:
     bool find(uint32_t set, const Key& k, tables::SpdMatch& out) const noexcept {
         const uint8_t* p = sets_[set].b;
         for (uint32_t w = 0; w < kWays; ++w, p += kEntryBytes) {
-            uint64_t a, r;
-            std::memcpy(&a, p, 8);
-            std::memcpy(&r, p + 8, 8);
-            if (a == k.addrs && r == k.rest) {
+            if (same(key_at(p), k)) {
                 std::memcpy(&out.sa_id, p + 16, 4);
                 out.kind = static_cast<tables::SpdMatch::Kind>(p[20]);
                 return true;
@@ -91,11 +88,9 @@ public:
         uint8_t* e = nullptr;
         for (uint32_t w = 0; w < kWays && e == nullptr; ++w) {
             uint8_t* p = base + w * kEntryBytes;
-            uint64_t a, r;
-            std::memcpy(&a, p, 8);
-            std::memcpy(&r, p + 8, 8);
+            const Key held = key_at(p);
             // Free (empty or another generation's tag), or this flow's own entry.
-            if (r >> 40 != tag_ >> 40 || (a == k.addrs && r == k.rest)) e = p;
+            if (held.rest >> 40 != tag_ >> 40 || same(held, k)) e = p;
         }
         if (e == nullptr) {
             victim_ = victim_ + 1 == kWays ? 0 : victim_ + 1;
@@ -117,6 +112,14 @@ private:
         uint8_t b[64];
     };
     static_assert(sizeof(Set) == 64 && kWays * kEntryBytes <= sizeof(Set));
+
+    static Key key_at(const uint8_t* way) noexcept {
+        Key k;
+        std::memcpy(&k.addrs, way, 8);
+        std::memcpy(&k.rest, way + 8, 8);
+        return k;
+    }
+    static bool same(const Key& a, const Key& b) noexcept { return a.addrs == b.addrs && a.rest == b.rest; }
 
     void wipe() noexcept;
 
